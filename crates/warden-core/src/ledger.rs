@@ -1,0 +1,221 @@
+//! The ledger's records and hash chain.
+//!
+//! Each record is serialised as canonical JSON (RFC 8785, JSON Canonicalization Scheme) and
+//! hashed as an RFC 6962 leaf: `SHA-256(0x00 || record)`. A record carries its sequence number
+//! and the hash of the record before it (`prev_hash`; 64 zeros for the first), so changing,
+//! removing or reordering any stored record breaks the chain at that point. The leaf hashes are
+//! also what a Merkle tree over the ledger is built from (RFC 6962 §2.1).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::policy::Decision;
+
+/// `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The RFC 6962 leaf-hash prefix.
+const LEAF_PREFIX: u8 = 0x00;
+
+/// What happened, one typed struct per kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LedgerEvent {
+    /// A proposed call and the decision on it. Written, and durable, before the call may run.
+    Decision(DecisionEvent),
+    /// What happened when an allowed call ran.
+    Outcome(OutcomeEvent),
+}
+
+impl LedgerEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Decision(_) => "decision",
+            Self::Outcome(_) => "outcome",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionEvent {
+    pub decision_id: String,
+    pub agent: String,
+    pub environment: String,
+    /// The tool as the agent named it.
+    pub tool: String,
+    /// `server/name` when the scope card grants the tool.
+    pub qualified_tool: Option<String>,
+    pub arguments: Value,
+    pub session: Option<String>,
+    /// The ticket or request id the caller passed, linking the call to its business reason.
+    pub correlation_id: Option<String>,
+    /// Where the proposal came from (`api`, `cli`, `demo`).
+    pub source: String,
+    pub decision: Decision,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeEvent {
+    pub decision_id: String,
+    pub agent: String,
+    pub tool: String,
+    pub correlation_id: Option<String>,
+    /// `success` or `error`.
+    pub status: String,
+    /// The tool's output, cut to the configured bound.
+    pub output: Value,
+    /// Size of the output as reported, in bytes of JSON.
+    pub output_bytes: u64,
+    /// True when `output` was cut to the bound; the full output was not kept.
+    pub output_truncated: bool,
+    pub duration_ms: Option<u64>,
+}
+
+/// One ledger record: what is hashed and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerRecord {
+    pub seq: u64,
+    pub prev_hash: String,
+    /// RFC 3339 UTC timestamp, millisecond precision, fixed width (sorts as text).
+    pub ts: String,
+    pub event: LedgerEvent,
+}
+
+/// Canonical JSON (RFC 8785) of a record.
+pub fn canonical_json<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    serde_jcs::to_string(value)
+}
+
+/// RFC 6962 leaf hash of canonical record bytes: `SHA-256(0x00 || bytes)`, hex.
+pub fn leaf_hash(record_bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update([LEAF_PREFIX]);
+    h.update(record_bytes);
+    hex::encode(h.finalize())
+}
+
+/// Serialise and hash a record. Returns (canonical JSON, leaf hash).
+pub fn seal(record: &LedgerRecord) -> Result<(String, String), serde_json::Error> {
+    let json = canonical_json(record)?;
+    let hash = leaf_hash(json.as_bytes());
+    Ok((json, hash))
+}
+
+/// Where and why the chain broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ledger chain broken at record {seq}: {reason}")]
+pub struct ChainBreak {
+    /// The first sequence number that does not verify.
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// The fields verification needs, read without materialising the whole record.
+#[derive(Deserialize)]
+struct ChainFields<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    prev_hash: &'a str,
+}
+
+/// Streams stored rows through the chain check. Rows must be fed in storage order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_seq: u64,
+    prev_hash: String,
+    count: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    pub fn new() -> Self {
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            count: 0,
+        }
+    }
+
+    /// Check one stored row: its `seq` column, its stored `hash` column and the record bytes.
+    pub fn push(&mut self, row_seq: i64, row_hash: &str, record: &[u8]) -> Result<(), ChainBreak> {
+        let expected = self.expected_seq;
+        let fail = |seq: u64, reason: String| Err(ChainBreak { seq, reason });
+        if row_seq != expected as i64 {
+            if row_seq > expected as i64 {
+                return fail(
+                    expected,
+                    format!("record {expected} is missing (the next stored record is {row_seq})"),
+                );
+            }
+            return fail(
+                expected,
+                format!("stored sequence number {row_seq} where {expected} was expected"),
+            );
+        }
+        let computed = leaf_hash(record);
+        if computed != row_hash {
+            return fail(
+                expected,
+                "the record's content does not match its stored hash (content or hash altered)"
+                    .to_string(),
+            );
+        }
+        let fields: ChainFields<'_> = match serde_json::from_slice(record) {
+            Ok(f) => f,
+            Err(e) => return fail(expected, format!("the record is not valid JSON: {e}")),
+        };
+        if fields.seq != expected {
+            return fail(
+                expected,
+                format!("the record says it is number {}, stored as {expected}", fields.seq),
+            );
+        }
+        if fields.prev_hash != self.prev_hash {
+            return fail(
+                expected,
+                "the record does not link to the hash of the record before it (a record before it was altered, removed or inserted)"
+                    .to_string(),
+            );
+        }
+        self.prev_hash = computed;
+        self.expected_seq += 1;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Records verified so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Hash of the last verified record (the chain head).
+    pub fn head(&self) -> &str {
+        &self.prev_hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaf_hash_uses_rfc6962_prefix() {
+        // SHA-256 of the single byte 0x00 — the RFC 6962 hash of an empty leaf.
+        assert_eq!(
+            leaf_hash(b""),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_drops_whitespace() {
+        let v: Value = serde_json::from_str(r#"{ "b": 1, "a": [1.0, "x"] }"#).unwrap();
+        assert_eq!(canonical_json(&v).unwrap(), r#"{"a":[1,"x"],"b":1}"#);
+    }
+}

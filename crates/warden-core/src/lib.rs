@@ -1,0 +1,26 @@
+//! Warden's decision core.
+//!
+//! No I/O lives here: scope cards, `warden.toml` and Cedar policies come in as text, decisions
+//! and ledger hashes go out as values. Time, identity and randomness are passed in by the
+//! caller, so every decision and hash is deterministic and can be snapshot-tested.
+//!
+//! - [`scope_card`]: parse and validate `agents/<id>.toml`.
+//! - [`config`]: parse and validate `warden.toml`.
+//! - [`args`]: check call arguments against a card's constraints.
+//! - [`policy`]: compile cards and `policies/*.cedar` into a validated Cedar policy set and
+//!   decide calls against it.
+//! - [`ledger`]: ledger records, canonical JSON (RFC 8785), RFC 6962 leaf hashes, chain checks.
+//! - [`project`]: load a whole project from its files' text.
+
+pub mod args;
+pub mod config;
+pub mod diagnostic;
+pub mod example;
+pub mod ledger;
+pub mod policy;
+pub mod project;
+pub mod scope_card;
+
+pub use diagnostic::{FileError, FileErrors};
+pub use policy::{CallRequest, CompiledPolicy, Decision, SourceFile, Verdict};
+pub use scope_card::{ScopeCard, Tier};

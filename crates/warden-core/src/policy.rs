@@ -1,0 +1,908 @@
+//! Compile scope cards and hand-written Cedar policies into one validated, indexed policy set,
+//! and decide calls against it.
+//!
+//! The Cedar model:
+//! - principal `Agent::"<agent id>"` with attributes `environment` and `data_classes`;
+//! - action `Action::"<server>/<tool>"`, one per tool any card grants;
+//! - resource `Server::"<server>"`;
+//! - context `{ environment, args_valid, args: {..typed arguments..}, session, correlation_id,
+//!   tool_access, tool_impact }`.
+//!
+//! Each card's tool grant compiles to one `permit` annotated with its approval tier; built-in
+//! `forbid`s deny calls whose arguments break the card's constraints and calls from agents bound
+//! to another environment. Deny is the default: a call no `permit` matches is refused.
+//!
+//! Requests are evaluated against a slice of the set: only the policies whose scope can match
+//! the (agent, tool) pair, so a decision does not walk every policy of every agent.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity,
+    EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request, RestrictedExpression,
+    Schema, ValidationMode, Validator,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::args::{check_arguments, Violation};
+use crate::config::WardenConfig;
+use crate::diagnostic::{line_col, FileError};
+use crate::scope_card::{Access, ArgType, Environment, Impact, ScopeCard, Tier};
+
+/// A file's path (relative to the project) and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// What a policy is, for reasons.
+#[derive(Debug, Clone)]
+struct PolicyMeta {
+    tier: Tier,
+    reason: Option<String>,
+}
+
+/// The compiled policy of a project: cards, schema, policies, indexes. Immutable; a reload
+/// builds a new one and swaps it in.
+pub struct CompiledPolicy {
+    /// Content hash (SHA-256, hex) of `warden.toml`, every scope card and every policy file.
+    pub version: String,
+    pub environment: Environment,
+    pub cards: BTreeMap<String, ScopeCard>,
+    /// The generated Cedar schema, in Cedar schema syntax.
+    pub schema_text: String,
+    /// The Cedar policies generated from the scope cards (hand-written ones are not repeated).
+    pub generated_text: String,
+    /// Non-fatal findings for `warden check`.
+    pub warnings: Vec<String>,
+    schema: Schema,
+    all: PolicySet,
+    slices: HashMap<(String, String), PolicySet>,
+    entities: Entities,
+    meta: HashMap<PolicyId, PolicyMeta>,
+    authorizer: Authorizer,
+}
+
+impl std::fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPolicy")
+            .field("version", &self.version)
+            .field("agents", &self.cards.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verdict of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+    ApprovalRequired,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::ApprovalRequired => "approval_required",
+        }
+    }
+}
+
+/// A proposed tool call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRequest<'a> {
+    pub agent: &'a str,
+    pub tool: &'a str,
+    pub args: &'a Value,
+    pub session: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+}
+
+/// The answer to a proposed call, with its reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: Verdict,
+    /// The approval tier: `auto`/`review` for allowed calls, `approve`/`two_person` for held
+    /// ones; for denied calls, the tier the card would have applied (`auto` if none).
+    pub tier: Tier,
+    /// Why, in words a person understands.
+    pub reasons: Vec<String>,
+    /// The ids of the Cedar policies that determined the outcome.
+    pub policies: Vec<String>,
+    /// The argument constraints the call broke.
+    pub violations: Vec<Violation>,
+    /// The tool as `server/name` when the card grants it.
+    pub tool: Option<String>,
+    pub policy_version: String,
+}
+
+/// Compile a project from its parsed parts. `cards` pairs each card with its source, for
+/// located errors.
+pub fn compile(
+    config_path: &str,
+    config_text: &str,
+    config: &WardenConfig,
+    cards: Vec<(ScopeCard, String)>,
+    policies: &[SourceFile],
+) -> Result<CompiledPolicy, Vec<FileError>> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let environment = config.gateway.environment;
+
+    // Content hash over every input, in a fixed order.
+    let mut hasher = Sha256::new();
+    let mut hash_file = |path: &str, text: &str| {
+        hasher.update((path.len() as u64).to_be_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    };
+    hash_file(config_path, config_text);
+    let mut sorted_cards: Vec<&(ScopeCard, String)> = cards.iter().collect();
+    sorted_cards.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    for (card, text) in &sorted_cards {
+        hash_file(&card.path, text);
+    }
+    let mut sorted_policies: Vec<&SourceFile> = policies.iter().collect();
+    sorted_policies.sort_by(|a, b| a.path.cmp(&b.path));
+    for p in &sorted_policies {
+        hash_file(&p.path, &p.text);
+    }
+    let version = hex::encode(hasher.finalize());
+
+    // Cards: unique ids, known upstreams, and one argument type per (tool, argument).
+    let mut by_id: BTreeMap<String, ScopeCard> = BTreeMap::new();
+    // action -> arg -> (type, required by every card that grants the action)
+    let mut actions: BTreeMap<String, BTreeMap<String, (ArgType, bool)>> = BTreeMap::new();
+    let mut arg_origin: HashMap<(String, String), String> = HashMap::new();
+    for (card, text) in cards {
+        if card.environment != environment {
+            warnings.push(format!(
+                "{}: agent `{}` is bound to `{}` but this gateway serves `{}`; its calls will be denied",
+                card.path, card.id, card.environment, environment
+            ));
+        }
+        if !config.agent_keys.contains_key(&card.id) {
+            warnings.push(format!(
+                "{}: agent `{}` has no key in warden.toml [agent_keys]; it cannot call the HTTP API",
+                card.path, card.id
+            ));
+        }
+        for tool in &card.tools {
+            if !config.upstreams.contains_key(&tool.server) {
+                let (line, col) = line_col(&text, tool.server_span);
+                let known: Vec<&str> = config.upstreams.keys().map(String::as_str).collect();
+                let mut e = FileError {
+                    file: card.path.clone(),
+                    line,
+                    col,
+                    message: format!(
+                        "tool `{}` names server `{}`, which is not an upstream in {config_path}",
+                        tool.name, tool.server
+                    ),
+                    hint: None,
+                };
+                e = match crate::diagnostic::closest(&tool.server, known.iter().copied()) {
+                    Some(near) => e.with_hint(format!("did you mean `{near}`?")),
+                    None => e.with_hint(format!(
+                        "declare it as [upstreams.{}] in {config_path}",
+                        tool.server
+                    )),
+                };
+                errors.push(e);
+            }
+            if tool.access == Access::Write
+                && tool.impact == Impact::High
+                && !tool.approval.holds_call()
+            {
+                warnings.push(format!(
+                    "{}: `{}` is a high-impact write at tier `{}`; it will run without a human",
+                    card.path, tool.name, tool.approval
+                ));
+            }
+            let action = tool.qualified();
+            let entry = actions.entry(action.clone()).or_default();
+            for (name, c) in &tool.args {
+                if !cedar_type(c.kind).is_some() {
+                    continue;
+                }
+                match entry.get_mut(name) {
+                    Some((kind, required)) => {
+                        if *kind != c.kind {
+                            let first = arg_origin
+                                .get(&(action.clone(), name.clone()))
+                                .cloned()
+                                .unwrap_or_default();
+                            errors.push(FileError::whole(
+                                &card.path,
+                                format!(
+                                    "argument `{name}` of `{action}` is {} here but {} in {first}",
+                                    c.kind.as_str(),
+                                    kind.as_str()
+                                ),
+                            ).with_hint("a tool's arguments have one type across all scope cards"));
+                        }
+                        *required = *required && c.required;
+                    }
+                    None => {
+                        entry.insert(name.clone(), (c.kind, c.required));
+                        arg_origin.insert((action.clone(), name.clone()), card.path.clone());
+                    }
+                }
+            }
+            // An argument one card lists and another does not is optional.
+        }
+        if let Some(prev) = by_id.get(&card.id) {
+            errors.push(FileError::whole(
+                &card.path,
+                format!("agent `{}` is also defined in {}", card.id, prev.path),
+            ));
+        }
+        by_id.insert(card.id.clone(), card);
+    }
+    for (action, args) in actions.iter_mut() {
+        for card in by_id.values() {
+            if let Some(t) = card.tools.iter().find(|t| &t.qualified() == action) {
+                for (name, (_, required)) in args.iter_mut() {
+                    if !t.args.contains_key(name) {
+                        *required = false;
+                    }
+                }
+            }
+        }
+    }
+    for (agent, key) in &config.agent_keys {
+        if !by_id.contains_key(agent) {
+            let (line, col) = line_col(config_text, key.span().start);
+            errors.push(FileError {
+                file: config_path.to_string(),
+                line,
+                col,
+                message: format!("agent key for `{agent}`, which has no scope card"),
+                hint: Some(format!("add agents/{agent}.toml or remove the key")),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let schema_text = schema_text(&actions);
+    let schema = match Schema::from_cedarschema_str(&schema_text) {
+        Ok((s, _)) => s,
+        Err(e) => {
+            return Err(vec![FileError::whole(
+                config_path,
+                format!("internal error: generated Cedar schema is invalid: {e}"),
+            )])
+        }
+    };
+
+    let generated_text = generated_policies(&by_id);
+    let mut all = PolicySet::new();
+    let mut meta = HashMap::new();
+    let mut origin: HashMap<PolicyId, (String, String)> = HashMap::new();
+    let mut sources: Vec<(String, String)> = vec![("(generated)".to_string(), generated_text.clone())];
+    sources.extend(sorted_policies.iter().map(|p| (p.path.clone(), p.text.clone())));
+    for (path, text) in &sources {
+        let parsed = match PolicySet::from_str(text) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(cedar_error(path, text, &e, "Cedar syntax error"));
+                continue;
+            }
+        };
+        if parsed.templates().next().is_some() {
+            errors.push(
+                FileError::whole(path, "policy templates are not supported")
+                    .with_hint("write static policies; Warden links agents through scope cards"),
+            );
+            continue;
+        }
+        // Keep the file's order so `file#N` ids are stable.
+        let mut in_file: Vec<&Policy> = parsed.policies().collect();
+        in_file.sort_by_key(|p| {
+            p.id()
+                .to_string()
+                .trim_start_matches("policy")
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        for (n, p) in in_file.into_iter().enumerate() {
+            let id = match p.annotation("id") {
+                Some(id) => id.to_string(),
+                None => format!("{path}#{n}"),
+            };
+            let pid = PolicyId::new(&id);
+            let offset = policy_offset(text, p);
+            let tier = match p.annotation("approval") {
+                None => Tier::Auto,
+                Some(t) => match Tier::parse(t) {
+                    Some(t) if p.effect() == Effect::Permit => t,
+                    Some(_) => {
+                        errors.push(
+                            FileError::at(path, text, offset, format!("policy `{id}`: @approval on a forbid has no effect"))
+                                .with_hint("put @approval on a permit policy to escalate the calls it matches"),
+                        );
+                        Tier::Auto
+                    }
+                    None => {
+                        errors.push(
+                            FileError::at(path, text, offset, format!("policy `{id}`: unknown approval tier `{t}`"))
+                                .with_hint("use one of `auto`, `review`, `approve`, `two_person`"),
+                        );
+                        Tier::Auto
+                    }
+                },
+            };
+            if path != "(generated)" && id.starts_with("card/") || path != "(generated)" && id.starts_with("warden/") {
+                errors.push(
+                    FileError::at(path, text, offset, format!("policy id `{id}` uses a prefix reserved for generated policies"))
+                        .with_hint("choose an @id that does not start with `card/` or `warden/`"),
+                );
+                continue;
+            }
+            meta.insert(
+                pid.clone(),
+                PolicyMeta {
+                    tier,
+                    reason: p.annotation("reason").map(str::to_string),
+                },
+            );
+            if let Some((other, _)) = origin.get(&pid) {
+                errors.push(
+                    FileError::at(path, text, offset, format!("policy id `{id}` is already used in {other}"))
+                        .with_hint("every @id must be unique across policies/"),
+                );
+                continue;
+            }
+            origin.insert(pid.clone(), (path.clone(), text.clone()));
+            if let Err(e) = all.add(p.new_id(pid)) {
+                errors.push(FileError::whole(path, format!("policy `{id}`: {e}")));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let validation = Validator::new(schema.clone()).validate(&all, ValidationMode::Strict);
+    for e in validation.validation_errors() {
+        let (path, text) = origin
+            .get(e.policy_id())
+            .cloned()
+            .unwrap_or_else(|| ("(generated)".to_string(), String::new()));
+        let offset = first_label(e).unwrap_or(0);
+        errors.push(
+            FileError::at(&path, &text, offset, format!("policy `{}`: {e}", e.policy_id()))
+                .with_hint(help_text(e).unwrap_or_else(|| {
+                    "policies are checked in strict mode against the schema `warden check --schema` prints".to_string()
+                })),
+        );
+    }
+    for w in validation.validation_warnings() {
+        warnings.push(format!("policy `{}`: {w}", w.policy_id()));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // Entities: one per agent and per server.
+    let mut entities = Vec::new();
+    for card in by_id.values() {
+        let mut attrs = HashMap::new();
+        attrs.insert(
+            "environment".to_string(),
+            RestrictedExpression::new_string(card.environment.as_str().to_string()),
+        );
+        attrs.insert(
+            "data_classes".to_string(),
+            RestrictedExpression::new_set(
+                card.data_classes
+                    .iter()
+                    .map(|d| RestrictedExpression::new_string(d.clone())),
+            ),
+        );
+        match Entity::new(uid("Agent", &card.id), attrs, HashSet::new()) {
+            Ok(e) => entities.push(e),
+            Err(e) => errors.push(FileError::whole(&card.path, format!("internal error: {e}"))),
+        }
+    }
+    for name in config.upstreams.keys() {
+        entities.push(Entity::with_uid(uid("Server", name)));
+    }
+    let entities = match Entities::from_entities(entities, Some(&schema)) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(FileError::whole(config_path, format!("internal error: entities: {e}")));
+            return Err(errors);
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // Slices: for each agent and each tool on its card, the policies whose scope can match.
+    let mut slices = HashMap::new();
+    for card in by_id.values() {
+        let agent_uid = uid("Agent", &card.id);
+        for tool in &card.tools {
+            let action_uid = uid("Action", &tool.qualified());
+            let mut slice = PolicySet::new();
+            for p in all.policies() {
+                let principal_ok = match p.principal_constraint() {
+                    PrincipalConstraint::Eq(u) => u == agent_uid,
+                    _ => true,
+                };
+                let action_ok = match p.action_constraint() {
+                    ActionConstraint::Any => true,
+                    ActionConstraint::Eq(a) => a == action_uid,
+                    ActionConstraint::In(list) => list.contains(&action_uid),
+                };
+                if principal_ok && action_ok {
+                    if let Err(e) = slice.add(p.clone()) {
+                        errors.push(FileError::whole(&card.path, format!("internal error: {e}")));
+                    }
+                }
+            }
+            slices.insert((card.id.clone(), tool.qualified()), slice);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    Ok(CompiledPolicy {
+        version,
+        environment,
+        cards: by_id,
+        schema_text,
+        generated_text,
+        warnings,
+        schema,
+        all,
+        slices,
+        entities,
+        meta,
+        authorizer: Authorizer::new(),
+    })
+}
+
+fn uid(kind: &str, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(
+        // Both names are fixed identifiers; parsing cannot fail.
+        cedar_policy::EntityTypeName::from_str(kind).unwrap_or_else(|_| unreachable_type()),
+        cedar_policy::EntityId::new(id),
+    )
+}
+
+#[expect(clippy::panic, reason = "the three entity type names are constant identifiers")]
+fn unreachable_type() -> cedar_policy::EntityTypeName {
+    panic!("constant Cedar type name failed to parse")
+}
+
+fn cedar_type(kind: ArgType) -> Option<&'static str> {
+    match kind {
+        ArgType::String => Some("String"),
+        ArgType::Integer => Some("Long"),
+        ArgType::Number => Some("decimal"),
+        ArgType::Boolean => Some("Bool"),
+        ArgType::Array | ArgType::Object => None,
+    }
+}
+
+fn quote(s: &str) -> String {
+    // Names are restricted to [A-Za-z0-9_.-] by the card parser; escape anyway.
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn schema_text(actions: &BTreeMap<String, BTreeMap<String, (ArgType, bool)>>) -> String {
+    let mut s = String::new();
+    s.push_str("// Generated by Warden from the scope cards. Do not edit.\n");
+    s.push_str("entity Agent = {\n  \"environment\": String,\n  \"data_classes\": Set<String>,\n};\n");
+    s.push_str("entity Server;\n");
+    for (action, args) in actions {
+        let _ = writeln!(s, "\naction {} appliesTo {{", quote(action));
+        s.push_str("  principal: [Agent],\n  resource: [Server],\n  context: {\n");
+        s.push_str("    \"environment\": String,\n    \"args_valid\": Bool,\n");
+        s.push_str("    \"session\": String,\n    \"correlation_id\": String,\n");
+        s.push_str("    \"tool_access\": String,\n    \"tool_impact\": String,\n");
+        s.push_str("    \"args\": {");
+        if args.is_empty() {
+            s.push_str("},\n");
+        } else {
+            s.push('\n');
+            for (name, (kind, required)) in args {
+                if let Some(t) = cedar_type(*kind) {
+                    let opt = if *required { "" } else { "?" };
+                    let _ = writeln!(s, "      {}{opt}: {t},", quote(name));
+                }
+            }
+            s.push_str("    },\n");
+        }
+        s.push_str("  }\n};\n");
+    }
+    s
+}
+
+fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> String {
+    let mut s = String::new();
+    s.push_str(
+        "@id(\"warden/argument-constraints\")\n\
+         @reason(\"the call's arguments break the argument constraints of the agent's scope card\")\n\
+         forbid (principal, action, resource)\nwhen { !context.args_valid };\n\n",
+    );
+    s.push_str(
+        "@id(\"warden/environment\")\n\
+         @reason(\"the agent's scope card binds it to another environment than this gateway's\")\n\
+         forbid (principal, action, resource)\nwhen { principal.environment != context.environment };\n",
+    );
+    for card in cards.values() {
+        for t in &card.tools {
+            let access = match t.access {
+                Access::Read => "read",
+                Access::Write => "write",
+            };
+            let impact = match t.impact {
+                Impact::Low => "low",
+                Impact::Medium => "medium",
+                Impact::High => "high",
+            };
+            let _ = write!(
+                s,
+                "\n@id(\"card/{agent}/{tool}\")\n@approval(\"{tier}\")\n\
+                 @reason(\"scope card {path} grants {agent} {action} ({access}, {impact} impact, tier {tier})\")\n\
+                 permit (\n  principal == Agent::{qa},\n  action == Action::{qact},\n  resource == Server::{qs}\n);\n",
+                agent = card.id,
+                tool = t.name,
+                tier = t.approval,
+                path = card.path,
+                action = t.qualified(),
+                qa = quote(&card.id),
+                qact = quote(&t.qualified()),
+                qs = quote(&t.server),
+            );
+        }
+    }
+    s
+}
+
+/// Byte offset of a policy inside its file, from its source location if Cedar kept one.
+fn policy_offset(text: &str, p: &Policy) -> usize {
+    let src = p.to_string();
+    let first_line = src.lines().next().unwrap_or_default().trim();
+    if first_line.is_empty() {
+        return 0;
+    }
+    text.find(first_line).unwrap_or(0)
+}
+
+fn first_label(e: &dyn miette::Diagnostic) -> Option<usize> {
+    e.labels().and_then(|mut l| l.next()).map(|l| l.offset())
+}
+
+fn help_text(e: &dyn miette::Diagnostic) -> Option<String> {
+    e.help().map(|h| h.to_string())
+}
+
+fn cedar_error(path: &str, text: &str, e: &cedar_policy::ParseErrors, what: &str) -> FileError {
+    let offset = first_label(e).unwrap_or(0);
+    let mut msg = e.to_string();
+    if let Some(first) = e.iter().next() {
+        msg = first.to_string();
+    }
+    let mut fe = FileError::at(path, text, offset, format!("{what}: {msg}"));
+    if let Some(h) = help_text(e) {
+        fe = fe.with_hint(h);
+    }
+    fe
+}
+
+/// Turn a JSON argument into a Cedar value of the declared type. `None` if it does not fit.
+fn to_cedar(kind: ArgType, v: &Value) -> Option<RestrictedExpression> {
+    match kind {
+        ArgType::String => v.as_str().map(|s| RestrictedExpression::new_string(s.to_string())),
+        ArgType::Integer => v.as_i64().map(RestrictedExpression::new_long),
+        ArgType::Boolean => v.as_bool().map(RestrictedExpression::new_bool),
+        ArgType::Number => {
+            let n = v.as_f64()?;
+            // Cedar decimals hold four fractional digits within the range of an i64.
+            if !n.is_finite() || n.abs() >= 922_337_203_685_477.0 {
+                return None;
+            }
+            Some(RestrictedExpression::new_decimal(format!("{n:.4}")))
+        }
+        ArgType::Array | ArgType::Object => None,
+    }
+}
+
+fn placeholder(kind: ArgType) -> Option<RestrictedExpression> {
+    match kind {
+        ArgType::String => Some(RestrictedExpression::new_string(String::new())),
+        ArgType::Integer => Some(RestrictedExpression::new_long(0)),
+        ArgType::Boolean => Some(RestrictedExpression::new_bool(false)),
+        ArgType::Number => Some(RestrictedExpression::new_decimal("0.0")),
+        ArgType::Array | ArgType::Object => None,
+    }
+}
+
+impl CompiledPolicy {
+    /// The short form of the version, as shown to people.
+    pub fn short_version(&self) -> &str {
+        self.version.get(..12).unwrap_or(&self.version)
+    }
+
+    /// The full policy set (generated and hand-written), e.g. for benchmarks against Cedar.
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.all
+    }
+
+    pub fn entities(&self) -> &Entities {
+        &self.entities
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Number of policies in the set.
+    pub fn policy_count(&self) -> usize {
+        self.all.policies().count()
+    }
+
+    fn deny(&self, tool: Option<String>, reasons: Vec<String>, policies: Vec<String>) -> Decision {
+        Decision {
+            decision: Verdict::Deny,
+            tier: Tier::Auto,
+            reasons,
+            policies,
+            violations: Vec::new(),
+            tool,
+            policy_version: self.version.clone(),
+        }
+    }
+
+    /// Build the Cedar request for a call the card grants. Exposed for benchmarks and tests.
+    pub fn cedar_request(&self, call: &CallRequest<'_>) -> Option<(Request, Vec<Violation>)> {
+        let card = self.cards.get(call.agent)?;
+        let grant = card.tool(call.tool)?;
+        let mut violations = check_arguments(grant, call.args);
+        let mut args = Vec::new();
+        for (name, c) in &grant.args {
+            if cedar_type(c.kind).is_none() {
+                continue;
+            }
+            let given = call.args.get(name).filter(|v| !v.is_null());
+            let bad = violations.iter().any(|v| &v.argument == name);
+            let value = match given.filter(|_| !bad) {
+                Some(v) => match to_cedar(c.kind, v) {
+                    Some(x) => Some(x),
+                    None => {
+                        violations.push(Violation {
+                            argument: name.clone(),
+                            message: format!(
+                                "argument `{name}` is too large or too precise to evaluate against policy"
+                            ),
+                        });
+                        None
+                    }
+                },
+                None => None,
+            };
+            // Required arguments are always present in the context (the arguments forbid wins
+            // when they are missing); optional ones only when well-typed.
+            match value {
+                Some(x) => args.push((name.clone(), x)),
+                None if c.required => {
+                    if let Some(p) = placeholder(c.kind) {
+                        args.push((name.clone(), p));
+                    }
+                }
+                None => {}
+            }
+        }
+        let args = RestrictedExpression::new_record(args).ok()?;
+        let context = Context::from_pairs([
+            (
+                "environment".to_string(),
+                RestrictedExpression::new_string(self.environment.as_str().to_string()),
+            ),
+            (
+                "args_valid".to_string(),
+                RestrictedExpression::new_bool(violations.is_empty()),
+            ),
+            (
+                "session".to_string(),
+                RestrictedExpression::new_string(call.session.unwrap_or_default().to_string()),
+            ),
+            (
+                "correlation_id".to_string(),
+                RestrictedExpression::new_string(
+                    call.correlation_id.unwrap_or_default().to_string(),
+                ),
+            ),
+            (
+                "tool_access".to_string(),
+                RestrictedExpression::new_string(
+                    match grant.access {
+                        Access::Read => "read",
+                        Access::Write => "write",
+                    }
+                    .to_string(),
+                ),
+            ),
+            (
+                "tool_impact".to_string(),
+                RestrictedExpression::new_string(
+                    match grant.impact {
+                        Impact::Low => "low",
+                        Impact::Medium => "medium",
+                        Impact::High => "high",
+                    }
+                    .to_string(),
+                ),
+            ),
+            ("args".to_string(), args),
+        ])
+        .ok()?;
+        let request = Request::new(
+            uid("Agent", &card.id),
+            uid("Action", &grant.qualified()),
+            uid("Server", &grant.server),
+            context,
+            None,
+        )
+        .ok()?;
+        Some((request, violations))
+    }
+
+    /// Validate a Cedar request against the schema (used by tests to pin that requests built
+    /// by [`Self::cedar_request`] conform).
+    pub fn request_conforms(&self, call: &CallRequest<'_>) -> Result<(), String> {
+        let (req, _) = self
+            .cedar_request(call)
+            .ok_or_else(|| "no request could be built".to_string())?;
+        let ctx = req.context().ok_or("no context")?.clone();
+        let p = req.principal().ok_or("no principal")?.clone();
+        let a = req.action().ok_or("no action")?.clone();
+        let r = req.resource().ok_or("no resource")?.clone();
+        Request::new(p, a, r, ctx, Some(&self.schema))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Decide a proposed call. Pure: the same policy and call give the same decision.
+    pub fn decide(&self, call: &CallRequest<'_>) -> Decision {
+        let Some(card) = self.cards.get(call.agent) else {
+            return self.deny(
+                None,
+                vec![format!(
+                    "agent `{}` has no scope card, so it may call nothing (deny by default)",
+                    call.agent
+                )],
+                Vec::new(),
+            );
+        };
+        let Some(grant) = card.tool(call.tool) else {
+            return self.deny(
+                None,
+                vec![format!(
+                    "tool `{}` is not on the scope card of `{}` ({}), so the agent may not call it (deny by default)",
+                    call.tool, card.id, card.path
+                )],
+                Vec::new(),
+            );
+        };
+        let qualified = grant.qualified();
+        let Some((request, violations)) = self.cedar_request(call) else {
+            return self.deny(
+                Some(qualified),
+                vec!["the call could not be expressed as a policy request; denied (fail closed)".to_string()],
+                Vec::new(),
+            );
+        };
+        let Some(slice) = self.slices.get(&(card.id.clone(), qualified.clone())) else {
+            return self.deny(
+                Some(qualified),
+                vec!["no policy slice for this agent and tool; denied (fail closed)".to_string()],
+                Vec::new(),
+            );
+        };
+        let response = self.authorizer.is_authorized(&request, slice, &self.entities);
+        let diagnostics = response.diagnostics();
+        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        policies.sort();
+        let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
+        if !errors.is_empty() {
+            // Cedar skips a policy that fails to evaluate; a skipped forbid must not let a
+            // call through, so any evaluation error denies.
+            let mut reasons: Vec<String> = errors
+                .into_iter()
+                .map(|e| format!("a policy could not be evaluated, so the call is denied (fail closed): {e}"))
+                .collect();
+            reasons.extend(violations.iter().map(|v| v.message.clone()));
+            let mut d = self.deny(Some(qualified), reasons, policies);
+            d.violations = violations;
+            return d;
+        }
+        let reason_of = |id: &str| -> String {
+            self.meta
+                .get(&PolicyId::new(id))
+                .and_then(|m| m.reason.clone())
+                .unwrap_or_else(|| format!("policy `{id}`"))
+        };
+        match response.decision() {
+            CedarDecision::Deny => {
+                let mut reasons = Vec::new();
+                if policies.is_empty() {
+                    reasons.push(format!(
+                        "no policy permits `{}` to call `{qualified}` here (deny by default)",
+                        card.id
+                    ));
+                }
+                for id in &policies {
+                    if id == "warden/argument-constraints" {
+                        reasons.extend(violations.iter().map(|v| v.message.clone()));
+                    } else {
+                        reasons.push(format!("forbidden by `{id}`: {}", reason_of(id)));
+                    }
+                }
+                Decision {
+                    decision: Verdict::Deny,
+                    tier: grant.approval,
+                    reasons,
+                    policies,
+                    violations,
+                    tool: Some(qualified),
+                    policy_version: self.version.clone(),
+                }
+            }
+            CedarDecision::Allow => {
+                let tier = policies
+                    .iter()
+                    .filter_map(|id| self.meta.get(&PolicyId::new(id)))
+                    .map(|m| m.tier)
+                    .max()
+                    .unwrap_or(Tier::Auto);
+                let mut reasons: Vec<String> = policies
+                    .iter()
+                    .map(|id| format!("permitted by `{id}`: {}", reason_of(id)))
+                    .collect();
+                let decision = if tier.holds_call() {
+                    reasons.push(match tier {
+                        Tier::TwoPerson => "tier two_person: two different people must approve before it runs".to_string(),
+                        _ => "tier approve: a person must approve before it runs".to_string(),
+                    });
+                    Verdict::ApprovalRequired
+                } else {
+                    if tier == Tier::Review {
+                        reasons.push("tier review: runs now and is queued for a person to review".to_string());
+                    }
+                    Verdict::Allow
+                };
+                Decision {
+                    decision,
+                    tier,
+                    reasons,
+                    policies,
+                    violations,
+                    tool: Some(qualified),
+                    policy_version: self.version.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// The tools each agent may call, for listings.
+pub fn granted_tools(card: &ScopeCard) -> BTreeSet<String> {
+    card.tools.iter().map(|t| t.qualified()).collect()
+}

@@ -1,0 +1,554 @@
+//! Scope cards: `agents/<id>.toml`, one per agent — what it is for, who owns it, and exactly
+//! which tools it may call with which arguments.
+//!
+//! Parsing is strict: unknown keys and bad values are errors located at `file:line:col`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diagnostic::{from_toml_error, FileError};
+
+/// A scope card as written in `agents/<id>.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeCardFile {
+    /// Optional; when present it must equal the file name without `.toml`.
+    pub id: Option<Spanned<String>>,
+    pub purpose: String,
+    pub owners: Owners,
+    pub environment: Environment,
+    #[serde(default)]
+    pub data_classes: Vec<String>,
+    pub model: Option<ModelRegister>,
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    #[serde(default)]
+    pub failure_modes: Vec<FailureMode>,
+    #[serde(default)]
+    pub tools: Vec<ToolGrantFile>,
+}
+
+/// Who answers for the agent.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Owners {
+    pub product: String,
+    pub security: String,
+    pub on_call: String,
+}
+
+/// The environment an agent is bound to; a gateway serves one environment.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Dev,
+    Staging,
+    Prod,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dev => "dev",
+            Self::Staging => "staging",
+            Self::Prod => "prod",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model and vendor register entry for the agent (SOC 2 CC9.2).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRegister {
+    pub provider: String,
+    pub model: String,
+    pub data_sharing: DataSharing,
+    #[serde(default)]
+    pub sub_processors: Vec<String>,
+}
+
+/// What the model provider may do with the data it is sent.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSharing {
+    /// Zero data retention.
+    None,
+    /// Retained for abuse monitoring, never used for training.
+    NoTraining,
+    /// The provider may train on it.
+    TrainingAllowed,
+}
+
+/// Call-rate limits; enforced by the gateway.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    pub calls_per_minute: Option<u32>,
+    pub writes_per_hour: Option<u32>,
+}
+
+/// A known way the agent can fail and the agreed response.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FailureMode {
+    pub scenario: String,
+    pub response: String,
+}
+
+/// Whether a tool reads or changes the world.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// How bad a wrong call of the tool would be.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    Low,
+    Medium,
+    High,
+}
+
+/// Who must agree before a call runs. Ordered from least to most oversight.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Runs at once.
+    Auto,
+    /// Runs at once; queued for a human to look at afterwards.
+    Review,
+    /// Waits for one human approval.
+    Approve,
+    /// Waits for two different humans.
+    TwoPerson,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Review => "review",
+            Self::Approve => "approve",
+            Self::TwoPerson => "two_person",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "review" => Some(Self::Review),
+            "approve" => Some(Self::Approve),
+            "two_person" => Some(Self::TwoPerson),
+            _ => None,
+        }
+    }
+
+    /// Whether a call at this tier waits for a human before it runs.
+    pub fn holds_call(self) -> bool {
+        matches!(self, Self::Approve | Self::TwoPerson)
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a tool's output may be treated as instructions or only as data.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    Trusted,
+    #[default]
+    Untrusted,
+}
+
+/// One tool grant as written in the card (`[[tools]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolGrantFile {
+    /// The upstream tool server, as named in `warden.toml` `[upstreams.NAME]`.
+    pub server: Spanned<String>,
+    /// The tool's name on that server.
+    pub name: Spanned<String>,
+    pub access: Access,
+    pub impact: Impact,
+    pub approval: Tier,
+    #[serde(default)]
+    pub output_trust: Trust,
+    pub description: Option<String>,
+    /// Accept arguments the card does not list (off by default: parameters are allowlisted).
+    #[serde(default)]
+    pub allow_unlisted_args: bool,
+    #[serde(default)]
+    pub args: BTreeMap<String, Spanned<ArgConstraintFile>>,
+}
+
+/// JSON type of an argument.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    Object,
+}
+
+impl ArgType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+}
+
+/// Constraint on one argument as written in the card (`[tools.args.NAME]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgConstraintFile {
+    #[serde(rename = "type")]
+    pub kind: ArgType,
+    #[serde(default)]
+    pub required: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub max_length: Option<usize>,
+    /// A regular expression the whole value must match.
+    pub pattern: Option<Spanned<String>>,
+    #[serde(rename = "enum")]
+    pub one_of: Option<Vec<toml::Value>>,
+    /// For e-mail addresses (or lists of them): the domains they may be at.
+    pub email_domains: Option<Vec<String>>,
+    /// For URLs: the hosts they may point to (a domain allows its subdomains).
+    pub url_domains: Option<Vec<String>>,
+}
+
+/// A validated scope card.
+#[derive(Debug, Clone)]
+pub struct ScopeCard {
+    pub id: String,
+    /// Where it came from (`agents/<id>.toml`), for reasons and errors.
+    pub path: String,
+    pub purpose: String,
+    pub owners: Owners,
+    pub environment: Environment,
+    pub data_classes: Vec<String>,
+    pub model: Option<ModelRegister>,
+    pub rate_limits: RateLimits,
+    pub failure_modes: Vec<FailureMode>,
+    pub tools: Vec<ToolGrant>,
+}
+
+impl ScopeCard {
+    /// The grant for a tool, by its name or by `server/name`.
+    pub fn tool(&self, name: &str) -> Option<&ToolGrant> {
+        self.tools
+            .iter()
+            .find(|t| t.name == name || t.qualified() == name)
+    }
+}
+
+/// A validated tool grant.
+#[derive(Debug, Clone)]
+pub struct ToolGrant {
+    pub server: String,
+    pub name: String,
+    pub access: Access,
+    pub impact: Impact,
+    pub approval: Tier,
+    pub output_trust: Trust,
+    pub description: Option<String>,
+    pub allow_unlisted_args: bool,
+    pub args: BTreeMap<String, ArgConstraint>,
+    /// Byte offset of the `server` value in the card, for later cross-file checks.
+    pub server_span: usize,
+}
+
+impl ToolGrant {
+    /// `server/name`: the Cedar action id of the tool.
+    pub fn qualified(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+/// A validated argument constraint, with its pattern compiled.
+#[derive(Debug, Clone)]
+pub struct ArgConstraint {
+    pub kind: ArgType,
+    pub required: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub max_length: Option<usize>,
+    pub pattern: Option<Regex>,
+    /// The pattern as written, for reasons.
+    pub pattern_src: Option<String>,
+    pub one_of: Option<Vec<serde_json::Value>>,
+    pub email_domains: Option<Vec<String>>,
+    pub url_domains: Option<Vec<String>>,
+}
+
+/// Names of servers, tools and arguments become Cedar identifiers and schema keys; keep them
+/// to a safe alphabet.
+pub(crate) fn is_safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Parse and validate one scope card. `path` is used in errors (e.g. `agents/crm-writer.toml`);
+/// the agent id is the file stem unless the card names one, and then they must agree.
+pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileError>> {
+    let file: ScopeCardFile =
+        toml::from_str(source).map_err(|e| vec![from_toml_error(path, source, &e)])?;
+    let mut errors = Vec::new();
+    let stem = path
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".toml")
+        .to_string();
+    let id = match &file.id {
+        Some(id) if id.get_ref() != &stem => {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    id.span().start,
+                    format!(
+                        "agent id `{}` does not match the file name `{stem}.toml`",
+                        id.get_ref()
+                    ),
+                )
+                .with_hint(format!(
+                    "rename the file to `{}.toml` or remove the `id` key",
+                    id.get_ref()
+                )),
+            );
+            stem.clone()
+        }
+        _ => stem.clone(),
+    };
+    if !is_safe_name(&id) {
+        errors.push(
+            FileError::whole(path, format!("agent id `{id}` is not a valid name"))
+                .with_hint("use letters, digits, `-`, `_` and `.` only"),
+        );
+    }
+    if file.purpose.trim().is_empty() {
+        errors.push(
+            FileError::whole(path, "`purpose` is empty")
+                .with_hint("say in one sentence what the agent is for; auditors read it"),
+        );
+    }
+
+    let mut tools = Vec::new();
+    let mut seen = BTreeSet::new();
+    for t in file.tools {
+        let name = t.name.get_ref().clone();
+        let server = t.server.get_ref().clone();
+        for (what, value, span) in [
+            ("tool name", &name, t.name.span().start),
+            ("server name", &server, t.server.span().start),
+        ] {
+            if !is_safe_name(value) {
+                errors.push(
+                    FileError::at(path, source, span, format!("{what} `{value}` is not valid"))
+                        .with_hint("use letters, digits, `-`, `_` and `.` only"),
+                );
+            }
+        }
+        if !seen.insert(name.clone()) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    t.name.span().start,
+                    format!("tool `{name}` is listed twice"),
+                )
+                .with_hint("merge the two `[[tools]]` entries"),
+            );
+        }
+        let mut args = BTreeMap::new();
+        for (arg_name, spanned) in t.args {
+            let span = spanned.span().start;
+            match validate_arg(path, source, span, &arg_name, spanned.into_inner()) {
+                Ok(c) => {
+                    args.insert(arg_name, c);
+                }
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        tools.push(ToolGrant {
+            server,
+            name,
+            access: t.access,
+            impact: t.impact,
+            approval: t.approval,
+            output_trust: t.output_trust,
+            description: t.description,
+            allow_unlisted_args: t.allow_unlisted_args,
+            args,
+            server_span: t.server.span().start,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ScopeCard {
+        id,
+        path: path.to_string(),
+        purpose: file.purpose,
+        owners: file.owners,
+        environment: file.environment,
+        data_classes: file.data_classes,
+        model: file.model,
+        rate_limits: file.rate_limits,
+        failure_modes: file.failure_modes,
+        tools,
+    })
+}
+
+fn validate_arg(
+    path: &str,
+    source: &str,
+    span: usize,
+    name: &str,
+    c: ArgConstraintFile,
+) -> Result<ArgConstraint, Vec<FileError>> {
+    let mut errors = Vec::new();
+    let at = |msg: String| FileError::at(path, source, span, msg);
+    if !is_safe_name(name) {
+        errors.push(
+            at(format!("argument name `{name}` is not valid"))
+                .with_hint("use letters, digits, `-`, `_` and `.` only"),
+        );
+    }
+    let numeric = matches!(c.kind, ArgType::Integer | ArgType::Number);
+    if (c.min.is_some() || c.max.is_some()) && !numeric {
+        errors.push(
+            at(format!(
+                "argument `{name}`: `min`/`max` apply to integer and number arguments, not {}",
+                c.kind.as_str()
+            ))
+            .with_hint("use `max_length` to bound strings and arrays"),
+        );
+    }
+    if let (Some(min), Some(max)) = (c.min, c.max) {
+        if min > max {
+            errors.push(at(format!(
+                "argument `{name}`: `min` ({min}) is greater than `max` ({max})"
+            )));
+        }
+    }
+    if c.max_length.is_some() && !matches!(c.kind, ArgType::String | ArgType::Array) {
+        errors.push(at(format!(
+            "argument `{name}`: `max_length` applies to strings and arrays, not {}",
+            c.kind.as_str()
+        )));
+    }
+    let stringy = matches!(c.kind, ArgType::String | ArgType::Array);
+    for (key, set) in [
+        ("pattern", c.pattern.is_some()),
+        ("email_domains", c.email_domains.is_some()),
+        ("url_domains", c.url_domains.is_some()),
+    ] {
+        if set && !stringy {
+            errors.push(at(format!(
+                "argument `{name}`: `{key}` applies to strings (or arrays of strings), not {}",
+                c.kind.as_str()
+            )));
+        }
+    }
+    let mut pattern = None;
+    let mut pattern_src = None;
+    if let Some(p) = &c.pattern {
+        match Regex::new(&format!("^(?:{})$", p.get_ref())) {
+            Ok(re) => {
+                pattern = Some(re);
+                pattern_src = Some(p.get_ref().clone());
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                let last = detail
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                errors.push(
+                    FileError::at(
+                        path,
+                        source,
+                        p.span().start,
+                        format!("argument `{name}`: `pattern` is not a valid regular expression: {last}"),
+                    )
+                    .with_hint("Rust `regex` syntax; the pattern must match the whole value"),
+                );
+            }
+        }
+    }
+    let one_of = match c.one_of {
+        Some(values) => {
+            let mut out = Vec::new();
+            for v in values {
+                match serde_json::to_value(&v) {
+                    Ok(j) => out.push(j),
+                    Err(e) => errors.push(at(format!(
+                        "argument `{name}`: `enum` value cannot be used: {e}"
+                    ))),
+                }
+            }
+            if out.is_empty() {
+                errors.push(at(format!("argument `{name}`: `enum` is empty")));
+            }
+            Some(out)
+        }
+        None => None,
+    };
+    let lower = |v: Option<Vec<String>>| {
+        v.map(|d| {
+            d.into_iter()
+                .map(|s| s.trim().trim_start_matches('@').to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ArgConstraint {
+        kind: c.kind,
+        required: c.required,
+        min: c.min,
+        max: c.max,
+        max_length: c.max_length,
+        pattern,
+        pattern_src,
+        one_of,
+        email_domains: lower(c.email_domains),
+        url_domains: lower(c.url_domains),
+    })
+}

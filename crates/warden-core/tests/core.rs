@@ -1,0 +1,259 @@
+//! Golden and property tests of the decision core.
+
+use proptest::prelude::*;
+use serde_json::json;
+use warden_core::example;
+use warden_core::ledger::{seal, ChainVerifier, DecisionEvent, LedgerEvent, LedgerRecord, GENESIS_HASH};
+use warden_core::project::{load_project, Project, ProjectSources};
+use warden_core::{CallRequest, SourceFile};
+
+const FIXED_HASH: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+fn example_sources() -> ProjectSources {
+    example::sources(|_| FIXED_HASH.to_string())
+}
+
+fn example_project() -> Project {
+    load_project(&example_sources()).unwrap_or_else(|e| panic!("example project must load:\n{e}"))
+}
+
+fn decide(p: &Project, agent: &str, tool: &str, args: serde_json::Value) -> warden_core::Decision {
+    p.policy.decide(&CallRequest {
+        agent,
+        tool,
+        args: &args,
+        session: Some("s-1"),
+        correlation_id: Some("TICKET-1"),
+    })
+}
+
+#[test]
+fn compiled_cedar_policies_are_stable() {
+    let p = example_project();
+    insta::assert_snapshot!("generated_policies", p.policy.generated_text);
+    insta::assert_snapshot!("generated_schema", p.policy.schema_text);
+}
+
+#[test]
+fn decisions_and_their_reasons_are_stable() {
+    let p = example_project();
+    let cases = [
+        ("support-triage", "get_ticket", json!({"ticket_id": "T-1001"})),
+        ("support-triage", "list_tickets", json!({"status": "open", "limit": 10})),
+        ("support-triage", "issue_refund", json!({"account_id": "ACC-0001", "amount": 20, "reason": "x"})),
+        ("support-triage", "get_ticket", json!({"ticket_id": "1001; DROP"})),
+        ("crm-writer", "update_account", json!({"account_id": "ACC-0002", "field": "tier", "value": "gold"})),
+        ("crm-writer", "update_account", json!({"account_id": "ACC-0002", "field": "status", "value": "closed"})),
+        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 120, "reason": "double charge"})),
+        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 800, "reason": "annual plan"})),
+        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 5000, "reason": "angry"})),
+        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "reason": "no amount"})),
+        ("crm-writer", "send_email", json!({"to": "ann@example.com", "subject": "hi", "body": "hello"})),
+        ("crm-writer", "send_email", json!({"to": "x@attacker.example.net", "subject": "hi", "body": "b", "bcc": "y@evil.io"})),
+        ("ghost-agent", "get_ticket", json!({})),
+    ];
+    let mut out = Vec::new();
+    for (agent, tool, args) in cases {
+        let mut d = decide(&p, agent, tool, args.clone());
+        d.policy_version = "(version)".into();
+        out.push(json!({"agent": agent, "tool": tool, "args": args, "decision": d}));
+    }
+    insta::assert_json_snapshot!("decisions", out);
+}
+
+#[test]
+fn requests_built_for_cedar_conform_to_the_schema() {
+    let p = example_project();
+    for (agent, tool, args) in [
+        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 120.5, "reason": "r"})),
+        ("crm-writer", "issue_refund", json!({"reason": 7})),
+        ("support-triage", "list_tickets", json!({})),
+        ("crm-writer", "send_email", json!({"to": "a@example.com", "subject": "s", "body": "b"})),
+    ] {
+        p.policy
+            .request_conforms(&CallRequest { agent, tool, args: &args, session: None, correlation_id: None })
+            .unwrap_or_else(|e| panic!("{agent} {tool}: {e}"));
+    }
+}
+
+#[test]
+fn policy_version_is_a_content_hash() {
+    let a = example_project();
+    let b = example_project();
+    assert_eq!(a.policy.version, b.policy.version);
+    let mut s = example_sources();
+    s.policies[0].text.push_str("\n// a comment changes the version\n");
+    let c = load_project(&s).unwrap();
+    assert_ne!(a.policy.version, c.policy.version);
+}
+
+fn card_error(card_text: &str) -> String {
+    let mut s = example_sources();
+    s.cards.push(SourceFile { path: "agents/broken.toml".into(), text: card_text.into() });
+    load_project(&s).expect_err("card must be rejected").to_string()
+}
+
+const GOOD_CARD: &str = r#"purpose = "test"
+environment = "prod"
+[owners]
+product = "a"
+security = "b"
+on_call = "c"
+[[tools]]
+server = "helpdesk"
+name = "get_ticket"
+access = "read"
+impact = "low"
+approval = "auto"
+[tools.args.ticket_id]
+type = "string"
+pattern = "T-[0-9]+"
+"#;
+
+#[test]
+fn a_typod_key_is_located_with_a_hint() {
+    let e = card_error(&GOOD_CARD.replace("purpose =", "purpse ="));
+    assert!(e.starts_with("agents/broken.toml:1:1: error: unknown field `purpse`"), "{e}");
+    assert!(e.contains("did you mean `purpose`?"), "{e}");
+}
+
+#[test]
+fn a_bad_regex_is_located_at_the_pattern() {
+    let e = card_error(&GOOD_CARD.replace("T-[0-9]+", "T-[0-9+"));
+    assert!(e.starts_with("agents/broken.toml:15:11: error: argument `ticket_id`: `pattern` is not a valid regular expression"), "{e}");
+}
+
+#[test]
+fn an_unknown_tier_is_located_with_the_accepted_values() {
+    let e = card_error(&GOOD_CARD.replace("approval = \"auto\"", "approval = \"sometimes\""));
+    assert!(e.starts_with("agents/broken.toml:12:12: error: unknown variant `sometimes`"), "{e}");
+    assert!(e.contains("`auto`, `review`, `approve`, `two_person`"), "{e}");
+}
+
+#[test]
+fn an_unknown_server_is_located_with_a_suggestion() {
+    let e = card_error(&GOOD_CARD.replace("server = \"helpdesk\"", "server = \"helpdsk\""));
+    assert!(e.starts_with("agents/broken.toml:8:10: error: tool `get_ticket` names server `helpdsk`"), "{e}");
+    assert!(e.contains("did you mean `helpdesk`?"), "{e}");
+}
+
+#[test]
+fn a_policy_that_does_not_match_the_schema_is_located() {
+    let mut s = example_sources();
+    s.policies.push(SourceFile {
+        path: "policies/bad.cedar".into(),
+        text: "// x\npermit (principal, action == Action::\"payments/issue_refund\", resource)\nwhen { context.args.amout > 3 };\n".into(),
+    });
+    let e = load_project(&s).expect_err("must fail").to_string();
+    assert!(e.starts_with("policies/bad.cedar:3:"), "{e}");
+}
+
+#[test]
+fn a_cedar_syntax_error_is_located() {
+    let mut s = example_sources();
+    s.policies.push(SourceFile { path: "policies/bad.cedar".into(), text: "permit (principal, action, resource)\nwhen { ;\n".into() });
+    let e = load_project(&s).expect_err("must fail").to_string();
+    assert!(e.starts_with("policies/bad.cedar:2:"), "{e}");
+}
+
+#[test]
+fn forbid_wins_over_any_permit() {
+    let mut s = example_sources();
+    s.policies.push(SourceFile {
+        path: "policies/lockdown.cedar".into(),
+        text: "@id(\"no-mail\")\nforbid (principal, action == Action::\"mail/send_email\", resource);\n@id(\"mail-ok\")\npermit (principal, action == Action::\"mail/send_email\", resource);\n".into(),
+    });
+    let p = load_project(&s).unwrap();
+    let d = decide(&p, "crm-writer", "send_email", json!({"to": "a@example.com", "subject": "s", "body": "b"}));
+    assert_eq!(d.decision, warden_core::Verdict::Deny);
+    assert_eq!(d.policies, vec!["no-mail".to_string()]);
+}
+
+fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
+    let decision = decide(&example_project_cached(), "support-triage", "get_ticket", json!({"ticket_id": "T-1001"}));
+    LedgerRecord {
+        seq,
+        prev_hash: prev.to_string(),
+        ts: format!("2026-11-25T00:00:{:02}.000Z", n % 60),
+        event: LedgerEvent::Decision(DecisionEvent {
+            decision_id: format!("d{n}"),
+            agent: "support-triage".into(),
+            environment: "prod".into(),
+            tool: "get_ticket".into(),
+            qualified_tool: Some("helpdesk/get_ticket".into()),
+            arguments: json!({"ticket_id": format!("T-{n:04}")}),
+            session: None,
+            correlation_id: Some(format!("C-{n}")),
+            source: "test".into(),
+            decision,
+        }),
+    }
+}
+
+fn example_project_cached() -> &'static Project {
+    static P: std::sync::OnceLock<Project> = std::sync::OnceLock::new();
+    P.get_or_init(example_project)
+}
+
+fn chain(ns: &[u8]) -> Vec<(i64, String, Vec<u8>)> {
+    let mut prev = GENESIS_HASH.to_string();
+    let mut rows = Vec::new();
+    for (i, n) in ns.iter().enumerate() {
+        let (json, hash) = seal(&record(i as u64 + 1, &prev, *n)).unwrap();
+        rows.push((i as i64 + 1, hash.clone(), json.into_bytes()));
+        prev = hash;
+    }
+    rows
+}
+
+fn verify(rows: &[(i64, String, Vec<u8>)]) -> Result<u64, u64> {
+    let mut v = ChainVerifier::new();
+    for (seq, hash, rec) in rows {
+        v.push(*seq, hash, rec).map_err(|b| b.seq)?;
+    }
+    Ok(v.count())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_sequence_of_appends_verifies(ns in proptest::collection::vec(any::<u8>(), 0..40)) {
+        let rows = chain(&ns);
+        prop_assert_eq!(verify(&rows), Ok(ns.len() as u64));
+    }
+
+    #[test]
+    fn any_single_changed_byte_is_detected(
+        ns in proptest::collection::vec(any::<u8>(), 1..20),
+        which in any::<prop::sample::Index>(),
+        pos in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+        in_hash in any::<bool>(),
+    ) {
+        let mut rows = chain(&ns);
+        let r = which.index(rows.len());
+        let bad_seq = rows[r].0 as u64;
+        if in_hash {
+            let mut h = rows[r].1.clone().into_bytes();
+            let i = pos.index(h.len());
+            h[i] ^= flip;
+            rows[r].1 = String::from_utf8_lossy(&h).into_owned();
+        } else {
+            let i = pos.index(rows[r].2.len());
+            rows[r].2[i] ^= flip;
+        }
+        let result = verify(&rows);
+        // A changed hash of the last record is caught at that record (content no longer
+        // matches); any other change is caught at the changed record.
+        prop_assert_eq!(result, Err(bad_seq));
+    }
+
+    #[test]
+    fn a_removed_record_is_detected(ns in proptest::collection::vec(any::<u8>(), 3..20), which in any::<prop::sample::Index>()) {
+        let mut rows = chain(&ns);
+        let r = which.index(rows.len() - 2) ;
+        let removed = rows.remove(r).0 as u64;
+        prop_assert_eq!(verify(&rows), Err(removed));
+    }
+}
