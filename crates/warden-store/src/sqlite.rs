@@ -1,0 +1,472 @@
+//! The SQLite ledger: one writer task with group commit, a checkpointer, and a reader pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tracing::{info, warn};
+use warden_core::config::Durability;
+use warden_core::ledger::{seal, ChainBreak, ChainVerifier, LedgerEvent, LedgerRecord, GENESIS_HASH};
+
+use crate::StoreError;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Tuning of the ledger.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    pub durability: Durability,
+    /// Most records in one group commit.
+    pub max_batch: usize,
+    /// Bytes appended after which the WAL is checkpointed even under constant load.
+    pub wal_cap_bytes: u64,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Process,
+            max_batch: 256,
+            wal_cap_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// A record as stored.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub seq: u64,
+    pub hash: String,
+    pub record: LedgerRecord,
+}
+
+/// The result of a full verification.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    /// Records that verified before the first break (all of them when there is none).
+    pub verified: u64,
+    /// Hash of the last verified record.
+    pub head: String,
+    pub first_break: Option<ChainBreak>,
+}
+
+/// What to look for in `warden audit search`.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    pub agent: Option<String>,
+    /// The tool's name or `server/name`.
+    pub tool: Option<String>,
+    /// RFC 3339 timestamp; records at or after it.
+    pub since: Option<String>,
+    pub decision_id: Option<String>,
+    pub limit: u32,
+}
+
+struct AppendRequest {
+    ts: String,
+    event: LedgerEvent,
+    reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// Handle to the ledger. Cheap to clone; the writer stops when the last handle is dropped or
+/// [`Ledger::close`] is called.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<AppendRequest>,
+    pool: SqlitePool,
+    healthy: Arc<AtomicBool>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Resolve `sqlite://PATH` against the project directory.
+pub fn sqlite_path(url: &str, base: &Path) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .ok_or_else(|| StoreError::BadUrl(url.to_string()))?;
+    if rest.is_empty() {
+        return Err(StoreError::BadUrl(url.to_string()));
+    }
+    let p = PathBuf::from(rest);
+    Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
+fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match durability {
+            Durability::Process => SqliteSynchronous::Normal,
+            Durability::Fsync => SqliteSynchronous::Full,
+        })
+        .busy_timeout(Duration::from_secs(5))
+        // Checkpoints run off the commit path (see `checkpointer`).
+        .pragma("wal_autocheckpoint", "0")
+        .pragma("journal_size_limit", "67108864")
+        .disable_statement_logging()
+}
+
+impl Ledger {
+    /// Open (creating and migrating if needed) the ledger named by a `sqlite://` url, relative
+    /// to `base`.
+    pub async fn open_url(url: &str, base: &Path, opts: LedgerOptions) -> Result<Self, StoreError> {
+        let path = sqlite_path(url, base)?;
+        Self::open(&path, opts).await
+    }
+
+    /// Open (creating and migrating if needed) the ledger at `path`.
+    pub async fn open(path: &Path, opts: LedgerOptions) -> Result<Self, StoreError> {
+        let connect = options(path, opts.durability);
+        let mut writer = connect.connect().await?;
+        MIGRATOR.run(&mut writer).await?;
+        let (next_seq, prev_hash) = chain_head(&mut writer).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(connect.clone())
+            .await?;
+        let checkpoint_conn = connect.connect().await?;
+        let (tx, rx) = mpsc::channel(opts.max_batch.max(1) * 64);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let wake = Arc::new(Notify::new());
+        let written = Arc::new(AtomicU64::new(0));
+        tokio::spawn(checkpointer(
+            checkpoint_conn,
+            Arc::clone(&wake),
+            Arc::clone(&written),
+            tx.downgrade(),
+        ));
+        tokio::spawn(write_loop(
+            writer,
+            rx,
+            next_seq,
+            prev_hash,
+            opts,
+            Arc::clone(&healthy),
+            wake,
+            written,
+        ));
+        info!(message = "ledger open", path = %path.display(), next_seq);
+        Ok(Self {
+            tx,
+            pool,
+            healthy,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one record and wait until it is durable. An error means the record was not
+    /// written: the caller must not run the call it describes.
+    pub async fn append(&self, ts: String, event: LedgerEvent) -> Result<Appended, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(AppendRequest { ts, event, reply })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        match rx.await {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => Err(StoreError::Database(sqlx::Error::Protocol(e))),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Whether the last commit succeeded and the writer is running.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && !self.tx.is_closed()
+    }
+
+    /// Readiness: the database answers and the writer is healthy.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        if self.is_healthy() {
+            Ok(())
+        } else {
+            Err(StoreError::WriterGone)
+        }
+    }
+
+    /// Number of records.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Recompute the whole chain, in order. `progress` is called with the count so far every
+    /// 50,000 records.
+    pub async fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
+        use futures_util::StreamExt as _;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = sqlx::query("SELECT seq, hash, record FROM ledger ORDER BY seq")
+            .fetch(&mut *conn);
+        let mut v = ChainVerifier::new();
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let seq: i64 = row.try_get(0)?;
+            let hash: &str = row.try_get(1)?;
+            let record: &str = row.try_get(2)?;
+            if let Err(b) = v.push(seq, hash, record.as_bytes()) {
+                return Ok(VerifyReport {
+                    verified: v.count(),
+                    head: v.head().to_string(),
+                    first_break: Some(b),
+                });
+            }
+            if v.count() % 50_000 == 0 {
+                progress(v.count());
+            }
+        }
+        Ok(VerifyReport {
+            verified: v.count(),
+            head: v.head().to_string(),
+            first_break: None,
+        })
+    }
+
+    /// The last `n` records, oldest first.
+    pub async fn tail(&self, n: u32) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, record FROM (SELECT seq, hash, record FROM ledger ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        )
+        .bind(i64::from(n))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(to_stored).collect()
+    }
+
+    /// Records after `seq`, oldest first (for following the ledger).
+    pub async fn after(&self, seq: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query("SELECT seq, hash, record FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(to_stored).collect()
+    }
+
+    /// Records matching a filter, oldest first, at most `filter.limit`.
+    pub async fn search(&self, filter: &SearchFilter) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT seq, hash, record FROM (SELECT seq, hash, record FROM ledger WHERE 1=1",
+        );
+        if let Some(agent) = &filter.agent {
+            q.push(" AND json_extract(record, '$.event.agent') = ").push_bind(agent.clone());
+        }
+        if let Some(tool) = &filter.tool {
+            q.push(" AND (json_extract(record, '$.event.tool') = ")
+                .push_bind(tool.clone())
+                .push(" OR json_extract(record, '$.event.qualified_tool') = ")
+                .push_bind(tool.clone())
+                .push(")");
+        }
+        if let Some(since) = &filter.since {
+            q.push(" AND json_extract(record, '$.ts') >= ").push_bind(since.clone());
+        }
+        if let Some(id) = &filter.decision_id {
+            q.push(" AND json_extract(record, '$.event.decision_id') = ").push_bind(id.clone());
+        }
+        q.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(filter.limit.max(1)))
+            .push(") ORDER BY seq");
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(to_stored).collect()
+    }
+
+    /// All records about one decision (its decision record, then any outcome).
+    pub async fn records_of_decision(&self, id: &str) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, record FROM ledger WHERE json_extract(record, '$.event.decision_id') = ? ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(to_stored).collect()
+    }
+
+    /// Stop accepting appends and wait for those in flight to commit.
+    pub async fn close(self) {
+        let Self { tx, pool, .. } = self;
+        drop(tx);
+        // The writer holds its own connection; closing the pool waits for readers.
+        pool.close().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRecord, StoreError> {
+    let seq: i64 = row.try_get(0)?;
+    let hash: String = row.try_get(1)?;
+    let record: String = row.try_get(2)?;
+    Ok(StoredRecord {
+        seq: u64::try_from(seq).unwrap_or(0),
+        hash,
+        record: serde_json::from_str(&record)?,
+    })
+}
+
+async fn chain_head(conn: &mut SqliteConnection) -> Result<(u64, String), StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => {
+            let seq: i64 = r.try_get(0)?;
+            (u64::try_from(seq).unwrap_or(0) + 1, r.try_get(1)?)
+        }
+        None => (1, GENESIS_HASH.to_string()),
+    })
+}
+
+#[expect(clippy::too_many_arguments, reason = "the writer task owns all of its state")]
+async fn write_loop(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<AppendRequest>,
+    mut next_seq: u64,
+    mut prev_hash: String,
+    opts: LedgerOptions,
+    healthy: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    written: Arc<AtomicU64>,
+) {
+    let max = opts.max_batch.max(1);
+    let mut batch: Vec<AppendRequest> = Vec::with_capacity(max);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(a) => batch.push(a),
+                Err(_) => break,
+            }
+        }
+        // Seal each record onto the chain.
+        let mut rows: Vec<(u64, String, String)> = Vec::with_capacity(batch.len());
+        let mut waiting: Vec<(oneshot::Sender<Result<Appended, String>>, Appended)> =
+            Vec::with_capacity(batch.len());
+        let mut seq = next_seq;
+        let mut prev = prev_hash.clone();
+        let mut bytes = 0u64;
+        for a in batch.drain(..) {
+            let record = LedgerRecord {
+                seq,
+                prev_hash: prev.clone(),
+                ts: a.ts,
+                event: a.event,
+            };
+            match seal(&record) {
+                Ok((json, hash)) => {
+                    bytes += json.len() as u64;
+                    waiting.push((a.reply, Appended { seq, hash: hash.clone() }));
+                    rows.push((seq, hash.clone(), json));
+                    prev = hash;
+                    seq += 1;
+                }
+                Err(e) => {
+                    let _ = a.reply.send(Err(format!("record could not be serialised: {e}")));
+                }
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        match commit(&mut conn, &rows).await {
+            Ok(()) => {
+                next_seq = seq;
+                prev_hash = prev;
+                healthy.store(true, Ordering::Relaxed);
+                for (reply, appended) in waiting {
+                    let _ = reply.send(Ok(appended));
+                }
+                let total = written.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                if total >= opts.wal_cap_bytes || rx.is_empty() {
+                    wake.notify_one();
+                }
+            }
+            Err(error) => {
+                healthy.store(false, Ordering::Relaxed);
+                warn!(message = "ledger commit failed; the calls it recorded are denied", %error);
+                let msg = error.to_string();
+                for (reply, _) in waiting {
+                    let _ = reply.send(Err(msg.clone()));
+                }
+                // Another writer may have moved the chain; start again from what is stored.
+                match chain_head(&mut conn).await {
+                    Ok((s, h)) => {
+                        next_seq = s;
+                        prev_hash = h;
+                    }
+                    Err(error) => warn!(message = "ledger head could not be re-read", %error),
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
+async fn commit(conn: &mut SqliteConnection, rows: &[(u64, String, String)]) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    for chunk in rows.chunks(256) {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO ledger (seq, hash, record) ");
+        q.push_values(chunk, |mut b, (seq, hash, json)| {
+            b.push_bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+                .push_bind(hash.as_str())
+                .push_bind(json.as_str());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Moves WAL frames into the database file off the commit path: after a burst ends (the writer
+/// found its queue empty) or when the WAL has grown past the cap. A PASSIVE checkpoint never
+/// blocks the writer.
+async fn checkpointer(
+    mut conn: SqliteConnection,
+    wake: Arc<Notify>,
+    written: Arc<AtomicU64>,
+    alive: mpsc::WeakSender<AppendRequest>,
+) {
+    loop {
+        let woke = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+        if alive.upgrade().is_none() {
+            break;
+        }
+        if woke.is_err() && written.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        if written.swap(0, Ordering::Relaxed) == 0 {
+            continue;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            warn!(message = "WAL checkpoint failed", %error);
+        }
+    }
+    let _ = conn.close().await;
+}
+

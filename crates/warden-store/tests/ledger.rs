@@ -1,0 +1,133 @@
+//! The SQLite ledger against a real database file.
+
+use serde_json::json;
+use sqlx::{Connection, SqliteConnection};
+use warden_core::ledger::{LedgerEvent, OutcomeEvent};
+use warden_store::{Durability, Ledger, LedgerOptions};
+
+fn event(n: u64) -> LedgerEvent {
+    LedgerEvent::Outcome(OutcomeEvent {
+        decision_id: format!("d-{n}"),
+        agent: if n % 2 == 0 { "crm-writer".into() } else { "support-triage".into() },
+        tool: "get_ticket".into(),
+        correlation_id: Some(format!("T-{n}")),
+        status: "success".into(),
+        output: json!({"n": n, "text": "ok"}),
+        output_bytes: 20,
+        output_truncated: false,
+        duration_ms: Some(n),
+    })
+}
+
+fn ts(n: u64) -> String {
+    format!("2026-11-25T10:{:02}:{:02}.000Z", (n / 60) % 60, n % 60)
+}
+
+async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("l.db"), LedgerOptions { durability, ..Default::default() })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let l = ledger.clone();
+        tasks.push(tokio::spawn(async move { l.append(ts(i), event(i)).await.unwrap() }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "every append gets its own sequence number");
+    (dir, ledger)
+}
+
+async fn raw(ledger: &Ledger) -> SqliteConnection {
+    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display())).await.unwrap()
+}
+
+async fn first_break(ledger: &Ledger) -> Option<u64> {
+    ledger.verify(|_| {}).await.unwrap().first_break.map(|b| b.seq)
+}
+
+#[tokio::test]
+async fn concurrent_appends_form_one_verifiable_chain() {
+    let (_d, ledger) = filled(500, Durability::Process).await;
+    let report = ledger.verify(|_| {}).await.unwrap();
+    assert!(report.first_break.is_none(), "{:?}", report.first_break);
+    assert_eq!(report.verified, 500);
+    assert_eq!(ledger.count().await.unwrap(), 500);
+}
+
+#[tokio::test]
+async fn fsync_mode_appends_verify_too() {
+    let (_d, ledger) = filled(50, Durability::Fsync).await;
+    assert_eq!(first_break(&ledger).await, None);
+}
+
+#[tokio::test]
+async fn reopening_continues_the_chain() {
+    let (dir, ledger) = filled(10, Durability::Process).await;
+    let path = ledger.path().to_path_buf();
+    ledger.close().await;
+    let again = Ledger::open(&path, LedgerOptions::default()).await.unwrap();
+    let a = again.append(ts(11), event(11)).await.unwrap();
+    assert_eq!(a.seq, 11);
+    assert_eq!(first_break(&again).await, None);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn editing_any_column_of_a_row_is_detected_at_that_row() {
+    for (column, sql) in [
+        ("record", "UPDATE ledger SET record = replace(record, '\"ok\"', '\"OK\"') WHERE seq = 7"),
+        ("record whitespace", "UPDATE ledger SET record = record || ' ' WHERE seq = 7"),
+        ("hash", "UPDATE ledger SET hash = substr(hash, 1, 63) || CASE substr(hash, 64) WHEN '0' THEN '1' ELSE '0' END WHERE seq = 7"),
+        ("seq", "UPDATE ledger SET seq = 1007 WHERE seq = 7"),
+    ] {
+        let (_d, ledger) = filled(20, Durability::Process).await;
+        let mut c = raw(&ledger).await;
+        let changed = sqlx::query(sql).execute(&mut c).await.unwrap().rows_affected();
+        assert_eq!(changed, 1, "{column}");
+        assert_eq!(first_break(&ledger).await, Some(7), "edit of {column}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_row_in_the_middle_is_detected() {
+    let (_d, ledger) = filled(20, Durability::Process).await;
+    let mut c = raw(&ledger).await;
+    sqlx::query("DELETE FROM ledger WHERE seq = 12").execute(&mut c).await.unwrap();
+    let report = ledger.verify(|_| {}).await.unwrap();
+    let b = report.first_break.expect("must break");
+    assert_eq!(b.seq, 12);
+    assert_eq!(report.verified, 11);
+    assert!(b.reason.contains("missing"), "{}", b.reason);
+}
+
+#[tokio::test]
+async fn search_filters_by_agent_tool_and_time() {
+    let (_d, ledger) = filled(30, Durability::Process).await;
+    let f = warden_store::SearchFilter {
+        agent: Some("crm-writer".into()),
+        tool: Some("get_ticket".into()),
+        since: Some(ts(20)),
+        limit: 100,
+        ..Default::default()
+    };
+    let found = ledger.search(&f).await.unwrap();
+    assert_eq!(found.len(), 5, "even n in 20..30");
+    assert!(found.windows(2).all(|w| w[0].seq < w[1].seq));
+    let tail = ledger.tail(3).await.unwrap();
+    assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![28, 29, 30]);
+}
+
+#[tokio::test]
+async fn a_failed_write_is_reported_not_acknowledged() {
+    let (_d, ledger) = filled(3, Durability::Process).await;
+    let mut c = raw(&ledger).await;
+    sqlx::query("DROP TABLE ledger").execute(&mut c).await.unwrap();
+    let err = ledger.append(ts(4), event(4)).await;
+    assert!(err.is_err(), "an append that could not be written must fail");
+    assert!(!ledger.is_healthy());
+}
