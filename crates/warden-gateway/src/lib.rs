@@ -1,1 +1,29 @@
+//! Warden's HTTP surface: the decision API, health checks and the OpenAPI document, plus the
+//! loading of a project directory from disk.
+//!
+//! [`app`] builds the router from an [`AppState`]; tests drive it without a socket
+//! (`app(state).oneshot(request)`), `warden serve` binds it to a listener.
 
+mod api;
+mod auth;
+pub mod demo_tools;
+mod error;
+pub mod project;
+mod rate;
+mod state;
+
+pub use api::{app, OPENAPI_JSON};
+pub use auth::hash_key;
+pub use error::ApiError;
+pub use state::{now_rfc3339, AppState};
+
+/// Serve the router on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

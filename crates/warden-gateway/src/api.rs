@@ -1,0 +1,304 @@
+//! The HTTP routes: `/v1/decisions`, `/healthz`, `/readyz`, `/openapi.json`.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::info;
+use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent};
+use warden_core::{CallRequest, Decision, Tier, Verdict};
+
+use crate::error::ApiError;
+use crate::state::{now_rfc3339, AppState};
+
+/// The OpenAPI 3.1 description of this API, served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// The router. Tests drive it with `tower::ServiceExt::oneshot`; `warden serve` binds it.
+pub fn app(state: AppState) -> Router {
+    let limit = state.max_request_bytes;
+    Router::new()
+        .route("/v1/decisions", post(propose))
+        .route("/v1/decisions/{id}", get(show))
+        .route("/v1/decisions/{id}/outcome", post(outcome))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A proposed call, from a framework that runs its tools itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposeBody {
+    /// Optional; when given it must be the agent the key belongs to.
+    agent: Option<String>,
+    tool: String,
+    #[serde(default)]
+    arguments: Value,
+    session: Option<String>,
+    correlation_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeBody {
+    status: OutcomeStatus,
+    #[serde(default)]
+    output: Value,
+    duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeStatus {
+    Success,
+    Error,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body is not the JSON this endpoint takes: {e} (see /openapi.json)"
+        ))
+    })
+}
+
+async fn propose(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let agent = state.keys.authenticate(&headers)?;
+    let req: ProposeBody = parse_json(&body)?;
+    if let Some(named) = &req.agent {
+        if named != &agent {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_agent",
+                "the request names a different agent than the key authenticates; an agent may only propose its own calls",
+                crate::error::Fault::Agent,
+            ));
+        }
+    }
+    if req.tool.is_empty() || req.tool.len() > 256 {
+        return Err(ApiError::bad_request("`tool` must be a tool name of 1 to 256 characters"));
+    }
+    let policy = &state.policy;
+    let call = CallRequest {
+        agent: &agent,
+        tool: &req.tool,
+        args: &req.arguments,
+        session: req.session.as_deref(),
+        correlation_id: req.correlation_id.as_deref(),
+    };
+    let mut decision = policy.decide(&call);
+    // Rate limits apply to calls the policy would let through.
+    if decision.decision != Verdict::Deny {
+        if let Some(card) = policy.cards.get(&agent) {
+            let access = card.tool(&req.tool).map(|t| t.access);
+            if let Some(reason) = state.rates.admit(&agent, access, &card.rate_limits, Instant::now()) {
+                decision = Decision {
+                    decision: Verdict::Deny,
+                    tier: decision.tier,
+                    reasons: vec![reason],
+                    policies: vec!["warden/rate-limit".to_string()],
+                    violations: Vec::new(),
+                    tool: decision.tool,
+                    policy_version: decision.policy_version,
+                };
+            }
+        }
+    }
+    let environment = policy
+        .cards
+        .get(&agent)
+        .map_or_else(|| policy.environment.to_string(), |c| c.environment.to_string());
+    let id = uuid::Uuid::now_v7().to_string();
+    let event = LedgerEvent::Decision(DecisionEvent {
+        decision_id: id.clone(),
+        agent: agent.clone(),
+        environment,
+        tool: req.tool.clone(),
+        qualified_tool: decision.tool.clone(),
+        arguments: req.arguments.clone(),
+        session: req.session.clone(),
+        correlation_id: req.correlation_id.clone(),
+        source: "api".to_string(),
+        decision: decision.clone(),
+    });
+    // The decision is durable before the caller learns it may run the call.
+    let appended = match state.ledger.append(now_rfc3339(), event).await {
+        Ok(a) => a,
+        Err(e) => {
+            let body = json!({
+                "id": Value::Null,
+                "decision": "deny",
+                "tier": Tier::Auto,
+                "reasons": ["the ledger could not record this decision, so the call must not run (fail closed)"],
+                "policies": [],
+                "policy_version": decision.policy_version,
+                "error": {"code": "ledger_unavailable", "source": "warden"},
+            });
+            tracing::error!(message = "decision not recorded; denied", error = %e, agent = %agent, tool = %req.tool);
+            return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+        }
+    };
+    info!(
+        message = "decision",
+        agent = %agent,
+        tool = %req.tool,
+        decision = decision.decision.as_str(),
+        tier = decision.tier.as_str(),
+        seq = appended.seq
+    );
+    let mut body = serde_json::to_value(&decision)
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("id".into(), Value::String(id));
+        obj.insert("agent".into(), Value::String(agent));
+        obj.insert("ledger".into(), json!({"seq": appended.seq, "hash": appended.hash}));
+    }
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let agent = state.keys.authenticate(&headers)?;
+    let records = state
+        .ledger
+        .records_of_decision(&id)
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    let mine = records.iter().any(|r| matches!(&r.record.event, LedgerEvent::Decision(d) if d.agent == agent));
+    if !mine {
+        return Err(ApiError::not_found(format!("no decision `{id}` for this agent")));
+    }
+    let out: Vec<Value> = records
+        .iter()
+        .map(|r| json!({"seq": r.seq, "hash": r.hash, "ts": r.record.ts, "event": r.record.event}))
+        .collect();
+    Ok(Json(json!({"id": id, "records": out})).into_response())
+}
+
+async fn outcome(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let agent = state.keys.authenticate(&headers)?;
+    let req: OutcomeBody = parse_json(&body)?;
+    // One outcome per decision: hold the id while we check and write.
+    {
+        let Ok(mut set) = state.outcomes_in_flight.lock() else {
+            return Err(ApiError::ledger_unavailable("outcome lock poisoned"));
+        };
+        if !set.insert(id.clone()) {
+            return Err(ApiError::conflict(format!("an outcome for `{id}` is already being recorded")));
+        }
+    }
+    let result = record_outcome(&state, &agent, &id, req).await;
+    if let Ok(mut set) = state.outcomes_in_flight.lock() {
+        set.remove(&id);
+    }
+    result
+}
+
+async fn record_outcome(state: &AppState, agent: &str, id: &str, req: OutcomeBody) -> Result<Response, ApiError> {
+    let records = state
+        .ledger
+        .records_of_decision(id)
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    let decision = records.iter().find_map(|r| match &r.record.event {
+        LedgerEvent::Decision(d) if d.agent == agent => Some(d.clone()),
+        _ => None,
+    });
+    let Some(decision) = decision else {
+        return Err(ApiError::not_found(format!("no decision `{id}` for this agent")));
+    };
+    if records.iter().any(|r| matches!(r.record.event, LedgerEvent::Outcome(_))) {
+        return Err(ApiError::conflict(format!("the outcome of `{id}` is already recorded")));
+    }
+    if decision.decision.decision != Verdict::Allow {
+        return Err(ApiError::conflict(format!(
+            "decision `{id}` was `{}`, so the call must not have run; report outcomes only for allowed calls",
+            decision.decision.decision.as_str()
+        )));
+    }
+    let full = serde_json::to_string(&req.output).unwrap_or_default();
+    let output_bytes = full.len() as u64;
+    let (output, output_truncated) = if full.len() > state.max_output_bytes {
+        let mut cut = state.max_output_bytes;
+        while !full.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (
+            json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
+            true,
+        )
+    } else {
+        (req.output, false)
+    };
+    let event = LedgerEvent::Outcome(OutcomeEvent {
+        decision_id: id.to_string(),
+        agent: agent.to_string(),
+        tool: decision.tool.clone(),
+        correlation_id: decision.correlation_id.clone(),
+        status: match req.status {
+            OutcomeStatus::Success => "success",
+            OutcomeStatus::Error => "error",
+        }
+        .to_string(),
+        output,
+        output_bytes,
+        output_truncated,
+        duration_ms: req.duration_ms,
+    });
+    let appended = state
+        .ledger
+        .append(now_rfc3339(), event)
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    Ok(Json(json!({
+        "id": id,
+        "output_truncated": output_truncated,
+        "ledger": {"seq": appended.seq, "hash": appended.hash},
+    }))
+    .into_response())
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.ledger.ready().await {
+        Ok(()) => Json(json!({
+            "status": "ready",
+            "policy_version": state.policy.version,
+            "agents": state.policy.cards.len(),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(message = "not ready", error = %e);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not_ready", "reason": "the ledger is not writable; calls are denied"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see /openapi.json")
+}

@@ -1,0 +1,57 @@
+//! Agent authentication by static per-agent key (until scoped tokens land).
+//!
+//! Only SHA-256 hashes of keys are held. A presented key is hashed and compared against every
+//! agent's hash in constant time, without stopping at a match, so timing reveals nothing.
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+
+/// `sha256:<hex>` of a key, as stored in `warden.toml`.
+pub fn hash_key(key: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+}
+
+/// The agents' key hashes.
+#[derive(Debug, Clone, Default)]
+pub struct AgentKeys {
+    keys: Vec<(String, [u8; 32])>,
+}
+
+impl AgentKeys {
+    /// From `warden.toml` `[agent_keys]` values (`sha256:<hex>`); malformed ones are skipped
+    /// (the config parser has already rejected them).
+    pub fn from_config<'a>(entries: impl IntoIterator<Item = (&'a String, &'a str)>) -> Self {
+        let keys = entries
+            .into_iter()
+            .filter_map(|(agent, h)| {
+                let hex_part = h.strip_prefix("sha256:")?;
+                let bytes = hex::decode(hex_part).ok()?;
+                let arr: [u8; 32] = bytes.try_into().ok()?;
+                Some((agent.clone(), arr))
+            })
+            .collect();
+        Self { keys }
+    }
+
+    /// The agent a request authenticates as. The error says only that authentication failed.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthenticated)?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found: Option<&str> = None;
+        for (agent, hash) in &self.keys {
+            let eq: bool = hash.ct_eq(&digest).into();
+            if eq {
+                found = Some(agent);
+            }
+        }
+        found.map(str::to_string).ok_or_else(ApiError::unauthenticated)
+    }
+}

@@ -1,0 +1,86 @@
+//! API errors: what the caller sees, what the log keeps, and whose fault it was.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tracing::warn;
+
+/// Which side caused a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The agent sent a bad or unauthorised request.
+    Agent,
+    /// Warden itself (its store, its policy) failed.
+    Warden,
+}
+
+/// An error returned by the HTTP API. A denied call is not an error; it is a decision.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Safe to show the caller: never secrets, never internals.
+    pub external: String,
+    /// Kept in the log only.
+    pub internal: Option<String>,
+    pub fault: Fault,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, external: impl Into<String>, fault: Fault) -> Self {
+        Self { status, code, external: external.into(), internal: None, fault }
+    }
+
+    #[must_use]
+    pub fn internal(mut self, detail: impl Into<String>) -> Self {
+        self.internal = Some(detail.into());
+        self
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid agent key is required: send `Authorization: Bearer <key>`",
+            Fault::Agent,
+        )
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", msg, Fault::Agent)
+    }
+
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", msg, Fault::Agent)
+    }
+
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", msg, Fault::Agent)
+    }
+
+    pub fn ledger_unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_unavailable",
+            "the ledger could not record this request, so nothing may run (fail closed); retry later",
+            Fault::Warden,
+        )
+        .internal(detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(detail) = &self.internal {
+            warn!(message = "request failed", code = self.code, status = self.status.as_u16(), error = %detail);
+        }
+        let source = match self.fault {
+            Fault::Agent => "agent",
+            Fault::Warden => "warden",
+        };
+        let body = json!({"error": {"code": self.code, "message": self.external, "source": source}});
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,70 @@
+//! What the handlers share.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use warden_core::config::WardenConfig;
+use warden_core::CompiledPolicy;
+use warden_store::Ledger;
+
+use crate::auth::AgentKeys;
+use crate::rate::RateWindows;
+
+/// Shared state of the gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) policy: Arc<CompiledPolicy>,
+    pub(crate) ledger: Ledger,
+    pub(crate) keys: Arc<AgentKeys>,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_output_bytes: usize,
+    pub(crate) rates: Arc<RateWindows>,
+    /// Decisions whose outcome is being recorded right now (one outcome per decision).
+    pub(crate) outcomes_in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl AppState {
+    pub fn new(config: &WardenConfig, policy: Arc<CompiledPolicy>, ledger: Ledger) -> Self {
+        let keys = AgentKeys::from_config(
+            config
+                .agent_keys
+                .iter()
+                .map(|(agent, key)| (agent, key.get_ref().as_str())),
+        );
+        Self {
+            policy,
+            ledger,
+            keys: Arc::new(keys),
+            max_request_bytes: config.gateway.max_request_bytes,
+            max_output_bytes: config.gateway.max_output_bytes,
+            rates: Arc::new(RateWindows::default()),
+            outcomes_in_flight: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    pub fn policy(&self) -> &CompiledPolicy {
+        &self.policy
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
+/// Now, as the ledger writes it: RFC 3339 UTC with milliseconds, fixed width.
+pub fn now_rfc3339() -> String {
+    format_ts(OffsetDateTime::now_utc())
+}
+
+pub(crate) fn format_ts(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let ms = t.millisecond();
+    let base = t
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string());
+    format!("{}.{ms:03}Z", base.trim_end_matches('Z'))
+}
