@@ -1,1 +1,198 @@
-fn main() {}
+//! `warden`: the command-line face of Warden.
+
+mod audit;
+mod demo;
+mod project_cmds;
+mod serve;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Warden: a security and compliance gateway for AI agents.
+///
+/// Every tool call an agent proposes is decided by policy (compiled from the agent's scope
+/// card plus your Cedar policies), recorded in a tamper-evident ledger before it may run, and
+/// explained in words.
+///
+/// Start with `warden demo`, then `warden init DIR` for a project of your own.
+#[derive(Parser, Debug)]
+#[command(name = "warden", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// The project directory (holds warden.toml, agents/, policies/, tests/).
+    #[arg(long, short = 'p', global = true, env = "WARDEN_PROJECT", default_value = ".")]
+    project: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole flow on a throw-away project: gateway, scripted agents, ledger check.
+    ///
+    /// Starts a gateway on a temporary SQLite ledger with two example agents and the built-in
+    /// demo tool server, drives ordinary reads, a write that needs approval, calls outside
+    /// their constraints and a prompt-injected refund, prints every decision with its reason,
+    /// verifies the ledger and exits 0.
+    Demo {
+        /// Keep the demo project in this directory (it must not exist) instead of a temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+    /// Write a working example project into DIR: warden.toml, two scope cards, a policy, tests.
+    Init {
+        /// Where to create the project (created if missing; must not already hold warden.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Validate warden.toml, every scope card and every policy; print what the project grants.
+    ///
+    /// Errors are reported as `file:line:col: error: ...` with a hint. Exit status 1 on errors.
+    Check {
+        /// Print the Cedar schema generated from the scope cards.
+        #[arg(long)]
+        schema: bool,
+        /// Print the Cedar policies generated from the scope cards.
+        #[arg(long)]
+        policies: bool,
+    },
+    /// Decide one proposed call without running or recording it (a dry run), with reasons.
+    ///
+    /// Example: warden decide --agent crm-writer --tool issue_refund
+    ///          --args '{"account_id":"ACC-0001","amount":120,"reason":"double charge"}'
+    Decide {
+        #[arg(long)]
+        agent: String,
+        /// Tool name from the scope card, or server/name.
+        #[arg(long)]
+        tool: String,
+        /// The call's arguments as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        #[arg(long)]
+        session: Option<String>,
+        /// Ticket or request id that explains the call.
+        #[arg(long)]
+        correlation_id: Option<String>,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run policy scenarios (tests/*.toml by default) and report which decisions differ.
+    Test {
+        /// Scenario files or directories.
+        paths: Vec<PathBuf>,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Start the gateway: the decision API, /healthz, /readyz, /openapi.json.
+    Serve {
+        /// Override [gateway] listen, e.g. 127.0.0.1:0 for any free port.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Read and check the ledger.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the hash chain over every record. On a break, name the first bad record and
+    /// exit 1.
+    Verify,
+    /// Show the last records.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Keep printing new records as they are appended (Ctrl-C to stop).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// One canonical JSON record per line, as stored.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find records by agent, tool and time.
+    Search {
+        #[arg(long)]
+        agent: Option<String>,
+        /// Tool name or server/name.
+        #[arg(long)]
+        tool: Option<String>,
+        /// RFC 3339 time (2026-11-25T10:00:00Z) or an age: 30m, 12h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// A decision id: its decision and outcome records.
+        #[arg(long)]
+        decision: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    // `warden audit tail | head` closes our stdout early; end quietly instead of panicking.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("failed printing to stdout") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let project = cli.project;
+    match cli.command {
+        Command::Demo { keep } => demo::run(keep).await,
+        Command::Init { dir } => project_cmds::init(&dir),
+        Command::Check { schema, policies } => project_cmds::check(&project, schema, policies),
+        Command::Decide { agent, tool, args, session, correlation_id, json } => {
+            project_cmds::decide(&project, &agent, &tool, &args, session.as_deref(), correlation_id.as_deref(), json)
+        }
+        Command::Test { paths, junit } => project_cmds::test(&project, &paths, junit.as_deref()),
+        Command::Serve { listen } => serve::run(&project, listen).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify => audit::verify(&project).await,
+            AuditCommand::Tail { lines, follow, json } => audit::tail(&project, lines, follow, json).await,
+            AuditCommand::Search { agent, tool, since, decision, limit, json } => {
+                audit::search(&project, agent, tool, since, decision, limit, json).await
+            }
+        },
+    }
+}

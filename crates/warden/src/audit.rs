@@ -1,0 +1,223 @@
+//! `warden audit verify|tail|search`.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use warden_core::config::{parse_config, StoreConfig};
+use warden_core::ledger::{canonical_json, LedgerEvent};
+use warden_store::{sqlite_path, Ledger, SearchFilter, StoredRecord};
+
+use crate::serve::open_ledger;
+use crate::table;
+
+/// The store settings from warden.toml alone: auditing must work even when a scope card or
+/// policy does not compile.
+fn store_config(dir: &Path) -> anyhow::Result<StoreConfig> {
+    let path = dir.join("warden.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (pass --project DIR)", path.display()))?;
+    match parse_config("warden.toml", &text) {
+        Ok(c) => Ok(c.store),
+        Err(errors) => bail!("{}", warden_core::FileErrors(errors)),
+    }
+}
+
+async fn open_existing(dir: &Path) -> anyhow::Result<Ledger> {
+    let store = store_config(dir)?;
+    let path = sqlite_path(&store.url, dir)?;
+    if !path.exists() {
+        bail!(
+            "no ledger at {} (warden.toml [store] url = \"{}\"); nothing has been recorded yet",
+            path.display(),
+            store.url
+        );
+    }
+    open_ledger(dir, &store.url, store.durability).await
+}
+
+pub async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
+    let ledger = open_existing(dir).await?;
+    let total = ledger.count().await?;
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let report = ledger
+        .verify(|n| {
+            if tty {
+                eprint!("\rverifying: {n} / {total} records");
+            }
+        })
+        .await?;
+    if tty && total >= 50_000 {
+        eprintln!();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    match report.first_break {
+        None => {
+            println!(
+                "ok: {} records verified in {:.2}s; chain head {}",
+                report.verified, secs, report.head
+            );
+            println!("(each record's RFC 6962 leaf hash recomputed and linked to the one before it)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(b) => {
+            println!("FAILED: the ledger chain is broken at record {}", b.seq);
+            println!("  reason: {}", b.reason);
+            println!(
+                "  records 1..{} verify; record {} and everything after it cannot be trusted",
+                report.verified, b.seq
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// One line for a record.
+fn summary_row(r: &StoredRecord) -> Vec<String> {
+    let rec = &r.record;
+    match &rec.event {
+        LedgerEvent::Decision(d) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "decision".into(),
+            d.agent.clone(),
+            d.qualified_tool.clone().unwrap_or_else(|| d.tool.clone()),
+            format!("{} ({})", d.decision.decision.as_str(), d.decision.tier),
+            d.correlation_id.clone().unwrap_or_default(),
+            d.decision.reasons.first().cloned().unwrap_or_default(),
+        ],
+        LedgerEvent::Outcome(o) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "outcome".into(),
+            o.agent.clone(),
+            o.tool.clone(),
+            o.status.clone(),
+            o.correlation_id.clone().unwrap_or_default(),
+            format!(
+                "decision {}{}{}",
+                o.decision_id,
+                o.duration_ms.map(|d| format!(", {d} ms")).unwrap_or_default(),
+                if o.output_truncated { ", output cut" } else { "" }
+            ),
+        ],
+    }
+}
+
+fn print_records(records: &[StoredRecord], json: bool) -> anyhow::Result<()> {
+    if json {
+        for r in records {
+            println!("{}", canonical_json(&r.record)?);
+        }
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = records.iter().map(summary_row).collect();
+    print!(
+        "{}",
+        table::render(
+            &["seq", "time", "kind", "agent", "tool", "result", "correlation", "why"],
+            &rows,
+            &[8, 24, 8, 16, 26, 26, 14, 70]
+        )
+    );
+    Ok(())
+}
+
+pub async fn tail(dir: &Path, n: u32, follow: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let ledger = open_existing(dir).await?;
+    let records = ledger.tail(n).await?;
+    print_records(&records, json)?;
+    if follow {
+        let mut last = records.last().map_or(0, |r| r.seq);
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            let new = ledger.after(last, 1000).await?;
+            if let Some(r) = new.last() {
+                last = r.seq;
+                if json {
+                    print_records(&new, true)?;
+                } else {
+                    for r in &new {
+                        println!("{}", summary_row(r).join("  "));
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `30m`, `12h`, `7d` ago, or an RFC 3339 time, as the ledger's timestamp text.
+fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<String> {
+    let s = since.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(warden_ts(t));
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().with_context(|| format!("--since `{since}`: use an RFC 3339 time or an age like 30m, 12h, 7d"))?;
+    let d = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => bail!("--since `{since}`: the unit must be s, m, h or d"),
+    };
+    Ok(warden_ts(now - d))
+}
+
+fn warden_ts(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+#[expect(clippy::too_many_arguments, reason = "one parameter per command-line flag")]
+pub async fn search(
+    dir: &Path,
+    agent: Option<String>,
+    tool: Option<String>,
+    since: Option<String>,
+    decision: Option<String>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let since = since.map(|s| since_to_ts(&s, OffsetDateTime::now_utc())).transpose()?;
+    let ledger = open_existing(dir).await?;
+    let filter = SearchFilter { agent, tool, since, decision_id: decision, limit };
+    let found = ledger.search(&filter).await?;
+    print_records(&found, json)?;
+    if !json {
+        println!("{} record{}", found.len(), if found.len() == 1 { "" } else { "s" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_ages_and_times() {
+        let now = OffsetDateTime::parse("2026-11-25T12:00:00Z", &Rfc3339).unwrap();
+        assert_eq!(since_to_ts("30m", now).unwrap(), "2026-11-25T11:30:00.000Z");
+        assert_eq!(since_to_ts("2d", now).unwrap(), "2026-11-23T12:00:00.000Z");
+        assert_eq!(since_to_ts("2026-11-01T00:00:00+01:00", now).unwrap(), "2026-10-31T23:00:00.000Z");
+        assert!(since_to_ts("yesterday", now).is_err());
+    }
+}

