@@ -255,7 +255,10 @@ mod tests {
 
     #[test]
     fn email_domains_parse_plain_and_named_addresses() {
-        assert_eq!(email_domain("a@Example.com").as_deref(), Some("example.com"));
+        assert_eq!(
+            email_domain("a@Example.com").as_deref(),
+            Some("example.com")
+        );
         assert_eq!(
             email_domain("Ann <ann@corp.example.com>").as_deref(),
             Some("corp.example.com")

@@ -130,8 +130,13 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
         if let Some(b) = &u.builtin {
             if b != "demo" {
                 errors.push(
-                    FileError::at(path, source, at, format!("unknown builtin tool server `{b}`"))
-                        .with_hint("the only builtin is `demo`"),
+                    FileError::at(
+                        path,
+                        source,
+                        at,
+                        format!("unknown builtin tool server `{b}`"),
+                    )
+                    .with_hint("the only builtin is `demo`"),
                 );
             }
         }
@@ -165,8 +170,11 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
     }
     if !cfg.store.url.starts_with("sqlite://") {
         errors.push(
-            FileError::whole(path, format!("store url `{}` is not supported yet", cfg.store.url))
-                .with_hint("use `sqlite://PATH`; PostgreSQL support is on the roadmap"),
+            FileError::whole(
+                path,
+                format!("store url `{}` is not supported yet", cfg.store.url),
+            )
+            .with_hint("use `sqlite://PATH`; PostgreSQL support is on the roadmap"),
         );
     }
     if errors.is_empty() {

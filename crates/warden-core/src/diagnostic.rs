@@ -144,7 +144,8 @@ pub fn from_toml_error(file: &str, source: &str, err: &toml::de::Error) -> FileE
                     Some(near) => format!("did you mean `{near}`?"),
                     None if expected.is_empty() => "this table takes no keys".to_string(),
                     None if kind == "unknown field" => {
-                        "remove the key, or check the scope card reference in the README".to_string()
+                        "remove the key, or check the scope card reference in the README"
+                            .to_string()
                     }
                     None => continue,
                 };

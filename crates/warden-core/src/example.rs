@@ -5,7 +5,10 @@
 /// `(relative path, text)` of each file. Agent key hashes appear as `{{agent-id}}` in
 /// `warden.toml`; see [`render`].
 pub const FILES: &[(&str, &str)] = &[
-    ("warden.toml", include_str!("../../../examples/project/warden.toml")),
+    (
+        "warden.toml",
+        include_str!("../../../examples/project/warden.toml"),
+    ),
     (
         "agents/support-triage.toml",
         include_str!("../../../examples/project/agents/support-triage.toml"),
@@ -18,7 +21,10 @@ pub const FILES: &[(&str, &str)] = &[
         "policies/finance.cedar",
         include_str!("../../../examples/project/policies/finance.cedar"),
     ),
-    ("tests/smoke.toml", include_str!("../../../examples/project/tests/smoke.toml")),
+    (
+        "tests/smoke.toml",
+        include_str!("../../../examples/project/tests/smoke.toml"),
+    ),
 ];
 
 /// The agents of the example project.
@@ -52,10 +58,13 @@ pub fn sources(key_hash_of: impl Fn(&str) -> String) -> crate::project::ProjectS
             .collect::<Vec<_>>()
     };
     crate::project::ProjectSources {
-        config: get("warden.toml").into_iter().next().unwrap_or(crate::SourceFile {
-            path: "warden.toml".into(),
-            text: String::new(),
-        }),
+        config: get("warden.toml")
+            .into_iter()
+            .next()
+            .unwrap_or(crate::SourceFile {
+                path: "warden.toml".into(),
+                text: String::new(),
+            }),
         cards: get("agents/"),
         policies: get("policies/"),
     }

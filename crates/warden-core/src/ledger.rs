@@ -173,7 +173,10 @@ impl ChainVerifier {
         if fields.seq != expected {
             return fail(
                 expected,
-                format!("the record says it is number {}, stored as {expected}", fields.seq),
+                format!(
+                    "the record says it is number {}, stored as {expected}",
+                    fields.seq
+                ),
             );
         }
         if fields.prev_hash != self.prev_hash {

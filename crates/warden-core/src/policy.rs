@@ -211,7 +211,7 @@ pub fn compile(
             let action = tool.qualified();
             let entry = actions.entry(action.clone()).or_default();
             for (name, c) in &tool.args {
-                if !cedar_type(c.kind).is_some() {
+                if cedar_type(c.kind).is_none() {
                     continue;
                 }
                 match entry.get_mut(name) {
@@ -221,14 +221,19 @@ pub fn compile(
                                 .get(&(action.clone(), name.clone()))
                                 .cloned()
                                 .unwrap_or_default();
-                            errors.push(FileError::whole(
-                                &card.path,
-                                format!(
+                            errors.push(
+                                FileError::whole(
+                                    &card.path,
+                                    format!(
                                     "argument `{name}` of `{action}` is {} here but {} in {first}",
                                     c.kind.as_str(),
                                     kind.as_str()
                                 ),
-                            ).with_hint("a tool's arguments have one type across all scope cards"));
+                                )
+                                .with_hint(
+                                    "a tool's arguments have one type across all scope cards",
+                                ),
+                            );
                         }
                         *required = *required && c.required;
                     }
@@ -290,8 +295,13 @@ pub fn compile(
     let mut all = PolicySet::new();
     let mut meta = HashMap::new();
     let mut origin: HashMap<PolicyId, (String, String)> = HashMap::new();
-    let mut sources: Vec<(String, String)> = vec![("(generated)".to_string(), generated_text.clone())];
-    sources.extend(sorted_policies.iter().map(|p| (p.path.clone(), p.text.clone())));
+    let mut sources: Vec<(String, String)> =
+        vec![("(generated)".to_string(), generated_text.clone())];
+    sources.extend(
+        sorted_policies
+            .iter()
+            .map(|p| (p.path.clone(), p.text.clone())),
+    );
     for (path, text) in &sources {
         let parsed = match PolicySet::from_str(text) {
             Ok(p) => p,
@@ -325,28 +335,40 @@ pub fn compile(
             let offset = policy_offset(text, p);
             let tier = match p.annotation("approval") {
                 None => Tier::Auto,
-                Some(t) => match Tier::parse(t) {
-                    Some(t) if p.effect() == Effect::Permit => t,
-                    Some(_) => {
-                        errors.push(
+                Some(t) => {
+                    match Tier::parse(t) {
+                        Some(t) if p.effect() == Effect::Permit => t,
+                        Some(_) => {
+                            errors.push(
                             FileError::at(path, text, offset, format!("policy `{id}`: @approval on a forbid has no effect"))
                                 .with_hint("put @approval on a permit policy to escalate the calls it matches"),
                         );
-                        Tier::Auto
-                    }
-                    None => {
-                        errors.push(
-                            FileError::at(path, text, offset, format!("policy `{id}`: unknown approval tier `{t}`"))
+                            Tier::Auto
+                        }
+                        None => {
+                            errors.push(
+                                FileError::at(
+                                    path,
+                                    text,
+                                    offset,
+                                    format!("policy `{id}`: unknown approval tier `{t}`"),
+                                )
                                 .with_hint("use one of `auto`, `review`, `approve`, `two_person`"),
-                        );
-                        Tier::Auto
+                            );
+                            Tier::Auto
+                        }
                     }
-                },
+                }
             };
-            if path != "(generated)" && id.starts_with("card/") || path != "(generated)" && id.starts_with("warden/") {
+            if path != "(generated)" && (id.starts_with("card/") || id.starts_with("warden/")) {
                 errors.push(
-                    FileError::at(path, text, offset, format!("policy id `{id}` uses a prefix reserved for generated policies"))
-                        .with_hint("choose an @id that does not start with `card/` or `warden/`"),
+                    FileError::at(
+                        path,
+                        text,
+                        offset,
+                        format!("policy id `{id}` uses a prefix reserved for generated policies"),
+                    )
+                    .with_hint("choose an @id that does not start with `card/` or `warden/`"),
                 );
                 continue;
             }
@@ -359,8 +381,13 @@ pub fn compile(
             );
             if let Some((other, _)) = origin.get(&pid) {
                 errors.push(
-                    FileError::at(path, text, offset, format!("policy id `{id}` is already used in {other}"))
-                        .with_hint("every @id must be unique across policies/"),
+                    FileError::at(
+                        path,
+                        text,
+                        offset,
+                        format!("policy id `{id}` is already used in {other}"),
+                    )
+                    .with_hint("every @id must be unique across policies/"),
                 );
                 continue;
             }
@@ -422,7 +449,10 @@ pub fn compile(
     let entities = match Entities::from_entities(entities, Some(&schema)) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(FileError::whole(config_path, format!("internal error: entities: {e}")));
+            errors.push(FileError::whole(
+                config_path,
+                format!("internal error: entities: {e}"),
+            ));
             return Err(errors);
         }
     };
@@ -484,7 +514,10 @@ fn uid(kind: &str, id: &str) -> EntityUid {
     )
 }
 
-#[expect(clippy::panic, reason = "the three entity type names are constant identifiers")]
+#[expect(
+    clippy::panic,
+    reason = "the three entity type names are constant identifiers"
+)]
 fn unreachable_type() -> cedar_policy::EntityTypeName {
     panic!("constant Cedar type name failed to parse")
 }
@@ -507,7 +540,9 @@ fn quote(s: &str) -> String {
 fn schema_text(actions: &BTreeMap<String, BTreeMap<String, (ArgType, bool)>>) -> String {
     let mut s = String::new();
     s.push_str("// Generated by Warden from the scope cards. Do not edit.\n");
-    s.push_str("entity Agent = {\n  \"environment\": String,\n  \"data_classes\": Set<String>,\n};\n");
+    s.push_str(
+        "entity Agent = {\n  \"environment\": String,\n  \"data_classes\": Set<String>,\n};\n",
+    );
     s.push_str("entity Server;\n");
     for (action, args) in actions {
         let _ = writeln!(s, "\naction {} appliesTo {{", quote(action));
@@ -609,7 +644,9 @@ fn cedar_error(path: &str, text: &str, e: &cedar_policy::ParseErrors, what: &str
 /// Turn a JSON argument into a Cedar value of the declared type. `None` if it does not fit.
 fn to_cedar(kind: ArgType, v: &Value) -> Option<RestrictedExpression> {
     match kind {
-        ArgType::String => v.as_str().map(|s| RestrictedExpression::new_string(s.to_string())),
+        ArgType::String => v
+            .as_str()
+            .map(|s| RestrictedExpression::new_string(s.to_string())),
         ArgType::Integer => v.as_i64().map(RestrictedExpression::new_long),
         ArgType::Boolean => v.as_bool().map(RestrictedExpression::new_bool),
         ArgType::Number => {
@@ -805,7 +842,10 @@ impl CompiledPolicy {
         let Some((request, violations)) = self.cedar_request(call) else {
             return self.deny(
                 Some(qualified),
-                vec!["the call could not be expressed as a policy request; denied (fail closed)".to_string()],
+                vec![
+                    "the call could not be expressed as a policy request; denied (fail closed)"
+                        .to_string(),
+                ],
                 Vec::new(),
             );
         };
@@ -816,7 +856,9 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
-        let response = self.authorizer.is_authorized(&request, slice, &self.entities);
+        let response = self
+            .authorizer
+            .is_authorized(&request, slice, &self.entities);
         let diagnostics = response.diagnostics();
         let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
         policies.sort();
@@ -826,7 +868,11 @@ impl CompiledPolicy {
             // call through, so any evaluation error denies.
             let mut reasons: Vec<String> = errors
                 .into_iter()
-                .map(|e| format!("a policy could not be evaluated, so the call is denied (fail closed): {e}"))
+                .map(|e| {
+                    format!(
+                        "a policy could not be evaluated, so the call is denied (fail closed): {e}"
+                    )
+                })
                 .collect();
             reasons.extend(violations.iter().map(|v| v.message.clone()));
             let mut d = self.deny(Some(qualified), reasons, policies);
@@ -878,13 +924,19 @@ impl CompiledPolicy {
                     .collect();
                 let decision = if tier.holds_call() {
                     reasons.push(match tier {
-                        Tier::TwoPerson => "tier two_person: two different people must approve before it runs".to_string(),
+                        Tier::TwoPerson => {
+                            "tier two_person: two different people must approve before it runs"
+                                .to_string()
+                        }
                         _ => "tier approve: a person must approve before it runs".to_string(),
                     });
                     Verdict::ApprovalRequired
                 } else {
                     if tier == Tier::Review {
-                        reasons.push("tier review: runs now and is queued for a person to review".to_string());
+                        reasons.push(
+                            "tier review: runs now and is queued for a person to review"
+                                .to_string(),
+                        );
                     }
                     Verdict::Allow
                 };

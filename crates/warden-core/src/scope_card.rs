@@ -313,8 +313,7 @@ pub struct ArgConstraint {
 pub(crate) fn is_safe_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 

@@ -1,9 +1,19 @@
 //! Golden and property tests of the decision core.
 
+// Test code: a panic is a failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use proptest::prelude::*;
 use serde_json::json;
 use warden_core::example;
-use warden_core::ledger::{seal, ChainVerifier, DecisionEvent, LedgerEvent, LedgerRecord, GENESIS_HASH};
+use warden_core::ledger::{
+    seal, ChainVerifier, DecisionEvent, LedgerEvent, LedgerRecord, GENESIS_HASH,
+};
 use warden_core::project::{load_project, Project, ProjectSources};
 use warden_core::{CallRequest, SourceFile};
 
@@ -38,18 +48,66 @@ fn compiled_cedar_policies_are_stable() {
 fn decisions_and_their_reasons_are_stable() {
     let p = example_project();
     let cases = [
-        ("support-triage", "get_ticket", json!({"ticket_id": "T-1001"})),
-        ("support-triage", "list_tickets", json!({"status": "open", "limit": 10})),
-        ("support-triage", "issue_refund", json!({"account_id": "ACC-0001", "amount": 20, "reason": "x"})),
-        ("support-triage", "get_ticket", json!({"ticket_id": "1001; DROP"})),
-        ("crm-writer", "update_account", json!({"account_id": "ACC-0002", "field": "tier", "value": "gold"})),
-        ("crm-writer", "update_account", json!({"account_id": "ACC-0002", "field": "status", "value": "closed"})),
-        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 120, "reason": "double charge"})),
-        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 800, "reason": "annual plan"})),
-        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 5000, "reason": "angry"})),
-        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "reason": "no amount"})),
-        ("crm-writer", "send_email", json!({"to": "ann@example.com", "subject": "hi", "body": "hello"})),
-        ("crm-writer", "send_email", json!({"to": "x@attacker.example.net", "subject": "hi", "body": "b", "bcc": "y@evil.io"})),
+        (
+            "support-triage",
+            "get_ticket",
+            json!({"ticket_id": "T-1001"}),
+        ),
+        (
+            "support-triage",
+            "list_tickets",
+            json!({"status": "open", "limit": 10}),
+        ),
+        (
+            "support-triage",
+            "issue_refund",
+            json!({"account_id": "ACC-0001", "amount": 20, "reason": "x"}),
+        ),
+        (
+            "support-triage",
+            "get_ticket",
+            json!({"ticket_id": "1001; DROP"}),
+        ),
+        (
+            "crm-writer",
+            "update_account",
+            json!({"account_id": "ACC-0002", "field": "tier", "value": "gold"}),
+        ),
+        (
+            "crm-writer",
+            "update_account",
+            json!({"account_id": "ACC-0002", "field": "status", "value": "closed"}),
+        ),
+        (
+            "crm-writer",
+            "issue_refund",
+            json!({"account_id": "ACC-0001", "amount": 120, "reason": "double charge"}),
+        ),
+        (
+            "crm-writer",
+            "issue_refund",
+            json!({"account_id": "ACC-0001", "amount": 800, "reason": "annual plan"}),
+        ),
+        (
+            "crm-writer",
+            "issue_refund",
+            json!({"account_id": "ACC-0001", "amount": 5000, "reason": "angry"}),
+        ),
+        (
+            "crm-writer",
+            "issue_refund",
+            json!({"account_id": "ACC-0001", "reason": "no amount"}),
+        ),
+        (
+            "crm-writer",
+            "send_email",
+            json!({"to": "ann@example.com", "subject": "hi", "body": "hello"}),
+        ),
+        (
+            "crm-writer",
+            "send_email",
+            json!({"to": "x@attacker.example.net", "subject": "hi", "body": "b", "bcc": "y@evil.io"}),
+        ),
         ("ghost-agent", "get_ticket", json!({})),
     ];
     let mut out = Vec::new();
@@ -65,13 +123,27 @@ fn decisions_and_their_reasons_are_stable() {
 fn requests_built_for_cedar_conform_to_the_schema() {
     let p = example_project();
     for (agent, tool, args) in [
-        ("crm-writer", "issue_refund", json!({"account_id": "ACC-0001", "amount": 120.5, "reason": "r"})),
+        (
+            "crm-writer",
+            "issue_refund",
+            json!({"account_id": "ACC-0001", "amount": 120.5, "reason": "r"}),
+        ),
         ("crm-writer", "issue_refund", json!({"reason": 7})),
         ("support-triage", "list_tickets", json!({})),
-        ("crm-writer", "send_email", json!({"to": "a@example.com", "subject": "s", "body": "b"})),
+        (
+            "crm-writer",
+            "send_email",
+            json!({"to": "a@example.com", "subject": "s", "body": "b"}),
+        ),
     ] {
         p.policy
-            .request_conforms(&CallRequest { agent, tool, args: &args, session: None, correlation_id: None })
+            .request_conforms(&CallRequest {
+                agent,
+                tool,
+                args: &args,
+                session: None,
+                correlation_id: None,
+            })
             .unwrap_or_else(|e| panic!("{agent} {tool}: {e}"));
     }
 }
@@ -82,15 +154,22 @@ fn policy_version_is_a_content_hash() {
     let b = example_project();
     assert_eq!(a.policy.version, b.policy.version);
     let mut s = example_sources();
-    s.policies[0].text.push_str("\n// a comment changes the version\n");
+    s.policies[0]
+        .text
+        .push_str("\n// a comment changes the version\n");
     let c = load_project(&s).unwrap();
     assert_ne!(a.policy.version, c.policy.version);
 }
 
 fn card_error(card_text: &str) -> String {
     let mut s = example_sources();
-    s.cards.push(SourceFile { path: "agents/broken.toml".into(), text: card_text.into() });
-    load_project(&s).expect_err("card must be rejected").to_string()
+    s.cards.push(SourceFile {
+        path: "agents/broken.toml".into(),
+        text: card_text.into(),
+    });
+    load_project(&s)
+        .expect_err("card must be rejected")
+        .to_string()
 }
 
 const GOOD_CARD: &str = r#"purpose = "test"
@@ -113,7 +192,10 @@ pattern = "T-[0-9]+"
 #[test]
 fn a_typod_key_is_located_with_a_hint() {
     let e = card_error(&GOOD_CARD.replace("purpose =", "purpse ="));
-    assert!(e.starts_with("agents/broken.toml:1:1: error: unknown field `purpse`"), "{e}");
+    assert!(
+        e.starts_with("agents/broken.toml:1:1: error: unknown field `purpse`"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `purpose`?"), "{e}");
 }
 
@@ -126,14 +208,23 @@ fn a_bad_regex_is_located_at_the_pattern() {
 #[test]
 fn an_unknown_tier_is_located_with_the_accepted_values() {
     let e = card_error(&GOOD_CARD.replace("approval = \"auto\"", "approval = \"sometimes\""));
-    assert!(e.starts_with("agents/broken.toml:12:12: error: unknown variant `sometimes`"), "{e}");
-    assert!(e.contains("`auto`, `review`, `approve`, `two_person`"), "{e}");
+    assert!(
+        e.starts_with("agents/broken.toml:12:12: error: unknown variant `sometimes`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`auto`, `review`, `approve`, `two_person`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn an_unknown_server_is_located_with_a_suggestion() {
     let e = card_error(&GOOD_CARD.replace("server = \"helpdesk\"", "server = \"helpdsk\""));
-    assert!(e.starts_with("agents/broken.toml:8:10: error: tool `get_ticket` names server `helpdsk`"), "{e}");
+    assert!(
+        e.starts_with("agents/broken.toml:8:10: error: tool `get_ticket` names server `helpdsk`"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `helpdesk`?"), "{e}");
 }
 
@@ -151,7 +242,10 @@ fn a_policy_that_does_not_match_the_schema_is_located() {
 #[test]
 fn a_cedar_syntax_error_is_located() {
     let mut s = example_sources();
-    s.policies.push(SourceFile { path: "policies/bad.cedar".into(), text: "permit (principal, action, resource)\nwhen { ;\n".into() });
+    s.policies.push(SourceFile {
+        path: "policies/bad.cedar".into(),
+        text: "permit (principal, action, resource)\nwhen { ;\n".into(),
+    });
     let e = load_project(&s).expect_err("must fail").to_string();
     assert!(e.starts_with("policies/bad.cedar:2:"), "{e}");
 }
@@ -164,13 +258,23 @@ fn forbid_wins_over_any_permit() {
         text: "@id(\"no-mail\")\nforbid (principal, action == Action::\"mail/send_email\", resource);\n@id(\"mail-ok\")\npermit (principal, action == Action::\"mail/send_email\", resource);\n".into(),
     });
     let p = load_project(&s).unwrap();
-    let d = decide(&p, "crm-writer", "send_email", json!({"to": "a@example.com", "subject": "s", "body": "b"}));
+    let d = decide(
+        &p,
+        "crm-writer",
+        "send_email",
+        json!({"to": "a@example.com", "subject": "s", "body": "b"}),
+    );
     assert_eq!(d.decision, warden_core::Verdict::Deny);
     assert_eq!(d.policies, vec!["no-mail".to_string()]);
 }
 
 fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
-    let decision = decide(&example_project_cached(), "support-triage", "get_ticket", json!({"ticket_id": "T-1001"}));
+    let decision = decide(
+        example_project_cached(),
+        "support-triage",
+        "get_ticket",
+        json!({"ticket_id": "T-1001"}),
+    );
     LedgerRecord {
         seq,
         prev_hash: prev.to_string(),

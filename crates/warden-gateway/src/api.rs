@@ -72,7 +72,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     })
 }
 
-async fn propose(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn propose(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let agent = state.keys.authenticate(&headers)?;
     let req: ProposeBody = parse_json(&body)?;
     if let Some(named) = &req.agent {
@@ -86,7 +90,9 @@ async fn propose(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         }
     }
     if req.tool.is_empty() || req.tool.len() > 256 {
-        return Err(ApiError::bad_request("`tool` must be a tool name of 1 to 256 characters"));
+        return Err(ApiError::bad_request(
+            "`tool` must be a tool name of 1 to 256 characters",
+        ));
     }
     let policy = &state.policy;
     let call = CallRequest {
@@ -101,7 +107,11 @@ async fn propose(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     if decision.decision != Verdict::Deny {
         if let Some(card) = policy.cards.get(&agent) {
             let access = card.tool(&req.tool).map(|t| t.access);
-            if let Some(reason) = state.rates.admit(&agent, access, &card.rate_limits, Instant::now()) {
+            if let Some(reason) =
+                state
+                    .rates
+                    .admit(&agent, access, &card.rate_limits, Instant::now())
+            {
                 decision = Decision {
                     decision: Verdict::Deny,
                     tier: decision.tier,
@@ -114,10 +124,10 @@ async fn propose(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             }
         }
     }
-    let environment = policy
-        .cards
-        .get(&agent)
-        .map_or_else(|| policy.environment.to_string(), |c| c.environment.to_string());
+    let environment = policy.cards.get(&agent).map_or_else(
+        || policy.environment.to_string(),
+        |c| c.environment.to_string(),
+    );
     let id = uuid::Uuid::now_v7().to_string();
     let event = LedgerEvent::Decision(DecisionEvent {
         decision_id: id.clone(),
@@ -156,26 +166,37 @@ async fn propose(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         tier = decision.tier.as_str(),
         seq = appended.seq
     );
-    let mut body = serde_json::to_value(&decision)
-        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    let mut body =
+        serde_json::to_value(&decision).map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
     if let Some(obj) = body.as_object_mut() {
         obj.insert("id".into(), Value::String(id));
         obj.insert("agent".into(), Value::String(agent));
-        obj.insert("ledger".into(), json!({"seq": appended.seq, "hash": appended.hash}));
+        obj.insert(
+            "ledger".into(),
+            json!({"seq": appended.seq, "hash": appended.hash}),
+        );
     }
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let agent = state.keys.authenticate(&headers)?;
     let records = state
         .ledger
         .records_of_decision(&id)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
-    let mine = records.iter().any(|r| matches!(&r.record.event, LedgerEvent::Decision(d) if d.agent == agent));
+    let mine = records
+        .iter()
+        .any(|r| matches!(&r.record.event, LedgerEvent::Decision(d) if d.agent == agent));
     if !mine {
-        return Err(ApiError::not_found(format!("no decision `{id}` for this agent")));
+        return Err(ApiError::not_found(format!(
+            "no decision `{id}` for this agent"
+        )));
     }
     let out: Vec<Value> = records
         .iter()
@@ -198,7 +219,9 @@ async fn outcome(
             return Err(ApiError::ledger_unavailable("outcome lock poisoned"));
         };
         if !set.insert(id.clone()) {
-            return Err(ApiError::conflict(format!("an outcome for `{id}` is already being recorded")));
+            return Err(ApiError::conflict(format!(
+                "an outcome for `{id}` is already being recorded"
+            )));
         }
     }
     let result = record_outcome(&state, &agent, &id, req).await;
@@ -208,7 +231,12 @@ async fn outcome(
     result
 }
 
-async fn record_outcome(state: &AppState, agent: &str, id: &str, req: OutcomeBody) -> Result<Response, ApiError> {
+async fn record_outcome(
+    state: &AppState,
+    agent: &str,
+    id: &str,
+    req: OutcomeBody,
+) -> Result<Response, ApiError> {
     let records = state
         .ledger
         .records_of_decision(id)
@@ -219,10 +247,17 @@ async fn record_outcome(state: &AppState, agent: &str, id: &str, req: OutcomeBod
         _ => None,
     });
     let Some(decision) = decision else {
-        return Err(ApiError::not_found(format!("no decision `{id}` for this agent")));
+        return Err(ApiError::not_found(format!(
+            "no decision `{id}` for this agent"
+        )));
     };
-    if records.iter().any(|r| matches!(r.record.event, LedgerEvent::Outcome(_))) {
-        return Err(ApiError::conflict(format!("the outcome of `{id}` is already recorded")));
+    if records
+        .iter()
+        .any(|r| matches!(r.record.event, LedgerEvent::Outcome(_)))
+    {
+        return Err(ApiError::conflict(format!(
+            "the outcome of `{id}` is already recorded"
+        )));
     }
     if decision.decision.decision != Verdict::Allow {
         return Err(ApiError::conflict(format!(

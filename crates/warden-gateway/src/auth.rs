@@ -52,6 +52,8 @@ impl AgentKeys {
                 found = Some(agent);
             }
         }
-        found.map(str::to_string).ok_or_else(ApiError::unauthenticated)
+        found
+            .map(str::to_string)
+            .ok_or_else(ApiError::unauthenticated)
     }
 }

@@ -29,8 +29,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, external: impl Into<String>, fault: Fault) -> Self {
-        Self { status, code, external: external.into(), internal: None, fault }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        external: impl Into<String>,
+        fault: Fault,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            external: external.into(),
+            internal: None,
+            fault,
+        }
     }
 
     #[must_use]
@@ -80,7 +91,8 @@ impl IntoResponse for ApiError {
             Fault::Agent => "agent",
             Fault::Warden => "warden",
         };
-        let body = json!({"error": {"code": self.code, "message": self.external, "source": source}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.external, "source": source}});
         (self.status, Json(body)).into_response()
     }
 }

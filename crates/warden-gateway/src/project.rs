@@ -14,13 +14,18 @@ pub fn load_dir(dir: &Path) -> Result<Project, FileErrors> {
 pub fn read_sources(dir: &Path) -> Result<ProjectSources, FileErrors> {
     let config_path = dir.join("warden.toml");
     let config = match std::fs::read_to_string(&config_path) {
-        Ok(text) => SourceFile { path: "warden.toml".into(), text },
+        Ok(text) => SourceFile {
+            path: "warden.toml".into(),
+            text,
+        },
         Err(e) => {
             return Err(FileErrors(vec![FileError::whole(
                 &config_path.display().to_string(),
                 format!("cannot read the project's settings: {e}"),
             )
-            .with_hint("run `warden init DIR` to create a project, or pass --project DIR")]))
+            .with_hint(
+                "run `warden init DIR` to create a project, or pass --project DIR",
+            )]))
         }
     };
     let mut errors = Vec::new();
@@ -29,7 +34,11 @@ pub fn read_sources(dir: &Path) -> Result<ProjectSources, FileErrors> {
     if !errors.is_empty() {
         return Err(FileErrors(errors));
     }
-    Ok(ProjectSources { config, cards, policies })
+    Ok(ProjectSources {
+        config,
+        cards,
+        policies,
+    })
 }
 
 fn read_all(dir: &Path, sub: &str, ext: &str, errors: &mut Vec<FileError>) -> Vec<SourceFile> {
@@ -42,7 +51,10 @@ fn read_all(dir: &Path, sub: &str, ext: &str, errors: &mut Vec<FileError>) -> Ve
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
-            errors.push(FileError::whole(sub, format!("cannot list {}: {e}", folder.display())));
+            errors.push(FileError::whole(
+                sub,
+                format!("cannot list {}: {e}", folder.display()),
+            ));
             Vec::new()
         }
     };
@@ -51,7 +63,9 @@ fn read_all(dir: &Path, sub: &str, ext: &str, errors: &mut Vec<FileError>) -> Ve
     for p in paths {
         let rel = format!(
             "{sub}/{}",
-            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         );
         match std::fs::read_to_string(&p) {
             Ok(text) => out.push(SourceFile { path: rel, text }),

@@ -6,27 +6,46 @@ use std::time::{Duration, Instant};
 
 use warden_core::scope_card::{Access, RateLimits};
 
+/// Times of an agent's recent calls and recent writes.
+#[derive(Debug, Default)]
+struct AgentWindow {
+    calls: VecDeque<Instant>,
+    writes: VecDeque<Instant>,
+}
+
 #[derive(Debug, Default)]
 pub struct RateWindows {
-    inner: Mutex<HashMap<String, (VecDeque<Instant>, VecDeque<Instant>)>>,
+    inner: Mutex<HashMap<String, AgentWindow>>,
 }
 
 impl RateWindows {
     /// Count a call; `Some(reason)` when it is over a limit (and then it is not counted).
-    pub fn admit(&self, agent: &str, access: Option<Access>, limits: &RateLimits, now: Instant) -> Option<String> {
+    pub fn admit(
+        &self,
+        agent: &str,
+        access: Option<Access>,
+        limits: &RateLimits,
+        now: Instant,
+    ) -> Option<String> {
         if limits.calls_per_minute.is_none() && limits.writes_per_hour.is_none() {
             return None;
         }
         let Ok(mut map) = self.inner.lock() else {
             return Some("the rate limiter is unavailable; denied (fail closed)".to_string());
         };
-        let (calls, writes) = map.entry(agent.to_string()).or_default();
+        let AgentWindow { calls, writes } = map.entry(agent.to_string()).or_default();
         let minute = Duration::from_secs(60);
         let hour = Duration::from_secs(3600);
-        while calls.front().is_some_and(|t| now.duration_since(*t) >= minute) {
+        while calls
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= minute)
+        {
             calls.pop_front();
         }
-        while writes.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+        while writes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= hour)
+        {
             writes.pop_front();
         }
         if let Some(limit) = limits.calls_per_minute {

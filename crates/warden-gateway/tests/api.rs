@@ -1,5 +1,13 @@
 //! The decision API, driven through the router without a socket.
 
+// Test code: a panic is a failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -15,7 +23,11 @@ const TRIAGE_KEY: &str = "triage-test-key-0123456789";
 const CRM_KEY: &str = "crm-test-key-0123456789";
 
 fn key_hash(agent: &str) -> String {
-    let key = if agent == "crm-writer" { CRM_KEY } else { TRIAGE_KEY };
+    let key = if agent == "crm-writer" {
+        CRM_KEY
+    } else {
+        TRIAGE_KEY
+    };
     hash_key(key).trim_start_matches("sha256:").to_string()
 }
 
@@ -28,12 +40,20 @@ async fn setup_with(edit: impl Fn(String) -> String) -> (tempfile::TempDir, AppS
     let mut sources = example::sources(key_hash);
     sources.config.text = edit(sources.config.text);
     let project = load_project(&sources).unwrap();
-    let ledger = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default()).await.unwrap();
+    let ledger = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default())
+        .await
+        .unwrap();
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger);
     (dir, state)
 }
 
-async fn call(state: &AppState, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(k) = key {
         req = req.header("authorization", format!("Bearer {k}"));
@@ -42,15 +62,31 @@ async fn call(state: &AppState, method: &str, uri: &str, key: Option<&str>, body
         Some(b) => Body::from(b.to_string()),
         None => Body::empty(),
     };
-    let resp = app(state.clone()).oneshot(req.header("content-type", "application/json").body(body).unwrap()).await.unwrap();
+    let resp = app(state.clone())
+        .oneshot(
+            req.header("content-type", "application/json")
+                .body(body)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, v)
 }
 
 async fn propose(state: &AppState, key: &str, tool: &str, args: Value) -> (StatusCode, Value) {
-    call(state, "POST", "/v1/decisions", Some(key), Some(json!({"tool": tool, "arguments": args, "correlation_id": "TICKET-9"}))).await
+    call(
+        state,
+        "POST",
+        "/v1/decisions",
+        Some(key),
+        Some(json!({"tool": tool, "arguments": args, "correlation_id": "TICKET-9"})),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -62,13 +98,18 @@ async fn no_call_is_accepted_without_a_valid_key() {
     assert_eq!(v["error"]["code"], "unauthenticated");
     let (st, _) = call(&s, "POST", "/v1/decisions", Some("guessed-key"), Some(body)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.ledger().count().await.unwrap(), 0, "unauthenticated calls are not decisions");
+    assert_eq!(
+        s.ledger().count().await.unwrap(),
+        0,
+        "unauthenticated calls are not decisions"
+    );
 }
 
 #[tokio::test]
 async fn an_agent_cannot_propose_for_another() {
     let (_d, s) = setup().await;
-    let body = json!({"agent": "crm-writer", "tool": "get_ticket", "arguments": {"ticket_id": "T-1001"}});
+    let body =
+        json!({"agent": "crm-writer", "tool": "get_ticket", "arguments": {"ticket_id": "T-1001"}});
     let (st, v) = call(&s, "POST", "/v1/decisions", Some(TRIAGE_KEY), Some(body)).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
 }
@@ -82,15 +123,39 @@ async fn decisions_are_returned_with_reasons_and_recorded() {
     assert_eq!(v["ledger"]["seq"], 1);
     assert_eq!(v["agent"], "support-triage");
 
-    let (_, v) = propose(&s, TRIAGE_KEY, "issue_refund", json!({"account_id": "ACC-0001", "amount": 5, "reason": "x"})).await;
+    let (_, v) = propose(
+        &s,
+        TRIAGE_KEY,
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 5, "reason": "x"}),
+    )
+    .await;
     assert_eq!(v["decision"], "deny");
-    assert!(v["reasons"][0].as_str().unwrap().contains("not on the scope card"), "{v}");
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("not on the scope card"),
+        "{v}"
+    );
 
-    let (_, v) = propose(&s, CRM_KEY, "issue_refund", json!({"account_id": "ACC-0001", "amount": 120, "reason": "double charge"})).await;
+    let (_, v) = propose(
+        &s,
+        CRM_KEY,
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 120, "reason": "double charge"}),
+    )
+    .await;
     assert_eq!(v["decision"], "approval_required");
     assert_eq!(v["tier"], "approve");
 
-    let (_, v) = propose(&s, CRM_KEY, "issue_refund", json!({"account_id": "ACC-0001", "amount": 5000, "reason": "x"})).await;
+    let (_, v) = propose(
+        &s,
+        CRM_KEY,
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 5000, "reason": "x"}),
+    )
+    .await;
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["violations"][0]["argument"], "amount");
 
@@ -101,7 +166,13 @@ async fn decisions_are_returned_with_reasons_and_recorded() {
     let first = serde_json::to_value(&recs[0].record).unwrap();
     assert_eq!(first["event"]["correlation_id"], "TICKET-9");
     assert_eq!(first["event"]["environment"], "prod");
-    assert_eq!(first["event"]["decision"]["policy_version"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        first["event"]["decision"]["policy_version"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
 }
 
 #[tokio::test]
@@ -110,31 +181,84 @@ async fn outcomes_are_recorded_once_and_only_for_allowed_calls() {
     let (_, allowed) = propose(&s, TRIAGE_KEY, "get_ticket", json!({"ticket_id": "T-1001"})).await;
     let id = allowed["id"].as_str().unwrap();
     let uri = format!("/v1/decisions/{id}/outcome");
-    let (st, v) = call(&s, "POST", &uri, Some(TRIAGE_KEY), Some(json!({"status": "success", "output": {"ok": true}, "duration_ms": 3}))).await;
+    let (st, v) = call(
+        &s,
+        "POST",
+        &uri,
+        Some(TRIAGE_KEY),
+        Some(json!({"status": "success", "output": {"ok": true}, "duration_ms": 3})),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["output_truncated"], false);
-    let (st, _) = call(&s, "POST", &uri, Some(TRIAGE_KEY), Some(json!({"status": "success"}))).await;
+    let (st, _) = call(
+        &s,
+        "POST",
+        &uri,
+        Some(TRIAGE_KEY),
+        Some(json!({"status": "success"})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT, "a second outcome is refused");
-    let (st, _) = call(&s, "POST", &uri, Some(CRM_KEY), Some(json!({"status": "success"}))).await;
-    assert_eq!(st, StatusCode::NOT_FOUND, "another agent cannot see or touch it");
+    let (st, _) = call(
+        &s,
+        "POST",
+        &uri,
+        Some(CRM_KEY),
+        Some(json!({"status": "success"})),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "another agent cannot see or touch it"
+    );
 
-    let (_, held) = propose(&s, CRM_KEY, "issue_refund", json!({"account_id": "ACC-0001", "amount": 120, "reason": "r"})).await;
+    let (_, held) = propose(
+        &s,
+        CRM_KEY,
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 120, "reason": "r"}),
+    )
+    .await;
     let uri = format!("/v1/decisions/{}/outcome", held["id"].as_str().unwrap());
-    let (st, v) = call(&s, "POST", &uri, Some(CRM_KEY), Some(json!({"status": "success"}))).await;
+    let (st, v) = call(
+        &s,
+        "POST",
+        &uri,
+        Some(CRM_KEY),
+        Some(json!({"status": "success"})),
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
 
-    let (st, v) = call(&s, "GET", &format!("/v1/decisions/{id}"), Some(TRIAGE_KEY), None).await;
+    let (st, v) = call(
+        &s,
+        "GET",
+        &format!("/v1/decisions/{id}"),
+        Some(TRIAGE_KEY),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["records"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn large_outputs_are_cut_and_the_record_says_so() {
-    let (_d, s) = setup_with(|t| t.replace("max_output_bytes = 65536", "max_output_bytes = 100")).await;
+    let (_d, s) =
+        setup_with(|t| t.replace("max_output_bytes = 65536", "max_output_bytes = 100")).await;
     let (_, allowed) = propose(&s, TRIAGE_KEY, "get_ticket", json!({"ticket_id": "T-1001"})).await;
     let uri = format!("/v1/decisions/{}/outcome", allowed["id"].as_str().unwrap());
     let big = "x".repeat(1000);
-    let (st, v) = call(&s, "POST", &uri, Some(TRIAGE_KEY), Some(json!({"status": "success", "output": big}))).await;
+    let (st, v) = call(
+        &s,
+        "POST",
+        &uri,
+        Some(TRIAGE_KEY),
+        Some(json!({"status": "success", "output": big})),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["output_truncated"], true);
     let rec = serde_json::to_value(&s.ledger().tail(1).await.unwrap()[0].record).unwrap();
@@ -146,8 +270,14 @@ async fn large_outputs_are_cut_and_the_record_says_so() {
 async fn when_the_ledger_cannot_be_written_the_call_is_denied() {
     let (dir, s) = setup().await;
     use sqlx::Connection;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("w.db").display())).await.unwrap();
-    sqlx::query("DROP TABLE ledger").execute(&mut c).await.unwrap();
+    let mut c =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("w.db").display()))
+            .await
+            .unwrap();
+    sqlx::query("DROP TABLE ledger")
+        .execute(&mut c)
+        .await
+        .unwrap();
     let (st, v) = propose(&s, TRIAGE_KEY, "get_ticket", json!({"ticket_id": "T-1001"})).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(v["decision"], "deny");
@@ -158,12 +288,29 @@ async fn when_the_ledger_cannot_be_written_the_call_is_denied() {
 
 #[tokio::test]
 async fn oversized_and_malformed_requests_are_refused_with_reasons() {
-    let (_d, s) = setup_with(|t| t.replace("max_request_bytes = 1048576", "max_request_bytes = 200")).await;
-    let (st, _) = propose(&s, TRIAGE_KEY, "get_ticket", json!({"ticket_id": "x".repeat(500)})).await;
+    let (_d, s) =
+        setup_with(|t| t.replace("max_request_bytes = 1048576", "max_request_bytes = 200")).await;
+    let (st, _) = propose(
+        &s,
+        TRIAGE_KEY,
+        "get_ticket",
+        json!({"ticket_id": "x".repeat(500)}),
+    )
+    .await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
-    let (st, v) = call(&s, "POST", "/v1/decisions", Some(TRIAGE_KEY), Some(json!({"tool": "get_ticket", "argz": {}}))).await;
+    let (st, v) = call(
+        &s,
+        "POST",
+        "/v1/decisions",
+        Some(TRIAGE_KEY),
+        Some(json!({"tool": "get_ticket", "argz": {}})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(v["error"]["message"].as_str().unwrap().contains("argz"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("argz"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -190,8 +337,18 @@ async fn health_and_openapi_describe_every_route() {
     assert_eq!(v["status"], "ready");
     let (st, doc) = call(&s, "GET", "/openapi.json", None, None).await;
     assert_eq!(st, StatusCode::OK);
-    for path in ["/v1/decisions", "/v1/decisions/{id}", "/v1/decisions/{id}/outcome", "/healthz", "/readyz", "/openapi.json"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from openapi.json");
+    for path in [
+        "/v1/decisions",
+        "/v1/decisions/{id}",
+        "/v1/decisions/{id}/outcome",
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from openapi.json"
+        );
     }
     let (st, _) = call(&s, "GET", "/nope", None, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);

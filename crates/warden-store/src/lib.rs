@@ -11,7 +11,9 @@
 
 mod sqlite;
 
-pub use sqlite::{sqlite_path, Appended, Ledger, LedgerOptions, SearchFilter, StoredRecord, VerifyReport};
+pub use sqlite::{
+    sqlite_path, Appended, Ledger, LedgerOptions, SearchFilter, StoredRecord, VerifyReport,
+};
 pub use warden_core::config::Durability;
 
 /// Why the store failed. Callers deny the call they were recording (fail closed).

@@ -13,7 +13,9 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{info, warn};
 use warden_core::config::Durability;
-use warden_core::ledger::{seal, ChainBreak, ChainVerifier, LedgerEvent, LedgerRecord, GENESIS_HASH};
+use warden_core::ledger::{
+    seal, ChainBreak, ChainVerifier, LedgerEvent, LedgerRecord, GENESIS_HASH,
+};
 
 use crate::StoreError;
 
@@ -94,7 +96,9 @@ pub struct Ledger {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Ledger")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,8 +225,8 @@ impl Ledger {
     pub async fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
         use futures_util::StreamExt as _;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = sqlx::query("SELECT seq, hash, record FROM ledger ORDER BY seq")
-            .fetch(&mut *conn);
+        let mut rows =
+            sqlx::query("SELECT seq, hash, record FROM ledger ORDER BY seq").fetch(&mut *conn);
         let mut v = ChainVerifier::new();
         while let Some(row) = rows.next().await {
             let row = row?;
@@ -236,7 +240,7 @@ impl Ledger {
                     first_break: Some(b),
                 });
             }
-            if v.count() % 50_000 == 0 {
+            if v.count().is_multiple_of(50_000) {
                 progress(v.count());
             }
         }
@@ -260,11 +264,12 @@ impl Ledger {
 
     /// Records after `seq`, oldest first (for following the ledger).
     pub async fn after(&self, seq: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = sqlx::query("SELECT seq, hash, record FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT seq, hash, record FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(to_stored).collect()
     }
 
@@ -274,7 +279,8 @@ impl Ledger {
             "SELECT seq, hash, record FROM (SELECT seq, hash, record FROM ledger WHERE 1=1",
         );
         if let Some(agent) = &filter.agent {
-            q.push(" AND json_extract(record, '$.event.agent') = ").push_bind(agent.clone());
+            q.push(" AND json_extract(record, '$.event.agent') = ")
+                .push_bind(agent.clone());
         }
         if let Some(tool) = &filter.tool {
             q.push(" AND (json_extract(record, '$.event.tool') = ")
@@ -284,10 +290,12 @@ impl Ledger {
                 .push(")");
         }
         if let Some(since) = &filter.since {
-            q.push(" AND json_extract(record, '$.ts') >= ").push_bind(since.clone());
+            q.push(" AND json_extract(record, '$.ts') >= ")
+                .push_bind(since.clone());
         }
         if let Some(id) = &filter.decision_id {
-            q.push(" AND json_extract(record, '$.event.decision_id') = ").push_bind(id.clone());
+            q.push(" AND json_extract(record, '$.event.decision_id') = ")
+                .push_bind(id.clone());
         }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(filter.limit.max(1)))
@@ -341,7 +349,10 @@ async fn chain_head(conn: &mut SqliteConnection) -> Result<(u64, String), StoreE
     })
 }
 
-#[expect(clippy::too_many_arguments, reason = "the writer task owns all of its state")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the writer task owns all of its state"
+)]
 async fn write_loop(
     mut conn: SqliteConnection,
     mut rx: mpsc::Receiver<AppendRequest>,
@@ -379,13 +390,21 @@ async fn write_loop(
             match seal(&record) {
                 Ok((json, hash)) => {
                     bytes += json.len() as u64;
-                    waiting.push((a.reply, Appended { seq, hash: hash.clone() }));
+                    waiting.push((
+                        a.reply,
+                        Appended {
+                            seq,
+                            hash: hash.clone(),
+                        },
+                    ));
                     rows.push((seq, hash.clone(), json));
                     prev = hash;
                     seq += 1;
                 }
                 Err(e) => {
-                    let _ = a.reply.send(Err(format!("record could not be serialised: {e}")));
+                    let _ = a
+                        .reply
+                        .send(Err(format!("record could not be serialised: {e}")));
                 }
             }
         }
@@ -426,7 +445,10 @@ async fn write_loop(
     let _ = conn.close().await;
 }
 
-async fn commit(conn: &mut SqliteConnection, rows: &[(u64, String, String)]) -> Result<(), sqlx::Error> {
+async fn commit(
+    conn: &mut SqliteConnection,
+    rows: &[(u64, String, String)],
+) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     for chunk in rows.chunks(256) {
         let mut q = QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO ledger (seq, hash, record) ");
@@ -469,4 +491,3 @@ async fn checkpointer(
     }
     let _ = conn.close().await;
 }
-

@@ -1,5 +1,13 @@
 //! The SQLite ledger against a real database file.
 
+// Test code: a panic is a failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 use warden_core::ledger::{LedgerEvent, OutcomeEvent};
@@ -8,7 +16,11 @@ use warden_store::{Durability, Ledger, LedgerOptions};
 fn event(n: u64) -> LedgerEvent {
     LedgerEvent::Outcome(OutcomeEvent {
         decision_id: format!("d-{n}"),
-        agent: if n % 2 == 0 { "crm-writer".into() } else { "support-triage".into() },
+        agent: if n.is_multiple_of(2) {
+            "crm-writer".into()
+        } else {
+            "support-triage".into()
+        },
         tool: "get_ticket".into(),
         correlation_id: Some(format!("T-{n}")),
         status: "success".into(),
@@ -25,29 +37,48 @@ fn ts(n: u64) -> String {
 
 async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("l.db"), LedgerOptions { durability, ..Default::default() })
-        .await
-        .unwrap();
+    let ledger = Ledger::open(
+        &dir.path().join("l.db"),
+        LedgerOptions {
+            durability,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for i in 0..n {
         let l = ledger.clone();
-        tasks.push(tokio::spawn(async move { l.append(ts(i), event(i)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            l.append(ts(i), event(i)).await.unwrap()
+        }));
     }
     let mut seqs = Vec::new();
     for t in tasks {
         seqs.push(t.await.unwrap().seq);
     }
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "every append gets its own sequence number");
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "every append gets its own sequence number"
+    );
     (dir, ledger)
 }
 
 async fn raw(ledger: &Ledger) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display())).await.unwrap()
+    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display()))
+        .await
+        .unwrap()
 }
 
 async fn first_break(ledger: &Ledger) -> Option<u64> {
-    ledger.verify(|_| {}).await.unwrap().first_break.map(|b| b.seq)
+    ledger
+        .verify(|_| {})
+        .await
+        .unwrap()
+        .first_break
+        .map(|b| b.seq)
 }
 
 #[tokio::test]
@@ -97,7 +128,10 @@ async fn editing_any_column_of_a_row_is_detected_at_that_row() {
 async fn deleting_a_row_in_the_middle_is_detected() {
     let (_d, ledger) = filled(20, Durability::Process).await;
     let mut c = raw(&ledger).await;
-    sqlx::query("DELETE FROM ledger WHERE seq = 12").execute(&mut c).await.unwrap();
+    sqlx::query("DELETE FROM ledger WHERE seq = 12")
+        .execute(&mut c)
+        .await
+        .unwrap();
     let report = ledger.verify(|_| {}).await.unwrap();
     let b = report.first_break.expect("must break");
     assert_eq!(b.seq, 12);
@@ -119,15 +153,24 @@ async fn search_filters_by_agent_tool_and_time() {
     assert_eq!(found.len(), 5, "even n in 20..30");
     assert!(found.windows(2).all(|w| w[0].seq < w[1].seq));
     let tail = ledger.tail(3).await.unwrap();
-    assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![28, 29, 30]);
+    assert_eq!(
+        tail.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![28, 29, 30]
+    );
 }
 
 #[tokio::test]
 async fn a_failed_write_is_reported_not_acknowledged() {
     let (_d, ledger) = filled(3, Durability::Process).await;
     let mut c = raw(&ledger).await;
-    sqlx::query("DROP TABLE ledger").execute(&mut c).await.unwrap();
+    sqlx::query("DROP TABLE ledger")
+        .execute(&mut c)
+        .await
+        .unwrap();
     let err = ledger.append(ts(4), event(4)).await;
-    assert!(err.is_err(), "an append that could not be written must fail");
+    assert!(
+        err.is_err(),
+        "an append that could not be written must fail"
+    );
     assert!(!ledger.is_healthy());
 }

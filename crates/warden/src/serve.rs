@@ -11,10 +11,21 @@ use warden_store::{Ledger, LedgerOptions};
 use crate::project_cmds::load;
 
 /// Open the project's ledger.
-pub async fn open_ledger(dir: &Path, url: &str, durability: warden_store::Durability) -> anyhow::Result<Ledger> {
-    Ledger::open_url(url, dir, LedgerOptions { durability, ..Default::default() })
-        .await
-        .with_context(|| format!("opening the ledger `{url}` (warden.toml [store] url)"))
+pub async fn open_ledger(
+    dir: &Path,
+    url: &str,
+    durability: warden_store::Durability,
+) -> anyhow::Result<Ledger> {
+    Ledger::open_url(
+        url,
+        dir,
+        LedgerOptions {
+            durability,
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening the ledger `{url}` (warden.toml [store] url)"))
 }
 
 pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode> {
@@ -25,7 +36,12 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     for w in &project.policy.warnings {
         tracing::warn!(message = "project warning", warning = %w);
     }
-    let ledger = open_ledger(dir, &project.config.store.url, project.config.store.durability).await?;
+    let ledger = open_ledger(
+        dir,
+        &project.config.store.url,
+        project.config.store.durability,
+    )
+    .await?;
     let addr = listen.unwrap_or_else(|| project.config.gateway.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

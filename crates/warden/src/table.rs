@@ -26,7 +26,12 @@ pub fn render(header: &[&str], rows: &[Vec<String>], max: &[usize]) -> String {
     for r in rows {
         cells.push(
             (0..cols)
-                .map(|i| cut(r.get(i).map_or("", String::as_str), max.get(i).copied().unwrap_or(40)))
+                .map(|i| {
+                    cut(
+                        r.get(i).map_or("", String::as_str),
+                        max.get(i).copied().unwrap_or(40),
+                    )
+                })
                 .collect(),
         );
     }

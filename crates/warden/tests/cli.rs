@@ -1,6 +1,14 @@
 //! The `warden` binary end to end: init, check, test, demo, serve, audit — and a SIGKILL in
 //! the middle of a burst of decisions.
 
+// Test code: a panic is a failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -52,7 +60,13 @@ struct Server {
 
 fn serve(dir: &Path) -> Server {
     let mut child = warden()
-        .args(["serve", "-p", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "-p",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -75,11 +89,19 @@ fn init_then_check_and_test_pass() {
     let p = dir.to_str().unwrap();
     let o = run(&["check", "-p", p]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("ok: 2 agents, 7 tools granted"), "{}", text(&o));
+    assert!(
+        text(&o).contains("ok: 2 agents, 7 tools granted"),
+        "{}",
+        text(&o)
+    );
     let junit = dir.join("junit.xml");
     let o = run(&["test", "-p", p, "--junit", junit.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("policy scenarios: 7 passed, 0 failed"), "{}", text(&o));
+    assert!(
+        text(&o).contains("policy scenarios: 7 passed, 0 failed"),
+        "{}",
+        text(&o)
+    );
     assert!(std::fs::read_to_string(junit)
         .unwrap()
         .contains("tests=\"7\" failures=\"0\""));
@@ -142,7 +164,10 @@ fn decide_is_a_dry_run_with_reasons() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("decision: approval_required (tier approve)"), "{t}");
+    assert!(
+        t.contains("decision: approval_required (tier approve)"),
+        "{t}"
+    );
     assert!(t.contains("dry run"), "{t}");
     assert!(!dir.join("warden.db").exists(), "a dry run records nothing");
 }
@@ -160,7 +185,10 @@ fn demo_exits_zero_and_shows_every_kind_of_decision() {
         "not on the scope card",
         "hash chain verified",
     ] {
-        assert!(t.contains(needle), "`{needle}` missing from demo output:\n{t}");
+        assert!(
+            t.contains(needle),
+            "`{needle}` missing from demo output:\n{t}"
+        );
     }
 }
 
@@ -194,7 +222,11 @@ fn sqlite(dir: &Path, sql: &str) {
         use sqlx::Connection;
         let url = format!("sqlite://{}", dir.join("warden.db").display());
         let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let n = sqlx::query(sql).execute(&mut c).await.unwrap().rows_affected();
+        let n = sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .unwrap()
+            .rows_affected();
         assert_eq!(n, 1, "{sql}");
     });
 }
@@ -206,7 +238,8 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
     let mut server = serve(&dir);
     let key = key_of(&dir, "support-triage");
     for i in 0..20 {
-        let args = json!({"tool": "get_ticket", "arguments": {"ticket_id": format!("T-{:04}", 1000 + i)}});
+        let args =
+            json!({"tool": "get_ticket", "arguments": {"ticket_id": format!("T-{:04}", 1000 + i)}});
         let v = post(&server.addr, &key, "/v1/decisions", args).unwrap();
         assert_eq!(v["decision"], "allow");
     }
@@ -216,12 +249,18 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("ok: 20 records verified"), "{}", text(&o));
 
-    sqlite(&dir, "UPDATE ledger SET record = replace(record, 'T-1006', 'T-9006') WHERE seq = 7");
+    sqlite(
+        &dir,
+        "UPDATE ledger SET record = replace(record, 'T-1006', 'T-9006') WHERE seq = 7",
+    );
     let o = run(&["audit", "verify", "-p", p]);
     assert!(!o.status.success());
     assert!(text(&o).contains("broken at record 7"), "{}", text(&o));
 
-    sqlite(&dir, "UPDATE ledger SET record = replace(record, 'T-9006', 'T-1006') WHERE seq = 7");
+    sqlite(
+        &dir,
+        "UPDATE ledger SET record = replace(record, 'T-9006', 'T-1006') WHERE seq = 7",
+    );
     assert!(
         run(&["audit", "verify", "-p", p]).status.success(),
         "restoring the byte restores the chain"
@@ -233,7 +272,18 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
     assert!(text(&o).contains("broken at record 13"), "{}", text(&o));
     assert!(text(&o).contains("missing"), "{}", text(&o));
 
-    let o = run(&["audit", "search", "-p", p, "--agent", "support-triage", "--tool", "get_ticket", "--since", "1h"]);
+    let o = run(&[
+        "audit",
+        "search",
+        "-p",
+        p,
+        "--agent",
+        "support-triage",
+        "--tool",
+        "get_ticket",
+        "--since",
+        "1h",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("19 records"), "{}", text(&o));
 }
@@ -273,8 +323,15 @@ fn sigkill_during_a_burst_loses_no_acknowledged_decision() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked: Vec<(String, u64)> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
-    assert!(acked.len() > 50, "the burst must get going before the kill ({} acked)", acked.len());
+    let acked: Vec<(String, u64)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() > 50,
+        "the burst must get going before the kill ({} acked)",
+        acked.len()
+    );
 
     let o = run(&["audit", "verify", "-p", &p]);
     assert!(o.status.success(), "{}", text(&o));
@@ -291,7 +348,11 @@ fn sigkill_during_a_burst_loses_no_acknowledged_decision() {
         })
         .collect();
     for (id, seq) in &acked {
-        assert_eq!(stored.get(id), Some(seq), "acknowledged decision {id} (seq {seq}) lost");
+        assert_eq!(
+            stored.get(id),
+            Some(seq),
+            "acknowledged decision {id} (seq {seq}) lost"
+        );
     }
 
     // After a restart the chain continues and still verifies.
@@ -303,10 +364,17 @@ fn sigkill_during_a_burst_loses_no_acknowledged_decision() {
         json!({"tool": "get_ticket", "arguments": {"ticket_id": "T-1001"}}),
     )
     .unwrap();
-    assert_eq!(v["ledger"]["seq"].as_u64().unwrap(), stored.len() as u64 + 1);
+    assert_eq!(
+        v["ledger"]["seq"].as_u64().unwrap(),
+        stored.len() as u64 + 1
+    );
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let o = run(&["audit", "verify", "-p", &p]);
     assert!(o.status.success(), "{}", text(&o));
-    eprintln!("acknowledged before SIGKILL: {}, stored: {}", acked.len(), stored.len());
+    eprintln!(
+        "acknowledged before SIGKILL: {}, stored: {}",
+        acked.len(),
+        stored.len()
+    );
 }
