@@ -291,18 +291,25 @@ pub fn compile(
         }
     };
 
-    let generated_text = generated_policies(&by_id);
+    // Generated policies are parsed one by one: Cedar keeps the source text it parsed with
+    // every policy's locations, so parsing thousands at once costs memory quadratic in their
+    // number.
+    let generated = generated_policies(&by_id);
+    let generated_text = generated.join("\n");
     let mut all = PolicySet::new();
     let mut meta = HashMap::new();
-    let mut origin: HashMap<PolicyId, (String, String)> = HashMap::new();
-    let mut sources: Vec<(String, String)> =
-        vec![("(generated)".to_string(), generated_text.clone())];
+    // Policy id -> index into `sources`, for locating validation errors.
+    let mut origin: HashMap<PolicyId, usize> = HashMap::new();
+    let mut sources: Vec<(String, String)> = generated
+        .into_iter()
+        .map(|text| ("(generated)".to_string(), text))
+        .collect();
     sources.extend(
         sorted_policies
             .iter()
             .map(|p| (p.path.clone(), p.text.clone())),
     );
-    for (path, text) in &sources {
+    for (source_index, (path, text)) in sources.iter().enumerate() {
         let parsed = match PolicySet::from_str(text) {
             Ok(p) => p,
             Err(e) => {
@@ -332,7 +339,11 @@ pub fn compile(
                 None => format!("{path}#{n}"),
             };
             let pid = PolicyId::new(&id);
-            let offset = policy_offset(text, p);
+            let offset = if path == "(generated)" {
+                0
+            } else {
+                policy_offset(text, p)
+            };
             let tier = match p.annotation("approval") {
                 None => Tier::Auto,
                 Some(t) => {
@@ -379,7 +390,11 @@ pub fn compile(
                     reason: p.annotation("reason").map(str::to_string),
                 },
             );
-            if let Some((other, _)) = origin.get(&pid) {
+            if let Some(other) = origin
+                .get(&pid)
+                .and_then(|i| sources.get(*i))
+                .map(|(p, _)| p.clone())
+            {
                 errors.push(
                     FileError::at(
                         path,
@@ -391,7 +406,7 @@ pub fn compile(
                 );
                 continue;
             }
-            origin.insert(pid.clone(), (path.clone(), text.clone()));
+            origin.insert(pid.clone(), source_index);
             if let Err(e) = all.add(p.new_id(pid)) {
                 errors.push(FileError::whole(path, format!("policy `{id}`: {e}")));
             }
@@ -405,6 +420,7 @@ pub fn compile(
     for e in validation.validation_errors() {
         let (path, text) = origin
             .get(e.policy_id())
+            .and_then(|i| sources.get(*i))
             .cloned()
             .unwrap_or_else(|| ("(generated)".to_string(), String::new()));
         let offset = first_label(e).unwrap_or(0);
@@ -461,24 +477,30 @@ pub fn compile(
     }
 
     // Slices: for each agent and each tool on its card, the policies whose scope can match.
+    // Policies are bucketed by principal first so building slices stays linear.
+    let mut by_principal: HashMap<EntityUid, Vec<&Policy>> = HashMap::new();
+    let mut any_principal: Vec<&Policy> = Vec::new();
+    for p in all.policies() {
+        match p.principal_constraint() {
+            PrincipalConstraint::Eq(u) => by_principal.entry(u).or_default().push(p),
+            _ => any_principal.push(p),
+        }
+    }
     let mut slices = HashMap::new();
     for card in by_id.values() {
         let agent_uid = uid("Agent", &card.id);
+        let own = by_principal.get(&agent_uid).map(Vec::as_slice).unwrap_or_default();
         for tool in &card.tools {
             let action_uid = uid("Action", &tool.qualified());
             let mut slice = PolicySet::new();
-            for p in all.policies() {
-                let principal_ok = match p.principal_constraint() {
-                    PrincipalConstraint::Eq(u) => u == agent_uid,
-                    _ => true,
-                };
+            for p in own.iter().chain(any_principal.iter()) {
                 let action_ok = match p.action_constraint() {
                     ActionConstraint::Any => true,
                     ActionConstraint::Eq(a) => a == action_uid,
                     ActionConstraint::In(list) => list.contains(&action_uid),
                 };
-                if principal_ok && action_ok {
-                    if let Err(e) = slice.add(p.clone()) {
+                if action_ok {
+                    if let Err(e) = slice.add((*p).clone()) {
                         errors.push(FileError::whole(&card.path, format!("internal error: {e}")));
                     }
                 }
@@ -568,17 +590,21 @@ fn schema_text(actions: &BTreeMap<String, BTreeMap<String, (ArgType, bool)>>) ->
     s
 }
 
-fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> String {
-    let mut s = String::new();
-    s.push_str(
+fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> Vec<String> {
+    let mut out = Vec::new();
+    out.push(
+        
         "@id(\"warden/argument-constraints\")\n\
          @reason(\"the call's arguments break the argument constraints of the agent's scope card\")\n\
-         forbid (principal, action, resource)\nwhen { !context.args_valid };\n\n",
+         forbid (principal, action, resource)\nwhen { !context.args_valid };\n"
+            .to_string(),
     );
-    s.push_str(
+    out.push(
+        
         "@id(\"warden/environment\")\n\
          @reason(\"the agent's scope card binds it to another environment than this gateway's\")\n\
-         forbid (principal, action, resource)\nwhen { principal.environment != context.environment };\n",
+         forbid (principal, action, resource)\nwhen { principal.environment != context.environment };\n"
+            .to_string(),
     );
     for card in cards.values() {
         for t in &card.tools {
@@ -591,9 +617,10 @@ fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> String {
                 Impact::Medium => "medium",
                 Impact::High => "high",
             };
+            let mut s = String::new();
             let _ = write!(
                 s,
-                "\n@id(\"card/{agent}/{tool}\")\n@approval(\"{tier}\")\n\
+                "@id(\"card/{agent}/{tool}\")\n@approval(\"{tier}\")\n\
                  @reason(\"scope card {path} grants {agent} {action} ({access}, {impact} impact, tier {tier})\")\n\
                  permit (\n  principal == Agent::{qa},\n  action == Action::{qact},\n  resource == Server::{qs}\n);\n",
                 agent = card.id,
@@ -605,9 +632,10 @@ fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> String {
                 qact = quote(&t.qualified()),
                 qs = quote(&t.server),
             );
+            out.push(s);
         }
     }
-    s
+    out
 }
 
 /// Byte offset of a policy inside its file, from its source location if Cedar kept one.
@@ -680,6 +708,11 @@ impl CompiledPolicy {
     /// The full policy set (generated and hand-written), e.g. for benchmarks against Cedar.
     pub fn policy_set(&self) -> &PolicySet {
         &self.all
+    }
+
+    /// The slice of the policy set evaluated for one agent and tool (`server/name`).
+    pub fn slice(&self, agent: &str, qualified_tool: &str) -> Option<&PolicySet> {
+        self.slices.get(&(agent.to_string(), qualified_tool.to_string()))
     }
 
     pub fn entities(&self) -> &Entities {
