@@ -1,1 +1,151 @@
-fn main() {}
+//! Durable ledger appends (group commit) and verification, each beside a baseline measured in
+//! the same run on the same machine.
+//!
+//! - appends: `Ledger::append` from N concurrent writers, in `process` and `fsync` durability,
+//!   against the baseline of one record per SQLite transaction (same pragmas, same records);
+//! - verify: `Ledger::verify` over the ledger written, against a bare in-memory SHA-256 chain
+//!   over the same record bytes.
+//!
+//! Run: `cargo bench -p warden-store --bench ledger_append`
+//! (`WARDEN_BENCH_RECORDS=N` sets the records per configuration; default 20,000.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::time::Instant;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+use warden_core::ledger::{seal, LedgerEvent, LedgerRecord, OutcomeEvent, GENESIS_HASH};
+use warden_store::{Durability, Ledger, LedgerOptions};
+
+fn event(i: u64) -> LedgerEvent {
+    // About the size of a real decision record (~600 bytes of canonical JSON).
+    LedgerEvent::Outcome(OutcomeEvent {
+        decision_id: format!("0193c1d2-7448-7522-bb17-{i:012}"),
+        agent: "crm-writer".into(),
+        tool: "update_account".into(),
+        correlation_id: Some(format!("CRM-{i}")),
+        status: "success".into(),
+        output: json!({"account_id": "ACC-0002", "field": "phone", "before": "+1 555 0000", "after": "+1 555 0100",
+            "note": "x".repeat(300)}),
+        output_bytes: 420,
+        output_truncated: false,
+        duration_ms: Some(3),
+    })
+}
+
+const TS: &str = "2026-11-25T10:00:00.000Z";
+
+async fn group_commit(dir: &std::path::Path, durability: Durability, writers: usize, n: u64) -> (f64, Ledger) {
+    let path = dir.join(format!("gc-{durability:?}-{writers}.db"));
+    let ledger = Ledger::open(&path, LedgerOptions { durability, ..Default::default() }).await.unwrap();
+    let per = n / writers as u64;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let l = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                l.append(TS.to_string(), event(w as u64 * per + i)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = (per * writers as u64) as f64 / start.elapsed().as_secs_f64();
+    (rate, ledger)
+}
+
+async fn one_per_commit(dir: &std::path::Path, durability: Durability, n: u64) -> f64 {
+    let path = dir.join(format!("raw-{durability:?}.db"));
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match durability {
+            Durability::Process => SqliteSynchronous::Normal,
+            Durability::Fsync => SqliteSynchronous::Full,
+        })
+        .pragma("wal_autocheckpoint", "0")
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE ledger (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, record TEXT NOT NULL) STRICT")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut prev = GENESIS_HASH.to_string();
+    let start = Instant::now();
+    for i in 0..n {
+        let (json, hash) = seal(&LedgerRecord { seq: i + 1, prev_hash: prev, ts: TS.into(), event: event(i) }).unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO ledger (seq, hash, record) VALUES (?, ?, ?)")
+            .bind(i as i64 + 1)
+            .bind(&hash)
+            .bind(&json)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        prev = hash;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn bare_chain(records: &[String]) -> f64 {
+    let start = Instant::now();
+    let mut prev = [0u8; 32];
+    for r in records {
+        let mut h = Sha256::new();
+        h.update([0u8]);
+        h.update(prev);
+        h.update(r.as_bytes());
+        prev = h.finalize().into();
+    }
+    std::hint::black_box(prev);
+    records.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let n: u64 = std::env::var("WARDEN_BENCH_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        println!("ledger append, {n} records per row (records/s; ratio = group commit / one record per commit)");
+        for durability in [Durability::Process, Durability::Fsync] {
+            let base_n = if durability == Durability::Fsync { n / 4 } else { n };
+            let base = one_per_commit(dir.path(), durability, base_n).await;
+            println!("  {durability:?}: baseline one record per commit: {base:>10.0}/s");
+            for writers in [1usize, 16, 64, 256] {
+                let (rate, ledger) = group_commit(dir.path(), durability, writers, n).await;
+                println!("  {durability:?}: {writers:>3} concurrent writers:          {rate:>10.0}/s  ratio {:>6.1}x", rate / base);
+                ledger.close().await;
+            }
+        }
+
+        // Verification of a large ledger.
+        let count = n * 5;
+        let (_, ledger) = group_commit(dir.path(), Durability::Process, 256, count).await;
+        let records: Vec<String> = ledger
+            .tail(u32::try_from(count).unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| warden_core::ledger::canonical_json(&r.record).unwrap())
+            .collect();
+        let mean_len = records.iter().map(String::len).sum::<usize>() / records.len().max(1);
+        let start = Instant::now();
+        let report = ledger.verify(|_| {}).await.unwrap();
+        assert!(report.first_break.is_none());
+        let verify_rate = report.verified as f64 / start.elapsed().as_secs_f64();
+        let chain_rate = bare_chain(&records);
+        println!(
+            "ledger verify, {} records of {mean_len} bytes: {verify_rate:>10.0}/s; bare SHA-256 chain in memory {chain_rate:>10.0}/s; ratio {:.2}",
+            report.verified,
+            verify_rate / chain_rate
+        );
+    });
+}
