@@ -11,7 +11,12 @@
 //!
 //! Run: `cargo bench -p warden-core --bench decision`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -46,7 +51,10 @@ fn synthetic(agents: usize) -> Project {
                 k % SERVERS
             );
         }
-        cards.push(SourceFile { path: format!("agents/agent{a}.toml"), text: t });
+        cards.push(SourceFile {
+            path: format!("agents/agent{a}.toml"),
+            text: t,
+        });
     }
     let policies = vec![SourceFile {
         path: "policies/extra.cedar".into(),
@@ -55,7 +63,10 @@ fn synthetic(agents: usize) -> Project {
             .into(),
     }];
     let sources = ProjectSources {
-        config: SourceFile { path: "warden.toml".into(), text: config },
+        config: SourceFile {
+            path: "warden.toml".into(),
+            text: config,
+        },
         cards,
         policies,
     };
@@ -67,7 +78,11 @@ fn calls(agents: usize) -> Vec<(String, String, Value)> {
         .map(|i| {
             let a = (i * 7919) % agents;
             let k = (i * 31) % TOOLS_PER_AGENT;
-            (format!("agent{a}"), format!("tool{k}"), json!({"account_id": "ACC-0042", "amount": 120.5}))
+            (
+                format!("agent{a}"),
+                format!("tool{k}"),
+                json!({"account_id": "ACC-0042", "amount": 120.5}),
+            )
         })
         .collect()
 }
@@ -77,19 +92,32 @@ fn bench(c: &mut Criterion, agents: usize, project: &Project) {
     let policy = &project.policy;
     let size = format!("{}_policies", agents * TOOLS_PER_AGENT);
     let mut g = c.benchmark_group("decision");
-    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     let mut i = 0usize;
     g.bench_function(BenchmarkId::new("warden_decide", &size), |b| {
         b.iter(|| {
             let (a, t, args) = &calls[i % calls.len()];
             i += 1;
-            black_box(policy.decide(&CallRequest { agent: a, tool: t, args, session: None, correlation_id: None }))
+            black_box(policy.decide(&CallRequest {
+                agent: a,
+                tool: t,
+                args,
+                session: None,
+                correlation_id: None,
+            }))
         })
     });
     let prepared: Vec<_> = calls
         .iter()
         .map(|(a, t, args)| {
-            let call = CallRequest { agent: a, tool: t, args, session: None, correlation_id: None };
+            let call = CallRequest {
+                agent: a,
+                tool: t,
+                args,
+                session: None,
+                correlation_id: None,
+            };
             let (req, _) = policy.cedar_request(&call).unwrap();
             let q = policy.cards[a.as_str()].tool(t).unwrap().qualified();
             (req, policy.slice(a, &q).unwrap().clone())
@@ -123,7 +151,13 @@ fn percentiles(agents: usize, project: &Project) {
     for i in 0..n {
         let (a, t, args) = &calls[i % calls.len()];
         let start = Instant::now();
-        black_box(project.policy.decide(&CallRequest { agent: a, tool: t, args, session: None, correlation_id: None }));
+        black_box(project.policy.decide(&CallRequest {
+            agent: a,
+            tool: t,
+            args,
+            session: None,
+            correlation_id: None,
+        }));
         samples.push(start.elapsed());
     }
     samples.sort_unstable();
@@ -140,7 +174,9 @@ fn percentiles(agents: usize, project: &Project) {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let sizes: Vec<usize> = std::env::var("WARDEN_BENCH_AGENTS").map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|_| vec![50, 500]);
+    let sizes: Vec<usize> = std::env::var("WARDEN_BENCH_AGENTS")
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|_| vec![50, 500]);
     let projects: Vec<(usize, Project)> = sizes.iter().map(|&a| (a, synthetic(a))).collect();
     for (a, p) in &projects {
         bench(&mut c, *a, p);

@@ -102,6 +102,31 @@ pub fn seal(record: &LedgerRecord) -> Result<(String, String), serde_json::Error
     Ok((json, hash))
 }
 
+/// Canonical JSON of a record from its parts, where `event_json` is the canonical JSON of
+/// the event (from [`canonical_json`]). Byte-identical to `canonical_json(&LedgerRecord{..})`:
+/// RFC 8785 orders the members `event`, `prev_hash`, `seq`, `ts`. This lets callers
+/// canonicalise events in parallel while the single writer only links them.
+pub fn assemble_record(
+    seq: u64,
+    prev_hash: &str,
+    ts: &str,
+    event_json: &str,
+) -> Result<String, serde_json::Error> {
+    let ts = serde_jcs::to_string(ts)?;
+    let prev = serde_jcs::to_string(prev_hash)?;
+    let mut out = String::with_capacity(event_json.len() + prev.len() + ts.len() + 48);
+    out.push_str("{\"event\":");
+    out.push_str(event_json);
+    out.push_str(",\"prev_hash\":");
+    out.push_str(&prev);
+    out.push_str(",\"seq\":");
+    out.push_str(&seq.to_string());
+    out.push_str(",\"ts\":");
+    out.push_str(&ts);
+    out.push('}');
+    Ok(out)
+}
+
 /// Where and why the chain broke.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("ledger chain broken at record {seq}: {reason}")]
@@ -123,7 +148,7 @@ struct ChainFields<'a> {
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
     expected_seq: u64,
-    prev_hash: String,
+    prev_hash: [u8; 32],
     count: u64,
 }
 
@@ -133,11 +158,32 @@ impl Default for ChainVerifier {
     }
 }
 
+fn leaf_hash_bytes(record_bytes: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([LEAF_PREFIX]);
+    h.update(record_bytes);
+    h.finalize().into()
+}
+
+/// Decode a stored hash; only the lower-case hex Warden writes is accepted, so that any changed
+/// byte (even `a` to `A`) is a mismatch.
+fn decode_hash(hex_str: &str) -> Option<[u8; 32]> {
+    if !hex_str
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_str, &mut out).ok()?;
+    Some(out)
+}
+
 impl ChainVerifier {
     pub fn new() -> Self {
         Self {
             expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_string(),
+            prev_hash: [0u8; 32],
             count: 0,
         }
     }
@@ -158,8 +204,8 @@ impl ChainVerifier {
                 format!("stored sequence number {row_seq} where {expected} was expected"),
             );
         }
-        let computed = leaf_hash(record);
-        if computed != row_hash {
+        let computed = leaf_hash_bytes(record);
+        if decode_hash(row_hash) != Some(computed) {
             return fail(
                 expected,
                 "the record's content does not match its stored hash (content or hash altered)"
@@ -173,13 +219,10 @@ impl ChainVerifier {
         if fields.seq != expected {
             return fail(
                 expected,
-                format!(
-                    "the record says it is number {}, stored as {expected}",
-                    fields.seq
-                ),
+                format!("the record says it is number {}, stored as {expected}", fields.seq),
             );
         }
-        if fields.prev_hash != self.prev_hash {
+        if decode_hash(fields.prev_hash) != Some(self.prev_hash) {
             return fail(
                 expected,
                 "the record does not link to the hash of the record before it (a record before it was altered, removed or inserted)"
@@ -197,9 +240,9 @@ impl ChainVerifier {
         self.count
     }
 
-    /// Hash of the last verified record (the chain head).
-    pub fn head(&self) -> &str {
-        &self.prev_hash
+    /// Hash (hex) of the last verified record: the chain head.
+    pub fn head(&self) -> String {
+        hex::encode(self.prev_hash)
     }
 }
 
@@ -214,6 +257,36 @@ mod tests {
             leaf_hash(b""),
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
         );
+    }
+
+    #[test]
+    fn assembled_records_equal_canonical_records() {
+        let event = LedgerEvent::Outcome(OutcomeEvent {
+            decision_id: "d\u{e9}\"1".into(),
+            agent: "a".into(),
+            tool: "t".into(),
+            correlation_id: None,
+            status: "success".into(),
+            output: serde_json::json!({"z": 1.5, "a": [true, null, "x\ny"], "prev_hash": "inner"}),
+            output_bytes: 3,
+            output_truncated: false,
+            duration_ms: Some(7),
+        });
+        let record = LedgerRecord {
+            seq: 42,
+            prev_hash: GENESIS_HASH.to_string(),
+            ts: "2026-11-25T00:00:00.000Z".into(),
+            event: event.clone(),
+        };
+        let whole = canonical_json(&record).unwrap();
+        let parts = assemble_record(
+            42,
+            GENESIS_HASH,
+            &record.ts,
+            &canonical_json(&event).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(whole, parts);
     }
 
     #[test]

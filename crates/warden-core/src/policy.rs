@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::args::{check_arguments, Violation};
 use crate::config::WardenConfig;
 use crate::diagnostic::{line_col, FileError};
-use crate::scope_card::{Access, ArgType, Environment, Impact, ScopeCard, Tier};
+use crate::scope_card::{Access, ArgType, Environment, Impact, ScopeCard, Tier, ToolGrant};
 
 /// A file's path (relative to the project) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,9 @@ pub struct CompiledPolicy {
     pub warnings: Vec<String>,
     schema: Schema,
     all: PolicySet,
-    slices: HashMap<(String, String), PolicySet>,
+    /// Per agent: its Cedar uid and, for each tool of its card (in the card's order), the
+    /// action and resource uids and the slice of policies that can apply.
+    index: HashMap<String, AgentIndex>,
     entities: Entities,
     meta: HashMap<PolicyId, PolicyMeta>,
     authorizer: Authorizer,
@@ -75,6 +77,17 @@ impl std::fmt::Debug for CompiledPolicy {
             .field("agents", &self.cards.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+struct AgentIndex {
+    uid: EntityUid,
+    tools: Vec<ToolIndex>,
+}
+
+struct ToolIndex {
+    action: EntityUid,
+    resource: EntityUid,
+    slice: PolicySet,
 }
 
 /// The verdict of a decision.
@@ -208,7 +221,7 @@ pub fn compile(
                     card.path, tool.name, tool.approval
                 ));
             }
-            let action = tool.qualified();
+            let action = tool.qualified().to_string();
             let entry = actions.entry(action.clone()).or_default();
             for (name, c) in &tool.args {
                 if cedar_type(c.kind).is_none() {
@@ -255,7 +268,7 @@ pub fn compile(
     }
     for (action, args) in actions.iter_mut() {
         for card in by_id.values() {
-            if let Some(t) = card.tools.iter().find(|t| &t.qualified() == action) {
+            if let Some(t) = card.tools.iter().find(|t| t.qualified() == action) {
                 for (name, (_, required)) in args.iter_mut() {
                     if !t.args.contains_key(name) {
                         *required = false;
@@ -486,12 +499,16 @@ pub fn compile(
             _ => any_principal.push(p),
         }
     }
-    let mut slices = HashMap::new();
+    let mut index: HashMap<String, AgentIndex> = HashMap::new();
     for card in by_id.values() {
         let agent_uid = uid("Agent", &card.id);
-        let own = by_principal.get(&agent_uid).map(Vec::as_slice).unwrap_or_default();
+        let mut tools = Vec::with_capacity(card.tools.len());
+        let own = by_principal
+            .get(&agent_uid)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for tool in &card.tools {
-            let action_uid = uid("Action", &tool.qualified());
+            let action_uid = uid("Action", tool.qualified());
             let mut slice = PolicySet::new();
             for p in own.iter().chain(any_principal.iter()) {
                 let action_ok = match p.action_constraint() {
@@ -500,13 +517,24 @@ pub fn compile(
                     ActionConstraint::In(list) => list.contains(&action_uid),
                 };
                 if action_ok {
-                    if let Err(e) = slice.add((*p).clone()) {
+                    if let Err(e) = slice.add((**p).clone()) {
                         errors.push(FileError::whole(&card.path, format!("internal error: {e}")));
                     }
                 }
             }
-            slices.insert((card.id.clone(), tool.qualified()), slice);
+            tools.push(ToolIndex {
+                resource: uid("Server", &tool.server),
+                action: action_uid,
+                slice,
+            });
         }
+        index.insert(
+            card.id.clone(),
+            AgentIndex {
+                uid: agent_uid,
+                tools,
+            },
+        );
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -521,7 +549,7 @@ pub fn compile(
         warnings,
         schema,
         all,
-        slices,
+        index,
         entities,
         meta,
         authorizer: Authorizer::new(),
@@ -593,14 +621,12 @@ fn schema_text(actions: &BTreeMap<String, BTreeMap<String, (ArgType, bool)>>) ->
 fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> Vec<String> {
     let mut out = Vec::new();
     out.push(
-        
         "@id(\"warden/argument-constraints\")\n\
          @reason(\"the call's arguments break the argument constraints of the agent's scope card\")\n\
          forbid (principal, action, resource)\nwhen { !context.args_valid };\n"
             .to_string(),
     );
     out.push(
-        
         "@id(\"warden/environment\")\n\
          @reason(\"the agent's scope card binds it to another environment than this gateway's\")\n\
          forbid (principal, action, resource)\nwhen { principal.environment != context.environment };\n"
@@ -629,7 +655,7 @@ fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> Vec<String> {
                 path = card.path,
                 action = t.qualified(),
                 qa = quote(&card.id),
-                qact = quote(&t.qualified()),
+                qact = quote(t.qualified()),
                 qs = quote(&t.server),
             );
             out.push(s);
@@ -712,7 +738,8 @@ impl CompiledPolicy {
 
     /// The slice of the policy set evaluated for one agent and tool (`server/name`).
     pub fn slice(&self, agent: &str, qualified_tool: &str) -> Option<&PolicySet> {
-        self.slices.get(&(agent.to_string(), qualified_tool.to_string()))
+        let i = self.cards.get(agent)?.tool_index(qualified_tool)?;
+        self.index.get(agent)?.tools.get(i).map(|t| &t.slice)
     }
 
     pub fn entities(&self) -> &Entities {
@@ -743,7 +770,20 @@ impl CompiledPolicy {
     /// Build the Cedar request for a call the card grants. Exposed for benchmarks and tests.
     pub fn cedar_request(&self, call: &CallRequest<'_>) -> Option<(Request, Vec<Violation>)> {
         let card = self.cards.get(call.agent)?;
-        let grant = card.tool(call.tool)?;
+        let i = card.tool_index(call.tool)?;
+        let grant = card.tools.get(i)?;
+        let ids = self.index.get(&card.id)?;
+        let tool_ids = ids.tools.get(i)?;
+        self.request_for(grant, &ids.uid, tool_ids, call)
+    }
+
+    fn request_for(
+        &self,
+        grant: &ToolGrant,
+        agent_uid: &EntityUid,
+        tool_ids: &ToolIndex,
+        call: &CallRequest<'_>,
+    ) -> Option<(Request, Vec<Violation>)> {
         let mut violations = check_arguments(grant, call.args);
         let mut args = Vec::new();
         for (name, c) in &grant.args {
@@ -824,9 +864,9 @@ impl CompiledPolicy {
         ])
         .ok()?;
         let request = Request::new(
-            uid("Agent", &card.id),
-            uid("Action", &grant.qualified()),
-            uid("Server", &grant.server),
+            agent_uid.clone(),
+            tool_ids.action.clone(),
+            tool_ids.resource.clone(),
             context,
             None,
         )
@@ -861,7 +901,10 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
-        let Some(grant) = card.tool(call.tool) else {
+        let found = card
+            .tool_index(call.tool)
+            .and_then(|i| Some((card.tools.get(i)?, self.index.get(&card.id)?, i)));
+        let Some((grant, ids, i)) = found else {
             return self.deny(
                 None,
                 vec![format!(
@@ -871,8 +914,15 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
-        let qualified = grant.qualified();
-        let Some((request, violations)) = self.cedar_request(call) else {
+        let qualified = grant.qualified().to_string();
+        let Some(tool_ids) = ids.tools.get(i) else {
+            return self.deny(
+                Some(qualified),
+                vec!["no policy slice for this agent and tool; denied (fail closed)".to_string()],
+                Vec::new(),
+            );
+        };
+        let Some((request, violations)) = self.request_for(grant, &ids.uid, tool_ids, call) else {
             return self.deny(
                 Some(qualified),
                 vec![
@@ -882,13 +932,7 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
-        let Some(slice) = self.slices.get(&(card.id.clone(), qualified.clone())) else {
-            return self.deny(
-                Some(qualified),
-                vec!["no policy slice for this agent and tool; denied (fail closed)".to_string()],
-                Vec::new(),
-            );
-        };
+        let slice = &tool_ids.slice;
         let response = self
             .authorizer
             .is_authorized(&request, slice, &self.entities);
@@ -989,5 +1033,8 @@ impl CompiledPolicy {
 
 /// The tools each agent may call, for listings.
 pub fn granted_tools(card: &ScopeCard) -> BTreeSet<String> {
-    card.tools.iter().map(|t| t.qualified()).collect()
+    card.tools
+        .iter()
+        .map(|t| t.qualified().to_string())
+        .collect()
 }

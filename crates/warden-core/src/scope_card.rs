@@ -263,9 +263,14 @@ pub struct ScopeCard {
 impl ScopeCard {
     /// The grant for a tool, by its name or by `server/name`.
     pub fn tool(&self, name: &str) -> Option<&ToolGrant> {
+        self.tool_index(name).and_then(|i| self.tools.get(i))
+    }
+
+    /// Position of a tool's grant in [`Self::tools`], by its name or by `server/name`.
+    pub fn tool_index(&self, name: &str) -> Option<usize> {
         self.tools
             .iter()
-            .find(|t| t.name == name || t.qualified() == name)
+            .position(|t| t.name == name || t.qualified == name)
     }
 }
 
@@ -283,12 +288,14 @@ pub struct ToolGrant {
     pub args: BTreeMap<String, ArgConstraint>,
     /// Byte offset of the `server` value in the card, for later cross-file checks.
     pub server_span: usize,
+    /// `server/name`, computed once.
+    qualified: String,
 }
 
 impl ToolGrant {
     /// `server/name`: the Cedar action id of the tool.
-    pub fn qualified(&self) -> String {
-        format!("{}/{}", self.server, self.name)
+    pub fn qualified(&self) -> &str {
+        &self.qualified
     }
 }
 
@@ -401,6 +408,7 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             }
         }
         tools.push(ToolGrant {
+            qualified: format!("{server}/{name}"),
             server,
             name,
             access: t.access,

@@ -361,3 +361,16 @@ proptest! {
         prop_assert_eq!(verify(&rows), Err(removed));
     }
 }
+
+/// Regression: hex decoding accepts upper case, so `a` → `A` in a stored hash once compared
+/// equal. Any changed byte must break the chain.
+#[test]
+fn upper_casing_a_stored_hash_is_detected() {
+    let mut rows = chain(&[1, 2, 3]);
+    let h = rows[1].1.clone();
+    let i = h.find(|c: char| c.is_ascii_lowercase()).expect("a hash has a letter");
+    let mut bytes = h.into_bytes();
+    bytes[i] = bytes[i].to_ascii_uppercase();
+    rows[1].1 = String::from_utf8(bytes).unwrap();
+    assert_eq!(verify(&rows), Err(2));
+}

@@ -9,7 +9,12 @@
 //! Run: `cargo bench -p warden-store --bench ledger_append`
 //! (`WARDEN_BENCH_RECORDS=N` sets the records per configuration; default 20,000.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Instant;
 
@@ -38,9 +43,22 @@ fn event(i: u64) -> LedgerEvent {
 
 const TS: &str = "2026-11-25T10:00:00.000Z";
 
-async fn group_commit(dir: &std::path::Path, durability: Durability, writers: usize, n: u64) -> (f64, Ledger) {
-    let path = dir.join(format!("gc-{durability:?}-{writers}.db"));
-    let ledger = Ledger::open(&path, LedgerOptions { durability, ..Default::default() }).await.unwrap();
+async fn group_commit(
+    dir: &std::path::Path,
+    durability: Durability,
+    writers: usize,
+    n: u64,
+) -> (f64, Ledger) {
+    let path = dir.join(format!("gc-{durability:?}-{writers}-{n}.db"));
+    let ledger = Ledger::open(
+        &path,
+        LedgerOptions {
+            durability,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let per = n / writers as u64;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -48,7 +66,9 @@ async fn group_commit(dir: &std::path::Path, durability: Durability, writers: us
         let l = ledger.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
-                l.append(TS.to_string(), event(w as u64 * per + i)).await.unwrap();
+                l.append(TS.to_string(), event(w as u64 * per + i))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -80,7 +100,13 @@ async fn one_per_commit(dir: &std::path::Path, durability: Durability, n: u64) -
     let mut prev = GENESIS_HASH.to_string();
     let start = Instant::now();
     for i in 0..n {
-        let (json, hash) = seal(&LedgerRecord { seq: i + 1, prev_hash: prev, ts: TS.into(), event: event(i) }).unwrap();
+        let (json, hash) = seal(&LedgerRecord {
+            seq: i + 1,
+            prev_hash: prev,
+            ts: TS.into(),
+            event: event(i),
+        })
+        .unwrap();
         let mut tx = conn.begin().await.unwrap();
         sqlx::query("INSERT INTO ledger (seq, hash, record) VALUES (?, ?, ?)")
             .bind(i as i64 + 1)
@@ -110,8 +136,14 @@ fn bare_chain(records: &[String]) -> f64 {
 }
 
 fn main() {
-    let n: u64 = std::env::var("WARDEN_BENCH_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let n: u64 = std::env::var("WARDEN_BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         println!("ledger append, {n} records per row (records/s; ratio = group commit / one record per commit)");

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{info, warn};
 use warden_core::config::Durability;
 use warden_core::ledger::{
-    seal, ChainBreak, ChainVerifier, LedgerEvent, LedgerRecord, GENESIS_HASH,
+    assemble_record, canonical_json, leaf_hash, ChainBreak, ChainVerifier, LedgerEvent,
+    LedgerRecord, GENESIS_HASH,
 };
 
 use crate::StoreError;
@@ -80,7 +81,8 @@ pub struct SearchFilter {
 
 struct AppendRequest {
     ts: String,
-    event: LedgerEvent,
+    /// Canonical JSON of the event, prepared by the caller.
+    event_json: String,
     reply: oneshot::Sender<Result<Appended, String>>,
 }
 
@@ -185,9 +187,15 @@ impl Ledger {
     /// Append one record and wait until it is durable. An error means the record was not
     /// written: the caller must not run the call it describes.
     pub async fn append(&self, ts: String, event: LedgerEvent) -> Result<Appended, StoreError> {
+        // Canonicalise in the caller's task, in parallel; the writer only links records.
+        let event_json = canonical_json(&event)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(AppendRequest { ts, event, reply })
+            .send(AppendRequest {
+                ts,
+                event_json,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::WriterGone)?;
         match rx.await {
@@ -236,7 +244,7 @@ impl Ledger {
             if let Err(b) = v.push(seq, hash, record.as_bytes()) {
                 return Ok(VerifyReport {
                     verified: v.count(),
-                    head: v.head().to_string(),
+                    head: v.head(),
                     first_break: Some(b),
                 });
             }
@@ -246,7 +254,7 @@ impl Ledger {
         }
         Ok(VerifyReport {
             verified: v.count(),
-            head: v.head().to_string(),
+            head: v.head(),
             first_break: None,
         })
     }
@@ -381,14 +389,9 @@ async fn write_loop(
         let mut prev = prev_hash.clone();
         let mut bytes = 0u64;
         for a in batch.drain(..) {
-            let record = LedgerRecord {
-                seq,
-                prev_hash: prev.clone(),
-                ts: a.ts,
-                event: a.event,
-            };
-            match seal(&record) {
-                Ok((json, hash)) => {
+            match assemble_record(seq, &prev, &a.ts, &a.event_json) {
+                Ok(json) => {
+                    let hash = leaf_hash(json.as_bytes());
                     bytes += json.len() as u64;
                     waiting.push((
                         a.reply,

@@ -146,7 +146,7 @@ pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCod
         for t in &card.tools {
             rows.push(vec![
                 card.id.clone(),
-                t.qualified(),
+                t.qualified().to_string(),
                 format!("{:?}", t.access).to_lowercase(),
                 format!("{:?}", t.impact).to_lowercase(),
                 t.approval.to_string(),
