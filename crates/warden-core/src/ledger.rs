@@ -219,7 +219,10 @@ impl ChainVerifier {
         if fields.seq != expected {
             return fail(
                 expected,
-                format!("the record says it is number {}, stored as {expected}", fields.seq),
+                format!(
+                    "the record says it is number {}, stored as {expected}",
+                    fields.seq
+                ),
             );
         }
         if decode_hash(fields.prev_hash) != Some(self.prev_hash) {

@@ -43,8 +43,11 @@ pub struct SourceFile {
 /// What a policy is, for reasons.
 #[derive(Debug, Clone)]
 struct PolicyMeta {
+    /// The id as text (Cedar's `Display` escapes; do it once).
+    id: String,
     tier: Tier,
-    reason: Option<String>,
+    /// "permitted by `id`: reason" / "forbidden by `id`: reason", prepared once.
+    because: String,
 }
 
 /// The compiled policy of a project: cards, schema, policies, indexes. Immutable; a reload
@@ -396,11 +399,19 @@ pub fn compile(
                 );
                 continue;
             }
+            let reason = p
+                .annotation("reason")
+                .map_or_else(|| format!("policy `{id}`"), str::to_string);
+            let verb = match p.effect() {
+                Effect::Permit => "permitted",
+                Effect::Forbid => "forbidden",
+            };
             meta.insert(
                 pid.clone(),
                 PolicyMeta {
+                    id: id.clone(),
                     tier,
-                    reason: p.annotation("reason").map(str::to_string),
+                    because: format!("{verb} by `{id}`: {reason}"),
                 },
             );
             if let Some(other) = origin
@@ -937,8 +948,12 @@ impl CompiledPolicy {
             .authorizer
             .is_authorized(&request, slice, &self.entities);
         let diagnostics = response.diagnostics();
-        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
-        policies.sort();
+        let mut determining: Vec<&PolicyMeta> = diagnostics
+            .reason()
+            .filter_map(|id| self.meta.get(id))
+            .collect();
+        determining.sort_by(|a, b| a.id.cmp(&b.id));
+        let policies: Vec<String> = determining.iter().map(|m| m.id.clone()).collect();
         let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
         if !errors.is_empty() {
             // Cedar skips a policy that fails to evaluate; a skipped forbid must not let a
@@ -956,12 +971,6 @@ impl CompiledPolicy {
             d.violations = violations;
             return d;
         }
-        let reason_of = |id: &str| -> String {
-            self.meta
-                .get(&PolicyId::new(id))
-                .and_then(|m| m.reason.clone())
-                .unwrap_or_else(|| format!("policy `{id}`"))
-        };
         match response.decision() {
             CedarDecision::Deny => {
                 let mut reasons = Vec::new();
@@ -971,11 +980,11 @@ impl CompiledPolicy {
                         card.id
                     ));
                 }
-                for id in &policies {
-                    if id == "warden/argument-constraints" {
+                for m in &determining {
+                    if m.id == "warden/argument-constraints" {
                         reasons.extend(violations.iter().map(|v| v.message.clone()));
                     } else {
-                        reasons.push(format!("forbidden by `{id}`: {}", reason_of(id)));
+                        reasons.push(m.because.clone());
                     }
                 }
                 Decision {
@@ -989,16 +998,13 @@ impl CompiledPolicy {
                 }
             }
             CedarDecision::Allow => {
-                let tier = policies
+                let tier = determining
                     .iter()
-                    .filter_map(|id| self.meta.get(&PolicyId::new(id)))
                     .map(|m| m.tier)
                     .max()
                     .unwrap_or(Tier::Auto);
-                let mut reasons: Vec<String> = policies
-                    .iter()
-                    .map(|id| format!("permitted by `{id}`: {}", reason_of(id)))
-                    .collect();
+                let mut reasons: Vec<String> =
+                    determining.iter().map(|m| m.because.clone()).collect();
                 let decision = if tier.holds_call() {
                     reasons.push(match tier {
                         Tier::TwoPerson => {

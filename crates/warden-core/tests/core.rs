@@ -368,7 +368,9 @@ proptest! {
 fn upper_casing_a_stored_hash_is_detected() {
     let mut rows = chain(&[1, 2, 3]);
     let h = rows[1].1.clone();
-    let i = h.find(|c: char| c.is_ascii_lowercase()).expect("a hash has a letter");
+    let i = h
+        .find(|c: char| c.is_ascii_lowercase())
+        .expect("a hash has a letter");
     let mut bytes = h.into_bytes();
     bytes[i] = bytes[i].to_ascii_uppercase();
     rows[1].1 = String::from_utf8(bytes).unwrap();
