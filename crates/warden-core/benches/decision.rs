@@ -7,6 +7,7 @@
 //! - `cedar_sliced`: `Authorizer::is_authorized` alone on the same slice and request;
 //! - `cedar_full_set`: `Authorizer::is_authorized` on the whole policy set (what a naive
 //!   integration pays).
+//!
 //! After criterion, p50/p99 of `warden_decide` over 200,000 single calls are printed.
 //!
 //! Run: `cargo bench -p warden-core --bench decision`
@@ -120,7 +121,7 @@ fn bench(c: &mut Criterion, agents: usize, project: &Project) {
             };
             let (req, _) = policy.cedar_request(&call).unwrap();
             let q = policy.cards[a.as_str()].tool(t).unwrap().qualified();
-            (req, policy.slice(a, &q).unwrap().clone())
+            (req, policy.slice(a, q).unwrap().clone())
         })
         .collect();
     let auth = Authorizer::new();
