@@ -147,7 +147,11 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         println!("ledger append, {n} records per row (records/s; ratio = group commit / one record per commit)");
+        let only_verify = std::env::var("WARDEN_BENCH_ONLY").is_ok_and(|v| v == "verify");
         for durability in [Durability::Process, Durability::Fsync] {
+            if only_verify {
+                break;
+            }
             let base_n = if durability == Durability::Fsync { n / 4 } else { n };
             let base = one_per_commit(dir.path(), durability, base_n).await;
             println!("  {durability:?}: baseline one record per commit: {base:>10.0}/s");

@@ -174,3 +174,20 @@ async fn a_failed_write_is_reported_not_acknowledged() {
     );
     assert!(!ledger.is_healthy());
 }
+
+#[tokio::test]
+async fn verification_spans_pages_and_finds_breaks_in_later_pages() {
+    // Verification reads 4,096 rows a page; cover several pages and a break past the first.
+    let (_d, ledger) = filled(9_000, Durability::Process).await;
+    let report = ledger.verify(|_| {}).await.unwrap();
+    assert!(report.first_break.is_none(), "{:?}", report.first_break);
+    assert_eq!(report.verified, 9_000);
+    let mut c = raw(&ledger).await;
+    sqlx::query("UPDATE ledger SET hash = 'x,y' WHERE seq = 4097")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(first_break(&ledger).await, Some(4097));
+    sqlx::query("DELETE FROM ledger WHERE seq = 4097").execute(&mut c).await.unwrap();
+    assert_eq!(first_break(&ledger).await, Some(4097));
+}
