@@ -90,10 +90,16 @@ async fn one_per_commit(dir: &std::path::Path, durability: Durability, n: u64) -
             Durability::Fsync => SqliteSynchronous::Full,
         })
         .pragma("wal_autocheckpoint", "0")
+        .pragma("journal_size_limit", "268435456")
+        .pragma("temp_store", "memory")
         .connect()
         .await
         .unwrap();
     sqlx::query("CREATE TABLE ledger (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, record TEXT NOT NULL) STRICT")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE decision_records (decision_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (decision_id, seq)) STRICT, WITHOUT ROWID")
         .execute(&mut conn)
         .await
         .unwrap();
@@ -112,6 +118,12 @@ async fn one_per_commit(dir: &std::path::Path, durability: Durability, n: u64) -
             .bind(i as i64 + 1)
             .bind(&hash)
             .bind(&json)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO decision_records (decision_id, seq) VALUES (?, ?)")
+            .bind(format!("0193c1d2-7448-7522-bb17-{i:012}"))
+            .bind(i as i64 + 1)
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -147,7 +159,13 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         println!("ledger append, {n} records per row (records/s; ratio = group commit / one record per commit)");
-        let only_verify = std::env::var("WARDEN_BENCH_ONLY").is_ok_and(|v| v == "verify");
+        let only = std::env::var("WARDEN_BENCH_ONLY").unwrap_or_default();
+        let only_verify = only == "verify";
+        if only == "append" {
+            let (rate, _) = group_commit(dir.path(), Durability::Process, 256, n * 5).await;
+            println!("  Process: 256 concurrent writers: {rate:>10.0}/s");
+            return;
+        }
         for durability in [Durability::Process, Durability::Fsync] {
             if only_verify {
                 break;

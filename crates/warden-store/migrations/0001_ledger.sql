@@ -6,5 +6,11 @@ CREATE TABLE ledger (
     record TEXT NOT NULL
 ) STRICT;
 
-CREATE INDEX ledger_decision_id ON ledger (json_extract(record, '$.event.decision_id'));
-CREATE INDEX ledger_agent_ts ON ledger (json_extract(record, '$.event.agent'), json_extract(record, '$.ts'));
+-- Which records are about which decision (its decision record and its outcome), written in
+-- the same transaction as the records. A lookup aid only: the chain does not cover it, so
+-- readers check the record itself names the decision.
+CREATE TABLE decision_records (
+    decision_id TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    PRIMARY KEY (decision_id, seq)
+) STRICT, WITHOUT ROWID;

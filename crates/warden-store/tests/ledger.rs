@@ -188,6 +188,23 @@ async fn verification_spans_pages_and_finds_breaks_in_later_pages() {
         .await
         .unwrap();
     assert_eq!(first_break(&ledger).await, Some(4097));
-    sqlx::query("DELETE FROM ledger WHERE seq = 4097").execute(&mut c).await.unwrap();
+    sqlx::query("DELETE FROM ledger WHERE seq = 4097")
+        .execute(&mut c)
+        .await
+        .unwrap();
     assert_eq!(first_break(&ledger).await, Some(4097));
+}
+
+#[tokio::test]
+async fn the_decision_lookup_table_cannot_redirect_a_lookup() {
+    // `decision_records` is not covered by the chain; a forged row must not make another
+    // decision's record come back for an id.
+    let (_d, ledger) = filled(5, Durability::Process).await;
+    let mut c = raw(&ledger).await;
+    sqlx::query("INSERT INTO decision_records (decision_id, seq) VALUES ('d-1', 4)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let found = ledger.records_of_decision("d-1").await.unwrap();
+    assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2]);
 }
