@@ -60,7 +60,9 @@ fn synthetic(agents: usize) -> Project {
     let policies = vec![SourceFile {
         path: "policies/extra.cedar".into(),
         text: "@id(\"big-amounts\")\n@approval(\"two_person\")\npermit (principal, action, resource) when { context.tool_access == \"write\" };\n\
-               @id(\"no-closing\")\nforbid (principal, action, resource) when { context.session == \"blocked\" };\n"
+               @id(\"no-closing\")\nforbid (principal, action, resource) when { context.session == \"blocked\" };\n\
+               @id(\"large-tool0\")\n@approval(\"two_person\")\npermit (principal, action == Action::\"srv0/tool0\", resource) when { context.args has amount && context.args.amount.greaterThan(decimal(\"500.0\")) };\n\
+               @id(\"large-tool10\")\n@approval(\"two_person\")\npermit (principal, action == Action::\"srv0/tool10\", resource) when { context.args has amount && context.args.amount.greaterThan(decimal(\"500.0\")) };\n"
             .into(),
     }];
     let sources = ProjectSources {

@@ -91,6 +91,26 @@ struct ToolIndex {
     action: EntityUid,
     resource: EntityUid,
     slice: PolicySet,
+    /// Whether any policy of the slice may read `context.args`. When none can, the typed
+    /// arguments are not built for Cedar (the constraints are still checked in Rust).
+    needs_args: bool,
+}
+
+/// Whether a policy may read the call's arguments: it names `args`, or uses `context` other
+/// than through an attribute access. Conservative: a policy that reads arguments the request
+/// does not carry fails to evaluate, and an evaluation error denies.
+fn may_read_args(policy_text: &str) -> bool {
+    static PATTERNS: std::sync::OnceLock<Option<(regex::Regex, regex::Regex)>> =
+        std::sync::OnceLock::new();
+    let Some((names_args, whole_context)) = PATTERNS.get_or_init(|| {
+        Some((
+            regex::Regex::new(r"\bargs\b").ok()?,
+            regex::Regex::new(r"\bcontext\b(\s*$|\s*[^\s.])").ok()?,
+        ))
+    }) else {
+        return true;
+    };
+    names_args.is_match(policy_text) || whole_context.is_match(policy_text)
 }
 
 /// The verdict of a decision.
@@ -521,6 +541,7 @@ pub fn compile(
         for tool in &card.tools {
             let action_uid = uid("Action", tool.qualified());
             let mut slice = PolicySet::new();
+            let mut needs_args = false;
             for p in own.iter().chain(any_principal.iter()) {
                 let action_ok = match p.action_constraint() {
                     ActionConstraint::Any => true,
@@ -528,6 +549,7 @@ pub fn compile(
                     ActionConstraint::In(list) => list.contains(&action_uid),
                 };
                 if action_ok {
+                    needs_args = needs_args || may_read_args(&p.to_string());
                     if let Err(e) = slice.add((**p).clone()) {
                         errors.push(FileError::whole(&card.path, format!("internal error: {e}")));
                     }
@@ -537,6 +559,7 @@ pub fn compile(
                 resource: uid("Server", &tool.server),
                 action: action_uid,
                 slice,
+                needs_args,
             });
         }
         index.insert(
@@ -785,7 +808,7 @@ impl CompiledPolicy {
         let grant = card.tools.get(i)?;
         let ids = self.index.get(&card.id)?;
         let tool_ids = ids.tools.get(i)?;
-        self.request_for(grant, &ids.uid, tool_ids, call)
+        self.request_for(grant, &ids.uid, tool_ids, call, true)
     }
 
     fn request_for(
@@ -794,11 +817,12 @@ impl CompiledPolicy {
         agent_uid: &EntityUid,
         tool_ids: &ToolIndex,
         call: &CallRequest<'_>,
+        with_args: bool,
     ) -> Option<(Request, Vec<Violation>)> {
         let mut violations = check_arguments(grant, call.args);
         let mut args = Vec::new();
         for (name, c) in &grant.args {
-            if cedar_type(c.kind).is_none() {
+            if !with_args || cedar_type(c.kind).is_none() {
                 continue;
             }
             let given = call.args.get(name).filter(|v| !v.is_null());
@@ -933,7 +957,9 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
-        let Some((request, violations)) = self.request_for(grant, &ids.uid, tool_ids, call) else {
+        let Some((request, violations)) =
+            self.request_for(grant, &ids.uid, tool_ids, call, tool_ids.needs_args)
+        else {
             return self.deny(
                 Some(qualified),
                 vec![
@@ -1043,4 +1069,31 @@ pub fn granted_tools(card: &ScopeCard) -> BTreeSet<String> {
         .iter()
         .map(|t| t.qualified().to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_read_args;
+
+    #[test]
+    fn policies_that_may_read_arguments_are_recognised() {
+        assert!(may_read_args(
+            "permit (principal, action, resource) when { context.args.amount > 3 };"
+        ));
+        assert!(may_read_args(
+            "permit (principal, action, resource) when { context[\"args\"] has x };"
+        ));
+        assert!(may_read_args(
+            "forbid (principal, action, resource) when { context == {} };"
+        ));
+        assert!(may_read_args(
+            "forbid (principal, action, resource) when { context has args };"
+        ));
+        assert!(!may_read_args(
+            "forbid (principal, action, resource) when { !context.args_valid };"
+        ));
+        assert!(!may_read_args(
+            "permit (principal, action, resource) when { context.session == \"x\" };"
+        ));
+    }
 }
