@@ -6,6 +6,9 @@
 //! - verify: `Ledger::verify` over the ledger written, against a bare in-memory SHA-256 chain
 //!   over the same record bytes.
 //!
+//! - criterion, last: time per durable append when 256 appends are in flight together
+//!   (group commit) beside 256 appends one after another, `process` durability.
+//!
 //! Run: `cargo bench -p warden-store --bench ledger_append`
 //! (`WARDEN_BENCH_RECORDS=N` sets the records per configuration; default 20,000.)
 
@@ -147,6 +150,58 @@ fn bare_chain(records: &[String]) -> f64 {
     records.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Criterion: the per-append cost with and without a full queue.
+fn criterion_appends(rt: &tokio::runtime::Runtime) {
+    use criterion::{BenchmarkId, Criterion, Throughput};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = rt
+        .block_on(Ledger::open(
+            &dir.path().join("criterion.db"),
+            LedgerOptions::default(),
+        ))
+        .unwrap();
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(5));
+    let mut g = c.benchmark_group("ledger_append_process");
+    g.throughput(Throughput::Elements(256));
+    let mut n = 0u64;
+    g.bench_function(BenchmarkId::new("256_in_flight", "group_commit"), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut tasks = Vec::with_capacity(256);
+                for _ in 0..256 {
+                    n += 1;
+                    let l = ledger.clone();
+                    let e = event(n);
+                    tasks.push(tokio::spawn(async move {
+                        l.append(TS.to_string(), e).await.unwrap()
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+    g.bench_function(
+        BenchmarkId::new("256_in_sequence", "one_commit_each"),
+        |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for _ in 0..256 {
+                        n += 1;
+                        ledger.append(TS.to_string(), event(n)).await.unwrap();
+                    }
+                })
+            })
+        },
+    );
+    g.finish();
+    c.final_summary();
+}
+
 fn main() {
     let n: u64 = std::env::var("WARDEN_BENCH_RECORDS")
         .ok()
@@ -202,4 +257,7 @@ fn main() {
             verify_rate / chain_rate
         );
     });
+    if std::env::var("WARDEN_BENCH_ONLY").is_err() {
+        criterion_appends(&rt);
+    }
 }
