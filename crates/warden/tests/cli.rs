@@ -289,6 +289,48 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
 }
 
 #[test]
+fn flipping_a_byte_in_the_database_file_is_named_by_audit_verify() {
+    let (_t, dir) = init();
+    let p = dir.to_str().unwrap();
+    let mut server = serve(&dir);
+    let key = key_of(&dir, "support-triage");
+    for i in 0..12 {
+        let args =
+            json!({"tool": "get_ticket", "arguments": {"ticket_id": format!("T-{:04}", 2000 + i)}});
+        post(&server.addr, &key, "/v1/decisions", args).unwrap();
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    // Move everything from the WAL into the database file, then edit the file itself.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("warden.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    });
+    let db = dir.join("warden.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let needle = b"T-2008";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("record text in the file");
+    bytes[at + 2] = b'9';
+    std::fs::write(&db, bytes).unwrap();
+    let o = run(&["audit", "verify", "-p", p]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("broken at record 9"), "{}", text(&o));
+}
+
+#[test]
 fn sigkill_during_a_burst_loses_no_acknowledged_decision() {
     let (_t, dir) = init();
     let p = dir.to_str().unwrap().to_string();
