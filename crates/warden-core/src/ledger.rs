@@ -136,12 +136,51 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
-/// The fields verification needs, read without materialising the whole record.
-#[derive(Deserialize)]
+/// The fields verification needs.
+#[derive(Debug, PartialEq, Eq)]
 struct ChainFields<'a> {
     seq: u64,
-    #[serde(borrow)]
     prev_hash: &'a str,
+}
+
+/// Read `seq` and `prev_hash` from a record in Warden's canonical layout. RFC 8785 orders the
+/// top-level members `event`, `prev_hash`, `seq`, `ts`, so they close the record:
+/// `{"event":…,"prev_hash":"<64 hex>","seq":<n>,"ts":"<time>"}`. Reading the tail instead of
+/// parsing the whole record keeps verification at hashing speed. Anything else — including
+/// valid JSON in another layout — is `None`, which the verifier reports as a break: the writer
+/// only ever writes this layout, and the record's bytes are what its hash covers.
+fn chain_fields(record: &[u8]) -> Option<ChainFields<'_>> {
+    let text = std::str::from_utf8(record).ok()?;
+    if !text.starts_with("{\"event\":{") || !text.ends_with("\"}") {
+        return None;
+    }
+    let ts_at = text.rfind(",\"ts\":\"")?;
+    let ts = text.get(ts_at + 7..text.len() - 2)?;
+    if ts.contains(['"', '\\']) {
+        return None;
+    }
+    let head = text.get(..ts_at)?;
+    let seq_at = head.rfind(",\"seq\":")?;
+    let seq_text = head.get(seq_at + 7..)?;
+    if seq_text.is_empty()
+        || !seq_text.bytes().all(|b| b.is_ascii_digit())
+        || (seq_text.len() > 1 && seq_text.starts_with('0'))
+    {
+        return None;
+    }
+    let seq = seq_text.parse().ok()?;
+    let head = head.get(..seq_at)?;
+    let prev_at = head.len().checked_sub(79)?;
+    let tail = head.get(prev_at..)?;
+    let prev_hash = tail.strip_prefix(",\"prev_hash\":\"")?.strip_suffix('"')?;
+    if prev_hash.len() != 64 {
+        return None;
+    }
+    // What remains is `{"event":{…}`: the event object must close right before the tail.
+    if !head.get(..prev_at)?.ends_with('}') {
+        return None;
+    }
+    Some(ChainFields { seq, prev_hash })
 }
 
 /// Streams stored rows through the chain check. Rows must be fed in storage order.
@@ -212,9 +251,11 @@ impl ChainVerifier {
                     .to_string(),
             );
         }
-        let fields: ChainFields<'_> = match serde_json::from_slice(record) {
-            Ok(f) => f,
-            Err(e) => return fail(expected, format!("the record is not valid JSON: {e}")),
+        let Some(fields) = chain_fields(record) else {
+            return fail(
+                expected,
+                "the record is not in the ledger's canonical form (content altered)".to_string(),
+            );
         };
         if fields.seq != expected {
             return fail(
@@ -260,6 +301,31 @@ mod tests {
             leaf_hash(b""),
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
         );
+    }
+
+    #[test]
+    fn chain_fields_read_the_canonical_tail_only() {
+        let h = "ab".repeat(32);
+        let ok = format!(
+            r#"{{"event":{{"kind":"x","prev_hash":"zz"}},"prev_hash":"{h}","seq":12,"ts":"2026-11-25T00:00:00.000Z"}}"#
+        );
+        assert_eq!(
+            chain_fields(ok.as_bytes()),
+            Some(ChainFields {
+                seq: 12,
+                prev_hash: &h
+            })
+        );
+        for bad in [
+            ok.replace("\"seq\":12", "\"seq\":012"),
+            ok.replace("\"seq\":12", "\"seq\":-1"),
+            ok.replace("{\"event\":", "{ \"event\":"),
+            ok.replace(&h, &h[..62]),
+            format!("{ok} "),
+            ok.replace(",\"ts\"", ",\"tz\""),
+        ] {
+            assert_eq!(chain_fields(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum StoreError {
     Serialise(#[from] serde_json::Error),
     #[error("the ledger writer has stopped; no record can be made durable")]
     WriterGone,
+    #[error("ledger verification could not read the database: {0}")]
+    Verify(String),
     #[error("unsupported store url `{0}`: use sqlite://PATH")]
     BadUrl(String),
 }

@@ -46,7 +46,7 @@ pub async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let report = ledger
-        .verify(|n| {
+        .verify(move |n| {
             if tty {
                 eprint!("\rverifying: {n} / {total} records");
             }
