@@ -23,8 +23,6 @@ use std::time::Instant;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
 use warden_core::ledger::{seal, LedgerEvent, LedgerRecord, OutcomeEvent, GENESIS_HASH};
 use warden_store::{Durability, Ledger, LedgerOptions};
 
@@ -82,30 +80,22 @@ async fn group_commit(
     (rate, ledger)
 }
 
+/// The baseline: one record per transaction on a synchronous SQLite handle (the same driver
+/// and pragmas the ledger's writer uses), no batching.
 async fn one_per_commit(dir: &std::path::Path, durability: Durability, n: u64) -> f64 {
     let path = dir.join(format!("raw-{durability:?}.db"));
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match durability {
-            Durability::Process => SqliteSynchronous::Normal,
-            Durability::Fsync => SqliteSynchronous::Full,
-        })
-        .pragma("wal_autocheckpoint", "0")
-        .pragma("journal_size_limit", "268435456")
-        .pragma("temp_store", "memory")
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE ledger (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, record TEXT NOT NULL) STRICT")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE decision_records (decision_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (decision_id, seq)) STRICT, WITHOUT ROWID")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let synchronous = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Fsync => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = 268435456; PRAGMA temp_store = MEMORY; \
+         CREATE TABLE ledger (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, record TEXT NOT NULL) STRICT; \
+         CREATE TABLE decision_records (decision_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (decision_id, seq)) STRICT, WITHOUT ROWID;"
+    ))
+    .unwrap();
     let mut prev = GENESIS_HASH.to_string();
     let start = Instant::now();
     for i in 0..n {
@@ -116,21 +106,19 @@ async fn one_per_commit(dir: &std::path::Path, durability: Durability, n: u64) -
             event: event(i),
         })
         .unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        sqlx::query("INSERT INTO ledger (seq, hash, record) VALUES (?, ?, ?)")
-            .bind(i as i64 + 1)
-            .bind(&hash)
-            .bind(&json)
-            .execute(&mut *tx)
-            .await
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        conn.prepare_cached("INSERT INTO ledger (seq, hash, record) VALUES (?1, ?2, ?3)")
+            .unwrap()
+            .execute(rusqlite::params![i as i64 + 1, hash, json])
             .unwrap();
-        sqlx::query("INSERT INTO decision_records (decision_id, seq) VALUES (?, ?)")
-            .bind(format!("0193c1d2-7448-7522-bb17-{i:012}"))
-            .bind(i as i64 + 1)
-            .execute(&mut *tx)
-            .await
+        conn.prepare_cached("INSERT INTO decision_records (decision_id, seq) VALUES (?1, ?2)")
+            .unwrap()
+            .execute(rusqlite::params![
+                format!("0193c1d2-7448-7522-bb17-{i:012}"),
+                i as i64 + 1
+            ])
             .unwrap();
-        tx.commit().await.unwrap();
+        conn.execute_batch("COMMIT").unwrap();
         prev = hash;
     }
     n as f64 / start.elapsed().as_secs_f64()

@@ -149,9 +149,11 @@ impl Ledger {
     /// Open (creating and migrating if needed) the ledger at `path`.
     pub async fn open(path: &Path, opts: LedgerOptions) -> Result<Self, StoreError> {
         let connect = options(path, opts.durability);
-        let mut writer = connect.connect().await?;
-        MIGRATOR.run(&mut writer).await?;
-        let (next_seq, prev_hash) = chain_head(&mut writer).await?;
+        let mut setup = connect.connect().await?;
+        MIGRATOR.run(&mut setup).await?;
+        let (next_seq, prev_hash) = chain_head(&mut setup).await?;
+        setup.close().await?;
+        let writer = open_writer(path, opts.durability)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(connect.clone())
@@ -167,16 +169,18 @@ impl Ledger {
             Arc::clone(&written),
             tx.downgrade(),
         ));
-        tokio::spawn(write_loop(
-            writer,
-            rx,
+        let state = WriterState {
             next_seq,
             prev_hash,
             opts,
-            Arc::clone(&healthy),
+            healthy: Arc::clone(&healthy),
             wake,
             written,
-        ));
+        };
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || write_thread(writer, rx, state))
+            .map_err(|e| StoreError::Verify(format!("cannot start the ledger writer: {e}")))?;
         info!(message = "ledger open", path = %path.display(), next_seq);
         Ok(Self {
             tx,
@@ -447,23 +451,45 @@ async fn chain_head(conn: &mut SqliteConnection) -> Result<(u64, String), StoreE
     })
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the writer task owns all of its state"
-)]
-async fn write_loop(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<AppendRequest>,
-    mut next_seq: u64,
-    mut prev_hash: String,
+/// The writer's SQLite handle: same file, same pragmas as the pool, synchronous.
+fn open_writer(path: &Path, durability: Durability) -> Result<rusqlite::Connection, StoreError> {
+    let err = |e: rusqlite::Error| StoreError::Verify(format!("opening the ledger writer: {e}"));
+    let conn = rusqlite::Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    let synchronous = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Fsync => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 268435456; \
+         PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(err)?;
+    Ok(conn)
+}
+
+/// What the writer thread owns besides its connection and queue.
+struct WriterState {
+    next_seq: u64,
+    prev_hash: String,
     opts: LedgerOptions,
     healthy: Arc<AtomicBool>,
     wake: Arc<Notify>,
     written: Arc<AtomicU64>,
+}
+
+/// The only writer: a dedicated thread with a synchronous SQLite handle, so a commit costs no
+/// async hand-offs. It takes whatever appends are queued (group commit), seals them onto the
+/// chain, commits them in one transaction, then answers each caller.
+fn write_thread(
+    conn: rusqlite::Connection,
+    mut rx: mpsc::Receiver<AppendRequest>,
+    mut st: WriterState,
 ) {
-    let max = opts.max_batch.max(1);
+    let max = st.opts.max_batch.max(1);
     let mut batch: Vec<AppendRequest> = Vec::with_capacity(max);
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max {
             match rx.try_recv() {
@@ -475,8 +501,8 @@ async fn write_loop(
         let mut rows: Vec<PendingRow> = Vec::with_capacity(batch.len());
         let mut waiting: Vec<(oneshot::Sender<Result<Appended, String>>, Appended)> =
             Vec::with_capacity(batch.len());
-        let mut seq = next_seq;
-        let mut prev = prev_hash.clone();
+        let mut seq = st.next_seq;
+        let mut prev = st.prev_hash.clone();
         let mut bytes = 0u64;
         for a in batch.drain(..) {
             match assemble_record(seq, &prev, &a.ts, &a.event_json) {
@@ -509,38 +535,52 @@ async fn write_loop(
         if rows.is_empty() {
             continue;
         }
-        match commit(&mut conn, &rows).await {
+        match commit(&conn, &rows) {
             Ok(()) => {
-                next_seq = seq;
-                prev_hash = prev;
-                healthy.store(true, Ordering::Relaxed);
+                st.next_seq = seq;
+                st.prev_hash = prev;
+                st.healthy.store(true, Ordering::Relaxed);
                 for (reply, appended) in waiting {
                     let _ = reply.send(Ok(appended));
                 }
-                let total = written.fetch_add(bytes, Ordering::Relaxed) + bytes;
-                if total >= opts.wal_cap_bytes || rx.is_empty() {
-                    wake.notify_one();
+                let total = st.written.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                if total >= st.opts.wal_cap_bytes || rx.is_empty() {
+                    st.wake.notify_one();
                 }
             }
             Err(error) => {
-                healthy.store(false, Ordering::Relaxed);
+                st.healthy.store(false, Ordering::Relaxed);
                 warn!(message = "ledger commit failed; the calls it recorded are denied", %error);
                 let msg = error.to_string();
                 for (reply, _) in waiting {
                     let _ = reply.send(Err(msg.clone()));
                 }
                 // Another writer may have moved the chain; start again from what is stored.
-                match chain_head(&mut conn).await {
+                match writer_head(&conn) {
                     Ok((s, h)) => {
-                        next_seq = s;
-                        prev_hash = h;
+                        st.next_seq = s;
+                        st.prev_hash = h;
                     }
                     Err(error) => warn!(message = "ledger head could not be re-read", %error),
                 }
             }
         }
     }
-    let _ = conn.close().await;
+}
+
+fn writer_head(conn: &rusqlite::Connection) -> Result<(u64, String), rusqlite::Error> {
+    use rusqlite::OptionalExtension as _;
+    let row: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((seq, hash)) => (u64::try_from(seq).unwrap_or(0) + 1, hash),
+        None => (1, GENESIS_HASH.to_string()),
+    })
 }
 
 /// A sealed record waiting for its commit.
@@ -551,25 +591,28 @@ struct PendingRow {
     decision_id: String,
 }
 
-async fn commit(conn: &mut SqliteConnection, rows: &[PendingRow]) -> Result<(), sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    for chunk in rows.chunks(256) {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO ledger (seq, hash, record) ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(i64::try_from(r.seq).unwrap_or(i64::MAX))
-                .push_bind(r.hash.as_str())
-                .push_bind(r.json.as_str());
-        });
-        q.build().execute(&mut *tx).await?;
-        let mut q =
-            QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO decision_records (decision_id, seq) ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.decision_id.as_str())
-                .push_bind(i64::try_from(r.seq).unwrap_or(i64::MAX));
-        });
-        q.build().execute(&mut *tx).await?;
+fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqlite::Error> {
+    // IMMEDIATE: take the write lock up front, so a commit never fails half-way for a lock.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let mut insert =
+            conn.prepare_cached("INSERT INTO ledger (seq, hash, record) VALUES (?1, ?2, ?3)")?;
+        let mut link =
+            conn.prepare_cached("INSERT INTO decision_records (decision_id, seq) VALUES (?1, ?2)")?;
+        for r in rows {
+            let seq = i64::try_from(r.seq).unwrap_or(i64::MAX);
+            insert.execute(rusqlite::params![seq, r.hash, r.json])?;
+            link.execute(rusqlite::params![r.decision_id, seq])?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
-    tx.commit().await
 }
 
 /// Moves WAL frames into the database file off the commit path: after a burst ends (the writer
