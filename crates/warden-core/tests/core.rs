@@ -376,3 +376,33 @@ fn upper_casing_a_stored_hash_is_detected() {
     rows[1].1 = String::from_utf8(bytes).unwrap();
     assert_eq!(verify(&rows), Err(2));
 }
+
+#[test]
+fn an_agent_bound_to_another_environment_is_denied() {
+    let mut s = example_sources();
+    let card = s
+        .cards
+        .iter_mut()
+        .find(|c| c.path.ends_with("support-triage.toml"))
+        .unwrap();
+    card.text = card
+        .text
+        .replace("environment = \"prod\"", "environment = \"dev\"");
+    let p = load_project(&s).unwrap();
+    assert!(
+        p.policy
+            .warnings
+            .iter()
+            .any(|w| w.contains("bound to `dev`")),
+        "{:?}",
+        p.policy.warnings
+    );
+    let d = decide(
+        &p,
+        "support-triage",
+        "get_ticket",
+        json!({"ticket_id": "T-1001"}),
+    );
+    assert_eq!(d.decision, warden_core::Verdict::Deny);
+    assert_eq!(d.policies, vec!["warden/environment".to_string()]);
+}
