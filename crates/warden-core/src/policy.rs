@@ -1070,7 +1070,7 @@ impl CompiledPolicy {
                 } else {
                     if tier == Tier::Review {
                         reasons.push(
-                            "tier review: runs now and is queued for a person to review"
+                            "tier review: runs now; the ledger marks it for a person to review afterwards"
                                 .to_string(),
                         );
                     }
