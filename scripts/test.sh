@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script).
 #
-# Works from a fresh clone on a fresh machine: it needs only the Rust toolchain. The ledger
-# tests use embedded SQLite files in temporary directories; nothing else has to run yet.
+# Works from a fresh clone on a fresh machine: it needs the Rust toolchain and Node.js with npm
+# (for the official MCP SDK client and reference servers, installed here from the npm registry
+# by `npm ci`). The ledger tests use embedded SQLite files in temporary directories.
 # One build is shared by every step: CARGO_TARGET_DIR defaults to a directory outside the
 # clone, so repeated runs (and CI on the same machine) reuse it; a fresh machine builds once.
 set -euo pipefail
@@ -26,6 +27,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, golden, property, API, CLI end-to-end incl. SIGKILL durability)"
 cargo test --workspace --locked 2>&1 | tee "$CARGO_TARGET_DIR/last-test-run.log"
 
-# One closing line over all test binaries.
+step "MCP end-to-end (official TypeScript SDK client and server-everything, through warden mcp stdio)"
+command -v node >/dev/null || { echo "error: node is not installed (apt-get install nodejs npm)" >&2; exit 1; }
+(cd tests/mcp && npm ci --no-audit --no-fund --loglevel=error)
+cargo build -p warden --locked
+WARDEN_BIN="$CARGO_TARGET_DIR/debug/warden" node --test tests/mcp/ 2>&1 | tee "$CARGO_TARGET_DIR/last-node-run.log"
+
+# One closing line over every suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "\nall test binaries: %d passed, %d failed\n", p, f }' "$CARGO_TARGET_DIR/last-test-run.log"
+     /^# pass / { p += $3 } /^# fail / { f += $3 }
+     END { printf "\nall suites: %d passed, %d failed\n", p, f }' "$CARGO_TARGET_DIR/last-test-run.log" "$CARGO_TARGET_DIR/last-node-run.log"

@@ -21,9 +21,13 @@ const LEAF_PREFIX: u8 = 0x00;
 /// What happened, one typed struct per kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one event is built per call and moved once into the ledger queue"
+)]
 pub enum LedgerEvent {
     /// A proposed call and the decision on it. Written, and durable, before the call may run.
-    Decision(DecisionEvent),
+    Decision(Box<DecisionEvent>),
     /// What happened when an allowed call ran.
     Outcome(OutcomeEvent),
 }
@@ -50,8 +54,11 @@ pub struct DecisionEvent {
     pub session: Option<String>,
     /// The ticket or request id the caller passed, linking the call to its business reason.
     pub correlation_id: Option<String>,
-    /// Where the proposal came from (`api`, `cli`, `demo`).
+    /// Where the proposal came from (`api`, `demo`, `mcp-stdio`).
     pub source: String,
+    /// The JSON-RPC id of the MCP `tools/call` request, when the call came over MCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_request_id: Option<Value>,
     pub decision: Decision,
 }
 

@@ -279,7 +279,7 @@ fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
         seq,
         prev_hash: prev.to_string(),
         ts: format!("2026-11-25T00:00:{:02}.000Z", n % 60),
-        event: LedgerEvent::Decision(DecisionEvent {
+        event: LedgerEvent::Decision(Box::new(DecisionEvent {
             decision_id: format!("d{n}"),
             agent: "support-triage".into(),
             environment: "prod".into(),
@@ -289,8 +289,9 @@ fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
             session: None,
             correlation_id: Some(format!("C-{n}")),
             source: "test".into(),
+            mcp_request_id: None,
             decision,
-        }),
+        })),
     }
 }
 

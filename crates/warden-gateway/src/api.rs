@@ -129,7 +129,7 @@ async fn propose(
         |c| c.environment.to_string(),
     );
     let id = uuid::Uuid::now_v7().to_string();
-    let event = LedgerEvent::Decision(DecisionEvent {
+    let event = LedgerEvent::Decision(Box::new(DecisionEvent {
         decision_id: id.clone(),
         agent: agent.clone(),
         environment,
@@ -139,8 +139,9 @@ async fn propose(
         session: req.session.clone(),
         correlation_id: req.correlation_id.clone(),
         source: "api".to_string(),
+        mcp_request_id: None,
         decision: decision.clone(),
-    });
+    }));
     // The decision is durable before the caller learns it may run the call.
     let appended = match state.ledger.append(now_rfc3339(), event).await {
         Ok(a) => a,

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 pub mod demo_tools;
 mod error;
+pub mod mcp;
 pub mod project;
 mod rate;
 mod state;
@@ -16,6 +17,11 @@ pub use api::{app, OPENAPI_JSON};
 pub use auth::hash_key;
 pub use error::ApiError;
 pub use state::{now_rfc3339, AppState};
+
+/// A new time-ordered id (UUIDv7), as used for decisions and sessions.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// Serve the router on a bound listener until `shutdown` resolves.
 pub async fn serve(

@@ -353,3 +353,93 @@ async fn health_and_openapi_describe_every_route() {
     let (st, _) = call(&s, "GET", "/nope", None, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
+
+mod mcp_gate {
+    use super::*;
+    use warden_gateway::mcp::gate::{ClientAction, McpGate};
+
+    fn gate(s: &AppState) -> McpGate {
+        McpGate::new(
+            Arc::new(load_project(&example::sources(key_hash)).unwrap().policy),
+            s.ledger().clone(),
+            "support-triage".into(),
+            "helpdesk".into(),
+            "s-1".into(),
+            1024,
+        )
+    }
+
+    #[tokio::test]
+    async fn nothing_that_could_smuggle_a_call_is_forwarded() {
+        let (_d, s) = setup().await;
+        let g = gate(&s);
+        let batch =
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_ticket"}}]"#;
+        assert!(
+            matches!(g.from_client(batch).await, ClientAction::Reply(r) if r.contains("-32600"))
+        );
+        let note = r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_ticket","arguments":{"ticket_id":"T-1001"}}}"#;
+        assert!(matches!(g.from_client(note).await, ClientAction::Drop(_)));
+        assert!(
+            matches!(g.from_client("{not json").await, ClientAction::Reply(r) if r.contains("-32700"))
+        );
+        let no_name = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#;
+        assert!(
+            matches!(g.from_client(no_name).await, ClientAction::Reply(r) if r.contains("-32602"))
+        );
+        assert_eq!(s.ledger().count().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn calls_are_decided_recorded_and_listings_filtered() {
+        let (_d, s) = setup().await;
+        let g = gate(&s);
+        let allowed = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_ticket","arguments":{"ticket_id":"T-1001"}}}"#;
+        assert_eq!(
+            g.from_client(allowed).await,
+            ClientAction::Forward(allowed.to_string())
+        );
+        let result =
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"ticket"}]}}"#;
+        assert_eq!(
+            g.from_upstream(result).await.as_deref(),
+            Some(result),
+            "results pass unchanged"
+        );
+        let denied = r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"issue_refund","arguments":{}}}"#;
+        match g.from_client(denied).await {
+            ClientAction::Reply(r) => {
+                let v: Value = serde_json::from_str(&r).unwrap();
+                assert_eq!(v["id"], 8);
+                assert_eq!(v["result"]["isError"], true);
+                assert!(v["result"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not on the scope card"));
+            }
+            other => panic!("expected a reply, got {other:?}"),
+        }
+        let list = r#"{"jsonrpc":"2.0","id":"l1","method":"tools/list"}"#;
+        assert_eq!(
+            g.from_client(list).await,
+            ClientAction::Forward(list.to_string())
+        );
+        let listing = json!({"jsonrpc": "2.0", "id": "l1", "result": {"tools": [
+            {"name": "get_ticket", "inputSchema": {"type": "object"}},
+            {"name": "delete_everything", "inputSchema": {"type": "object"}},
+        ]}});
+        let out: Value =
+            serde_json::from_str(&g.from_upstream(&listing.to_string()).await.unwrap()).unwrap();
+        assert_eq!(out["result"]["tools"].as_array().unwrap().len(), 1);
+        assert_eq!(out["result"]["tools"][0]["name"], "get_ticket");
+        // Decision, outcome, decision.
+        assert_eq!(s.ledger().count().await.unwrap(), 3);
+        assert!(s
+            .ledger()
+            .verify(|_| {})
+            .await
+            .unwrap()
+            .first_break
+            .is_none());
+    }
+}

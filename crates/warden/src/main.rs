@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+mod mcp_cmd;
 mod project_cmds;
 mod serve;
 mod table;
@@ -105,10 +106,40 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Put Warden between an MCP client and an MCP server.
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
+    },
     /// Read and check the ledger.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum McpCommand {
+    /// Wrap a stdio MCP server for a desktop client: use this as the server `command` in the
+    /// client's MCP config.
+    ///
+    /// tools/list shows only the tools the agent's scope card grants on SERVER; every
+    /// tools/call is decided and recorded first, and a refused call comes back as a tool
+    /// result with isError and the reasons. Protocol on stdout, logs on stderr.
+    ///
+    /// Example: warden mcp stdio -p ./acme --agent support-triage --server helpdesk -- npx -y @modelcontextprotocol/server-everything stdio
+    Stdio {
+        /// The agent whose scope card applies.
+        #[arg(long)]
+        agent: String,
+        /// The upstream's name in warden.toml ([upstreams.NAME]); inferred when the card's
+        /// tools use one server only.
+        #[arg(long)]
+        server: Option<String>,
+        /// The server command and its arguments (after `--`); defaults to the upstream's
+        /// `command` in warden.toml.
+        #[arg(last = true)]
+        command: Vec<String>,
     },
 }
 
@@ -221,6 +252,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Command::Test { paths, junit } => project_cmds::test(&project, &paths, junit.as_deref()),
         Command::Serve { listen } => serve::run(&project, listen).await,
+        Command::Mcp {
+            command:
+                McpCommand::Stdio {
+                    agent,
+                    server,
+                    command,
+                },
+        } => mcp_cmd::stdio(&project, &agent, server, command).await,
         Command::Audit { command } => match command {
             AuditCommand::Verify => audit::verify(&project).await,
             AuditCommand::Tail {

@@ -1,0 +1,308 @@
+//! The gate between an MCP client and one upstream MCP server, message by message.
+//!
+//! Messages are newline-delimited JSON-RPC 2.0. Most pass through unchanged, so the upstream's
+//! protocol version, capabilities, tool descriptions and schemas reach the client as the
+//! upstream gave them. Three are handled:
+//! - `tools/list` responses are filtered to the tools the agent's scope card grants on this
+//!   upstream;
+//! - `tools/call` requests are decided first and recorded in the ledger; a call that is not
+//!   allowed is answered by Warden as a tool result with `isError: true` and the reasons in
+//!   words (not a protocol error, so the model can read it) and never reaches the upstream;
+//! - the response to an allowed call is recorded as its outcome and passed on unchanged.
+//!
+//! Anything that could smuggle a call past the gate — a JSON-RPC batch, a `tools/call` sent as
+//! a notification, an unparsable line — is refused, never forwarded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent};
+use warden_core::{CallRequest, CompiledPolicy, Verdict};
+use warden_store::Ledger;
+
+use crate::state::now_rfc3339;
+
+/// What to do with a message from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAction {
+    /// Send this line to the upstream.
+    Forward(String),
+    /// Answer the client with this line; the upstream never sees the request.
+    Reply(String),
+    /// Drop it (a notification that cannot be answered), with the reason for the log.
+    Drop(String),
+}
+
+enum Pending {
+    ListTools,
+    Call {
+        decision_id: String,
+        tool: String,
+        started: Instant,
+    },
+}
+
+/// The gate for one agent and one upstream.
+pub struct McpGate {
+    policy: Arc<CompiledPolicy>,
+    ledger: Ledger,
+    agent: String,
+    server: String,
+    session: String,
+    max_output_bytes: usize,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+fn error_reply(id: &Value, code: i64, message: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+}
+
+fn tool_error(id: &Value, text: String) -> String {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "result": {"content": [{"type": "text", "text": text}], "isError": true},
+    })
+    .to_string()
+}
+
+impl McpGate {
+    pub fn new(
+        policy: Arc<CompiledPolicy>,
+        ledger: Ledger,
+        agent: String,
+        server: String,
+        session: String,
+        max_output_bytes: usize,
+    ) -> Self {
+        Self {
+            policy,
+            ledger,
+            agent,
+            server,
+            session,
+            max_output_bytes,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remember(&self, id: &Value, p: Pending) {
+        if let Ok(mut map) = self.pending.lock() {
+            map.insert(id_key(id), p);
+        }
+    }
+
+    fn take(&self, id: &Value) -> Option<Pending> {
+        self.pending.lock().ok()?.remove(&id_key(id))
+    }
+
+    /// Handle one line from the client.
+    pub async fn from_client(&self, line: &str) -> ClientAction {
+        let msg: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                return ClientAction::Reply(error_reply(
+                    &Value::Null,
+                    -32700,
+                    &format!("parse error: the message is not JSON ({e})"),
+                ))
+            }
+        };
+        let Some(obj) = msg.as_object() else {
+            // Batches were removed from MCP; forwarding one would let calls past the gate.
+            return ClientAction::Reply(error_reply(
+                &Value::Null,
+                -32600,
+                "invalid request: JSON-RPC batches are not supported by Warden",
+            ));
+        };
+        let method = obj.get("method").and_then(Value::as_str);
+        let id = obj.get("id").cloned();
+        match (method, id) {
+            (Some("tools/call"), None) => ClientAction::Drop(
+                "a tools/call sent as a notification (no id) was dropped: it cannot be decided and answered"
+                    .to_string(),
+            ),
+            (Some("tools/call"), Some(id)) => self.call(line, obj, id).await,
+            (Some("tools/list"), Some(id)) => {
+                self.remember(&id, Pending::ListTools);
+                ClientAction::Forward(line.to_string())
+            }
+            _ => ClientAction::Forward(line.to_string()),
+        }
+    }
+
+    async fn call(
+        &self,
+        line: &str,
+        obj: &serde_json::Map<String, Value>,
+        id: Value,
+    ) -> ClientAction {
+        let params = obj.get("params").and_then(Value::as_object);
+        let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+            return ClientAction::Reply(error_reply(
+                &id,
+                -32602,
+                "invalid params: tools/call needs params.name",
+            ));
+        };
+        let args = params
+            .and_then(|p| p.get("arguments"))
+            .cloned()
+            .unwrap_or(Value::Object(serde_json::Map::new()));
+        let qualified = format!("{}/{}", self.server, name);
+        let decision = self.policy.decide(&CallRequest {
+            agent: &self.agent,
+            tool: &qualified,
+            args: &args,
+            session: Some(&self.session),
+            correlation_id: None,
+        });
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let environment = self.policy.cards.get(&self.agent).map_or_else(
+            || self.policy.environment.to_string(),
+            |c| c.environment.to_string(),
+        );
+        let event = LedgerEvent::Decision(Box::new(DecisionEvent {
+            decision_id: decision_id.clone(),
+            agent: self.agent.clone(),
+            environment,
+            tool: name.to_string(),
+            qualified_tool: decision.tool.clone(),
+            arguments: args,
+            session: Some(self.session.clone()),
+            correlation_id: None,
+            source: "mcp-stdio".to_string(),
+            mcp_request_id: Some(id.clone()),
+            decision: decision.clone(),
+        }));
+        if let Err(error) = self.ledger.append(now_rfc3339(), event).await {
+            tracing::error!(message = "decision not recorded; call refused", %error, tool = %qualified);
+            return ClientAction::Reply(tool_error(
+                &id,
+                "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
+                    .to_string(),
+            ));
+        }
+        match decision.decision {
+            Verdict::Allow => {
+                self.remember(
+                    &id,
+                    Pending::Call {
+                        decision_id,
+                        tool: name.to_string(),
+                        started: Instant::now(),
+                    },
+                );
+                ClientAction::Forward(line.to_string())
+            }
+            Verdict::Deny => ClientAction::Reply(tool_error(
+                &id,
+                format!(
+                    "Warden denied this call to `{name}`:\n- {}",
+                    decision.reasons.join("\n- ")
+                ),
+            )),
+            Verdict::ApprovalRequired => ClientAction::Reply(tool_error(
+                &id,
+                format!(
+                    "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {decision_id}.\n- {}",
+                    decision.tier,
+                    decision.reasons.join("\n- ")
+                ),
+            )),
+        }
+    }
+
+    /// Handle one line from the upstream; `None` drops it.
+    pub async fn from_upstream(&self, line: &str) -> Option<String> {
+        let Ok(mut msg) = serde_json::from_str::<Value>(line) else {
+            tracing::warn!(message = "upstream sent a line that is not JSON; dropped");
+            return None;
+        };
+        let is_response = msg.get("method").is_none();
+        let pending = match msg.get("id") {
+            Some(id) if is_response => self.take(id),
+            _ => None,
+        };
+        match pending {
+            None => Some(line.to_string()),
+            Some(Pending::ListTools) => {
+                let card = self.policy.cards.get(&self.agent);
+                if let Some(tools) = msg
+                    .get_mut("result")
+                    .and_then(|r| r.get_mut("tools"))
+                    .and_then(Value::as_array_mut)
+                {
+                    tools.retain(|t| {
+                        let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
+                        card.is_some_and(|c| c.tool(&format!("{}/{name}", self.server)).is_some())
+                    });
+                }
+                Some(msg.to_string())
+            }
+            Some(Pending::Call {
+                decision_id,
+                tool,
+                started,
+            }) => {
+                self.record_outcome(&msg, decision_id, tool, started).await;
+                Some(line.to_string())
+            }
+        }
+    }
+
+    async fn record_outcome(
+        &self,
+        msg: &Value,
+        decision_id: String,
+        tool: String,
+        started: Instant,
+    ) {
+        let failed = msg.get("error").is_some()
+            || msg
+                .get("result")
+                .and_then(|r| r.get("isError"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        let output = msg
+            .get("result")
+            .or_else(|| msg.get("error"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let full = output.to_string();
+        let output_bytes = full.len() as u64;
+        let (output, output_truncated) = if full.len() > self.max_output_bytes {
+            let mut cut = self.max_output_bytes;
+            while !full.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            (
+                json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
+                true,
+            )
+        } else {
+            (output, false)
+        };
+        let event = LedgerEvent::Outcome(OutcomeEvent {
+            decision_id,
+            agent: self.agent.clone(),
+            tool,
+            correlation_id: None,
+            status: if failed { "error" } else { "success" }.to_string(),
+            output,
+            output_bytes,
+            output_truncated,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
+        });
+        if let Err(error) = self.ledger.append(now_rfc3339(), event).await {
+            tracing::error!(message = "outcome of an allowed call not recorded", %error);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `warden mcp stdio`: a desktop MCP client runs Warden as its server command, and Warden runs
+//! the real server as a child, gating every message through [`McpGate`].
+//!
+//! Our stdout carries the protocol to the client; logs go to stderr. The child's stderr is
+//! passed through to ours, so the client's log shows it.
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use super::gate::{ClientAction, McpGate};
+
+/// Largest message accepted from either side, in bytes.
+const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// Why the proxy stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum StdioError {
+    #[error("the upstream command is empty")]
+    NoCommand,
+    #[error("cannot start the upstream `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("i/o with the client or upstream failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Run the gate between our stdin/stdout and the upstream `command` until the client closes
+/// its side or the upstream exits. Returns the upstream's exit code.
+pub async fn run(gate: Arc<McpGate>, command: &[String]) -> Result<i32, StdioError> {
+    let (program, args) = command.split_first().ok_or(StdioError::NoCommand)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| StdioError::Spawn {
+            command: program.clone(),
+            source,
+        })?;
+    let mut child_in = child.stdin.take().ok_or(StdioError::NoCommand)?;
+    let child_out = child.stdout.take().ok_or(StdioError::NoCommand)?;
+
+    // One writer owns our stdout, so replies and upstream messages never interleave.
+    let (to_client, mut client_rx) = mpsc::channel::<String>(256);
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
+        while let Some(line) = client_rx.recv().await {
+            if out.write_all(line.as_bytes()).await.is_err()
+                || out.write_all(b"\n").await.is_err()
+                || out.flush().await.is_err()
+            {
+                break;
+            }
+        }
+    });
+
+    // Upstream → client.
+    let upstream_gate = Arc::clone(&gate);
+    let upstream_tx = to_client.clone();
+    let from_upstream = tokio::spawn(async move {
+        let mut lines = BufReader::new(child_out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.len() > MAX_LINE {
+                tracing::warn!(
+                    message = "upstream message over the size limit dropped",
+                    bytes = line.len()
+                );
+                continue;
+            }
+            if let Some(out) = upstream_gate.from_upstream(&line).await {
+                if upstream_tx.send(out).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+
+    // Client → upstream (or straight back to the client).
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line? else { break };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                if line.len() > MAX_LINE {
+                    let reply = serde_json::json!({"jsonrpc": "2.0", "id": null,
+                        "error": {"code": -32600, "message": format!("message of {} bytes is over Warden's limit of {MAX_LINE}", line.len())}});
+                    let _ = to_client.send(reply.to_string()).await;
+                    continue;
+                }
+                match gate.from_client(&line).await {
+                    ClientAction::Forward(msg) => {
+                        child_in.write_all(msg.as_bytes()).await?;
+                        child_in.write_all(b"\n").await?;
+                        child_in.flush().await?;
+                    }
+                    ClientAction::Reply(msg) => {
+                        let _ = to_client.send(msg).await;
+                    }
+                    ClientAction::Drop(why) => tracing::warn!(message = "client message dropped", reason = %why),
+                }
+            }
+            status = child.wait() => {
+                let code = status?.code().unwrap_or(1);
+                let _ = from_upstream.await;
+                drop(to_client);
+                let _ = writer.await;
+                return Ok(code);
+            }
+        }
+    }
+    // The client closed its side: close the upstream's stdin and let it finish.
+    drop(child_in);
+    let status = child.wait().await?;
+    let _ = from_upstream.await;
+    drop(to_client);
+    let _ = writer.await;
+    Ok(status.code().unwrap_or(0))
+}

@@ -1,0 +1,84 @@
+//! `warden mcp stdio`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use warden_gateway::mcp::gate::McpGate;
+
+use crate::project_cmds::load;
+use crate::serve::open_ledger;
+
+pub async fn stdio(
+    dir: &Path,
+    agent: &str,
+    server: Option<String>,
+    command: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let project = match load(dir) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let Some(card) = project.policy.cards.get(agent) else {
+        bail!(
+            "agent `{agent}` has no scope card in {}/agents",
+            dir.display()
+        );
+    };
+    let server = match server {
+        Some(s) => s,
+        None => {
+            let mut servers: Vec<&str> = card.tools.iter().map(|t| t.server.as_str()).collect();
+            servers.sort_unstable();
+            servers.dedup();
+            match servers.as_slice() {
+                [one] => (*one).to_string(),
+                _ => bail!(
+                    "the card of `{agent}` uses servers {}; say which one this is with --server",
+                    servers.join(", ")
+                ),
+            }
+        }
+    };
+    let Some(upstream) = project.config.upstreams.get(&server) else {
+        bail!("`{server}` is not an upstream in warden.toml; declare it as [upstreams.{server}]");
+    };
+    let command = if command.is_empty() {
+        match &upstream.get_ref().command {
+            Some(c) => c.clone(),
+            None => bail!(
+                "upstream `{server}` has no `command` in warden.toml; give the server command after `--`"
+            ),
+        }
+    } else {
+        command
+    };
+    let ledger = open_ledger(
+        dir,
+        &project.config.store.url,
+        project.config.store.durability,
+    )
+    .await?;
+    let max_output = project.config.gateway.max_output_bytes;
+    let session = format!("stdio-{}", uuid_v7());
+    tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
+    let gate = Arc::new(McpGate::new(
+        Arc::new(project.policy),
+        ledger.clone(),
+        agent.to_string(),
+        server,
+        session,
+        max_output,
+    ));
+    let code = warden_gateway::mcp::stdio::run(gate, &command)
+        .await
+        .context("running the MCP stdio gate")?;
+    ledger.close().await;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+fn uuid_v7() -> String {
+    // Time-ordered, like decision ids, so sessions sort by start.
+    warden_gateway::new_id()
+}
