@@ -21,15 +21,31 @@ const LEAF_PREFIX: u8 = 0x00;
 /// What happened, one typed struct per kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one event is built per call and moved once into the ledger queue"
-)]
 pub enum LedgerEvent {
     /// A proposed call and the decision on it. Written, and durable, before the call may run.
     Decision(Box<DecisionEvent>),
     /// What happened when an allowed call ran.
     Outcome(OutcomeEvent),
+    /// A tool definition seen for the first time and pinned.
+    ToolPinned(ToolEvent),
+    /// Alert: a pinned tool's definition changed; the tool is blocked until approved.
+    ToolChanged(ToolEvent),
+    /// A person approved a changed tool definition; the new one is pinned.
+    ToolApproved(ToolEvent),
+}
+
+/// A tool definition event (tool pinning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolEvent {
+    /// The upstream, as named in `warden.toml`.
+    pub server: String,
+    pub tool: String,
+    /// Hash of the definition now pinned or now announced.
+    pub hash: String,
+    /// The hash pinned before, for changes and approvals.
+    pub previous_hash: Option<String>,
+    /// Who or what made the change (`gateway`, or the approver).
+    pub actor: String,
 }
 
 impl LedgerEvent {
@@ -37,6 +53,18 @@ impl LedgerEvent {
         match self {
             Self::Decision(_) => "decision",
             Self::Outcome(_) => "outcome",
+            Self::ToolPinned(_) => "tool_pinned",
+            Self::ToolChanged(_) => "tool_changed",
+            Self::ToolApproved(_) => "tool_approved",
+        }
+    }
+
+    /// The decision a record is about, if any.
+    pub fn decision_id(&self) -> Option<&str> {
+        match self {
+            Self::Decision(d) => Some(&d.decision_id),
+            Self::Outcome(o) => Some(&o.decision_id),
+            Self::ToolPinned(_) | Self::ToolChanged(_) | Self::ToolApproved(_) => None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod policy;
 pub mod project;
 pub mod scope_card;
+pub mod tools;
 
 pub use diagnostic::{FileError, FileErrors};
 pub use policy::{CallRequest, CompiledPolicy, Decision, SourceFile, Verdict};

@@ -432,8 +432,9 @@ mod mcp_gate {
             serde_json::from_str(&g.from_upstream(&listing.to_string()).await.unwrap()).unwrap();
         assert_eq!(out["result"]["tools"].as_array().unwrap().len(), 1);
         assert_eq!(out["result"]["tools"][0]["name"], "get_ticket");
-        // Decision, outcome, decision.
-        assert_eq!(s.ledger().count().await.unwrap(), 3);
+        // Decision, outcome, decision, and a pin for each announced tool.
+        assert_eq!(s.ledger().count().await.unwrap(), 5);
+        assert_eq!(s.ledger().pins().await.unwrap().len(), 2);
         assert!(s
             .ledger()
             .verify(|_| {})

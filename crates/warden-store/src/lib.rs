@@ -9,7 +9,10 @@
 //! WAL checkpoints are taken by the writer in idle gaps, never inside a commit, with a cap on
 //! WAL size so it cannot grow without bound under constant load.
 
+mod pins;
 mod sqlite;
+
+pub use pins::{Pin, PinCheck};
 
 pub use sqlite::{
     sqlite_path, Appended, Ledger, LedgerOptions, SearchFilter, StoredRecord, VerifyReport,

@@ -82,7 +82,7 @@ pub struct SearchFilter {
 struct AppendRequest {
     ts: String,
     /// The decision the record is about, for the lookup table.
-    decision_id: String,
+    decision_id: Option<String>,
     /// Canonical JSON of the event, prepared by the caller.
     event_json: String,
     reply: oneshot::Sender<Result<Appended, String>>,
@@ -194,15 +194,16 @@ impl Ledger {
         &self.path
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Append one record and wait until it is durable. An error means the record was not
     /// written: the caller must not run the call it describes.
     pub async fn append(&self, ts: String, event: LedgerEvent) -> Result<Appended, StoreError> {
         // Canonicalise in the caller's task, in parallel; the writer only links records.
         let event_json = canonical_json(&event)?;
-        let decision_id = match &event {
-            LedgerEvent::Decision(d) => d.decision_id.clone(),
-            LedgerEvent::Outcome(o) => o.decision_id.clone(),
-        };
+        let decision_id = event.decision_id().map(str::to_string);
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(AppendRequest {
@@ -326,10 +327,7 @@ impl Ledger {
         let records: Vec<StoredRecord> = rows.iter().map(to_stored).collect::<Result<_, _>>()?;
         Ok(records
             .into_iter()
-            .filter(|r| match &r.record.event {
-                LedgerEvent::Decision(d) => d.decision_id == id,
-                LedgerEvent::Outcome(o) => o.decision_id == id,
-            })
+            .filter(|r| r.record.event.decision_id() == Some(id))
             .collect())
     }
 
@@ -588,7 +586,7 @@ struct PendingRow {
     seq: u64,
     hash: String,
     json: String,
-    decision_id: String,
+    decision_id: Option<String>,
 }
 
 fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqlite::Error> {
@@ -602,7 +600,9 @@ fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqli
         for r in rows {
             let seq = i64::try_from(r.seq).unwrap_or(i64::MAX);
             insert.execute(rusqlite::params![seq, r.hash, r.json])?;
-            link.execute(rusqlite::params![r.decision_id, seq])?;
+            if let Some(id) = &r.decision_id {
+                link.execute(rusqlite::params![id, seq])?;
+            }
         }
         Ok(())
     })();

@@ -114,7 +114,30 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
                 }
             ),
         ],
+        LedgerEvent::ToolPinned(t) | LedgerEvent::ToolChanged(t) | LedgerEvent::ToolApproved(t) => {
+            vec![
+                r.seq.to_string(),
+                rec.ts.clone(),
+                rec.event.kind().to_string(),
+                t.actor.clone(),
+                format!("{}/{}", t.server, t.tool),
+                match &rec.event {
+                    LedgerEvent::ToolChanged(_) => "ALERT: blocked".to_string(),
+                    LedgerEvent::ToolApproved(_) => "approved".to_string(),
+                    _ => "pinned".to_string(),
+                },
+                String::new(),
+                match &t.previous_hash {
+                    Some(p) => format!("definition {} (was {})", short(&t.hash), short(p)),
+                    None => format!("definition {}", short(&t.hash)),
+                },
+            ]
+        }
     }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 fn print_records(records: &[StoredRecord], json: bool) -> anyhow::Result<()> {
@@ -235,6 +258,75 @@ pub async fn search(
             if found.len() == 1 { "" } else { "s" }
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn tools_review(dir: &Path) -> anyhow::Result<ExitCode> {
+    let ledger = open_existing(dir).await?;
+    let pins = ledger.pins().await?;
+    let rows: Vec<Vec<String>> = pins
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{}/{}", p.server, p.tool),
+                if p.blocked {
+                    "BLOCKED: changed".into()
+                } else {
+                    "approved".into()
+                },
+                short(&p.hash).to_string(),
+                p.new_hash
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or_default()
+                    .to_string(),
+                p.updated_at.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["tool", "status", "pinned", "announced", "since"],
+            &rows,
+            &[40, 18, 12, 12, 24]
+        )
+    );
+    let blocked = pins.iter().filter(|p| p.blocked).count();
+    println!("{} pinned, {blocked} blocked", pins.len());
+    if blocked > 0 {
+        println!(
+            "approve a reviewed definition with: warden tools approve --server SERVER --tool TOOL"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn tools_approve(
+    dir: &Path,
+    server: &str,
+    tool: &str,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    let ledger = open_existing(dir).await?;
+    let now = warden_gateway::now_rfc3339();
+    let Some((previous, approved)) = ledger.approve_pin(server, tool, &now).await? else {
+        bail!("{server}/{tool} is not blocked; `warden tools review` lists the tools that are");
+    };
+    let event = warden_core::ledger::ToolEvent {
+        server: server.to_string(),
+        tool: tool.to_string(),
+        hash: approved.clone(),
+        previous_hash: Some(previous),
+        actor: by.to_string(),
+    };
+    let rec = ledger.append(now, LedgerEvent::ToolApproved(event)).await?;
+    println!(
+        "approved {server}/{tool}: definition {} is now pinned (ledger record {})",
+        short(&approved),
+        rec.seq
+    );
+    ledger.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -111,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: McpCommand,
     },
+    /// Review and approve upstream tool definitions (tool pinning).
+    Tools {
+        #[command(subcommand)]
+        command: ToolsCommand,
+    },
     /// Read and check the ledger.
     Audit {
         #[command(subcommand)]
@@ -140,6 +145,24 @@ enum McpCommand {
         /// `command` in warden.toml.
         #[arg(last = true)]
         command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ToolsCommand {
+    /// List pinned tool definitions; blocked ones (changed since approved) first.
+    Review,
+    /// Approve the new definition of a blocked tool: it becomes the pin and the tool is
+    /// offered again. Recorded in the ledger with the approver's name.
+    Approve {
+        /// The upstream, as named in warden.toml.
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        tool: String,
+        /// Who approves (until human identities land: a name for the record).
+        #[arg(long, env = "USER")]
+        by: String,
     },
 }
 
@@ -260,6 +283,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     command,
                 },
         } => mcp_cmd::stdio(&project, &agent, server, command).await,
+        Command::Tools { command } => match command {
+            ToolsCommand::Review => audit::tools_review(&project).await,
+            ToolsCommand::Approve { server, tool, by } => {
+                audit::tools_approve(&project, &server, &tool, &by).await
+            }
+        },
         Command::Audit { command } => match command {
             AuditCommand::Verify => audit::verify(&project).await,
             AuditCommand::Tail {

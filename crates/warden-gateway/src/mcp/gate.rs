@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent};
+use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent, ToolEvent};
+use warden_core::tools::tool_definition_hash;
 use warden_core::{CallRequest, CompiledPolicy, Verdict};
-use warden_store::Ledger;
+use warden_store::{Ledger, PinCheck};
 
 use crate::state::now_rfc3339;
 
@@ -157,13 +158,31 @@ impl McpGate {
             .cloned()
             .unwrap_or(Value::Object(serde_json::Map::new()));
         let qualified = format!("{}/{}", self.server, name);
-        let decision = self.policy.decide(&CallRequest {
+        let mut decision = self.policy.decide(&CallRequest {
             agent: &self.agent,
             tool: &qualified,
             args: &args,
             session: Some(&self.session),
             correlation_id: None,
         });
+        // A tool whose definition changed since it was pinned is blocked for everyone.
+        if decision.decision != Verdict::Deny {
+            let blocked = match self.ledger.is_blocked(&self.server, name).await {
+                Ok(false) => None,
+                Ok(true) => Some(format!(
+                    "the definition of `{qualified}` changed since it was approved (possible rug pull); it is blocked until an admin reviews it (`warden tools review`, `warden tools approve`)"
+                )),
+                Err(error) => {
+                    tracing::error!(message = "tool pin could not be read; call refused", %error);
+                    Some("the tool's pinned definition could not be checked, so the call is refused (fail closed)".to_string())
+                }
+            };
+            if let Some(reason) = blocked {
+                decision.decision = Verdict::Deny;
+                decision.reasons = vec![reason];
+                decision.policies = vec!["warden/tool-pinning".to_string()];
+            }
+        }
         let decision_id = uuid::Uuid::now_v7().to_string();
         let environment = self.policy.cards.get(&self.agent).map_or_else(
             || self.policy.environment.to_string(),
@@ -240,10 +259,23 @@ impl McpGate {
                     .and_then(|r| r.get_mut("tools"))
                     .and_then(Value::as_array_mut)
                 {
-                    tools.retain(|t| {
-                        let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
-                        card.is_some_and(|c| c.tool(&format!("{}/{name}", self.server)).is_some())
-                    });
+                    let mut keep = Vec::with_capacity(tools.len());
+                    for t in tools.drain(..) {
+                        let name = t
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        // Pin every tool the upstream announces, granted or not: a rug pull
+                        // on any of them is worth an alert.
+                        let usable = self.pin(&name, &t).await;
+                        let granted = card
+                            .is_some_and(|c| c.tool(&format!("{}/{name}", self.server)).is_some());
+                        if usable && granted {
+                            keep.push(t);
+                        }
+                    }
+                    *tools = keep;
                 }
                 Some(msg.to_string())
             }
@@ -254,6 +286,53 @@ impl McpGate {
             }) => {
                 self.record_outcome(&msg, decision_id, tool, started).await;
                 Some(line.to_string())
+            }
+        }
+    }
+
+    /// Check a tool's announced definition against its pin; `false` if the tool must not be
+    /// offered (changed, blocked, or the pin could not be checked).
+    async fn pin(&self, name: &str, definition: &Value) -> bool {
+        let hash = tool_definition_hash(definition);
+        let now = now_rfc3339();
+        let event = |previous_hash: Option<String>| ToolEvent {
+            server: self.server.clone(),
+            tool: name.to_string(),
+            hash: hash.clone(),
+            previous_hash,
+            actor: "gateway".to_string(),
+        };
+        match self.ledger.check_pin(&self.server, name, &hash, &now).await {
+            Ok(PinCheck::Same) => true,
+            Ok(PinCheck::New) => {
+                if let Err(error) = self
+                    .ledger
+                    .append(now, LedgerEvent::ToolPinned(event(None)))
+                    .await
+                {
+                    tracing::error!(message = "tool pin not recorded", %error);
+                }
+                true
+            }
+            Ok(PinCheck::Changed { previous }) => {
+                tracing::error!(
+                    message = "ALERT: tool definition changed; tool blocked until reviewed",
+                    server = %self.server,
+                    tool = %name
+                );
+                if let Err(error) = self
+                    .ledger
+                    .append(now, LedgerEvent::ToolChanged(event(Some(previous))))
+                    .await
+                {
+                    tracing::error!(message = "tool change alert not recorded", %error);
+                }
+                false
+            }
+            Ok(PinCheck::Blocked) => false,
+            Err(error) => {
+                tracing::error!(message = "tool pin could not be checked; tool hidden", %error, tool = %name);
+                false
             }
         }
     }

@@ -1,0 +1,14 @@
+-- Tool pinning: the definition hash of each upstream tool as first seen (or last approved).
+-- A different hash blocks the tool until a person approves it; every change is also a ledger
+-- record, so this table is the fast path, not the evidence.
+CREATE TABLE tool_pins (
+    server     TEXT NOT NULL,
+    tool       TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    -- 'approved' or 'blocked'
+    status     TEXT NOT NULL,
+    -- The announced hash that blocked it, while blocked.
+    new_hash   TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (server, tool)
+) STRICT, WITHOUT ROWID;

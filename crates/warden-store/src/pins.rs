@@ -1,0 +1,148 @@
+//! Tool pins: first-seen definition hashes of upstream tools.
+
+use sqlx::Row;
+
+use crate::{Ledger, StoreError};
+
+/// What comparing an announced definition with its pin found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinCheck {
+    /// Never seen before; pinned now.
+    New,
+    /// Same as the pin.
+    Same,
+    /// Different from an approved pin: the tool is blocked from now on.
+    Changed { previous: String },
+    /// Already blocked, awaiting review.
+    Blocked,
+}
+
+/// A pin as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub server: String,
+    pub tool: String,
+    pub hash: String,
+    pub blocked: bool,
+    pub new_hash: Option<String>,
+    pub updated_at: String,
+}
+
+impl Ledger {
+    /// Compare an announced tool definition hash with its pin, pinning it if new and blocking
+    /// the tool if it changed.
+    pub async fn check_pin(
+        &self,
+        server: &str,
+        tool: &str,
+        hash: &str,
+        now: &str,
+    ) -> Result<PinCheck, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT hash, status FROM tool_pins WHERE server = ? AND tool = ?")
+            .bind(server)
+            .bind(tool)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let check = match row {
+            None => {
+                sqlx::query("INSERT INTO tool_pins (server, tool, hash, status, new_hash, updated_at) VALUES (?, ?, ?, 'approved', NULL, ?)")
+                    .bind(server)
+                    .bind(tool)
+                    .bind(hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                PinCheck::New
+            }
+            Some(r) => {
+                let pinned: String = r.try_get(0)?;
+                let status: String = r.try_get(1)?;
+                if status == "blocked" {
+                    sqlx::query("UPDATE tool_pins SET new_hash = ? WHERE server = ? AND tool = ?")
+                        .bind(hash)
+                        .bind(server)
+                        .bind(tool)
+                        .execute(&mut *tx)
+                        .await?;
+                    PinCheck::Blocked
+                } else if pinned == hash {
+                    PinCheck::Same
+                } else {
+                    sqlx::query("UPDATE tool_pins SET status = 'blocked', new_hash = ?, updated_at = ? WHERE server = ? AND tool = ?")
+                        .bind(hash)
+                        .bind(now)
+                        .bind(server)
+                        .bind(tool)
+                        .execute(&mut *tx)
+                        .await?;
+                    PinCheck::Changed { previous: pinned }
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(check)
+    }
+
+    /// Whether a tool is blocked by its pin (unknown tools are not).
+    pub async fn is_blocked(&self, server: &str, tool: &str) -> Result<bool, StoreError> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM tool_pins WHERE server = ? AND tool = ?")
+                .bind(server)
+                .bind(tool)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(status.as_deref() == Some("blocked"))
+    }
+
+    /// Every pin, blocked ones first.
+    pub async fn pins(&self) -> Result<Vec<Pin>, StoreError> {
+        let rows = sqlx::query("SELECT server, tool, hash, status, new_hash, updated_at FROM tool_pins ORDER BY status = 'approved', server, tool")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Pin {
+                    server: r.try_get(0)?,
+                    tool: r.try_get(1)?,
+                    hash: r.try_get(2)?,
+                    blocked: r.try_get::<String, _>(3)? == "blocked",
+                    new_hash: r.try_get(4)?,
+                    updated_at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Approve the announced definition of a blocked tool: it becomes the pin. Returns
+    /// `(previous, approved)` hashes, or `None` if the tool is not blocked.
+    pub async fn approve_pin(
+        &self,
+        server: &str,
+        tool: &str,
+        now: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT hash, new_hash FROM tool_pins WHERE server = ? AND tool = ? AND status = 'blocked'")
+            .bind(server)
+            .bind(tool)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let previous: String = r.try_get(0)?;
+        let Some(new_hash): Option<String> = r.try_get(1)? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE tool_pins SET hash = ?, status = 'approved', new_hash = NULL, updated_at = ? WHERE server = ? AND tool = ?")
+            .bind(&new_hash)
+            .bind(now)
+            .bind(server)
+            .bind(tool)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((previous, new_hash)))
+    }
+}

@@ -1,0 +1,13 @@
+// A tiny MCP server whose `echo` description comes from ECHO_DESCRIPTION, to test that Warden
+// notices a tool definition that changes between runs (a "rug pull").
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { z } from "zod";
+
+const server = new McpServer({ name: "changing", version: "1.0.0" });
+server.registerTool(
+  "echo",
+  { description: process.env.ECHO_DESCRIPTION ?? "Echoes the message back.", inputSchema: { message: z.string() } },
+  async ({ message }) => ({ content: [{ type: "text", text: `echo: ${message}` }] }),
+);
+await server.connect(new StdioServerTransport());
