@@ -7,8 +7,11 @@ CREATE TABLE tool_pins (
     hash       TEXT NOT NULL,
     -- 'approved' or 'blocked'
     status     TEXT NOT NULL,
-    -- The announced hash that blocked it, while blocked.
+    -- The pinned definition (name, description, inputSchema) as canonical JSON.
+    definition TEXT NOT NULL,
+    -- The announced hash and definition that blocked it, while blocked.
     new_hash   TEXT,
+    new_definition TEXT,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (server, tool)
 ) STRICT, WITHOUT ROWID;

@@ -26,6 +26,10 @@ pub struct Pin {
     pub blocked: bool,
     pub new_hash: Option<String>,
     pub updated_at: String,
+    /// The pinned definition, canonical JSON.
+    pub definition: String,
+    /// The announced definition that blocked it, while blocked.
+    pub new_definition: Option<String>,
 }
 
 impl Ledger {
@@ -36,6 +40,7 @@ impl Ledger {
         server: &str,
         tool: &str,
         hash: &str,
+        definition: &str,
         now: &str,
     ) -> Result<PinCheck, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -46,10 +51,11 @@ impl Ledger {
             .await?;
         let check = match row {
             None => {
-                sqlx::query("INSERT INTO tool_pins (server, tool, hash, status, new_hash, updated_at) VALUES (?, ?, ?, 'approved', NULL, ?)")
+                sqlx::query("INSERT INTO tool_pins (server, tool, hash, status, definition, new_hash, new_definition, updated_at) VALUES (?, ?, ?, 'approved', ?, NULL, NULL, ?)")
                     .bind(server)
                     .bind(tool)
                     .bind(hash)
+                    .bind(definition)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -59,8 +65,9 @@ impl Ledger {
                 let pinned: String = r.try_get(0)?;
                 let status: String = r.try_get(1)?;
                 if status == "blocked" {
-                    sqlx::query("UPDATE tool_pins SET new_hash = ? WHERE server = ? AND tool = ?")
+                    sqlx::query("UPDATE tool_pins SET new_hash = ?, new_definition = ? WHERE server = ? AND tool = ?")
                         .bind(hash)
+                        .bind(definition)
                         .bind(server)
                         .bind(tool)
                         .execute(&mut *tx)
@@ -69,8 +76,9 @@ impl Ledger {
                 } else if pinned == hash {
                     PinCheck::Same
                 } else {
-                    sqlx::query("UPDATE tool_pins SET status = 'blocked', new_hash = ?, updated_at = ? WHERE server = ? AND tool = ?")
+                    sqlx::query("UPDATE tool_pins SET status = 'blocked', new_hash = ?, new_definition = ?, updated_at = ? WHERE server = ? AND tool = ?")
                         .bind(hash)
+                        .bind(definition)
                         .bind(now)
                         .bind(server)
                         .bind(tool)
@@ -97,7 +105,7 @@ impl Ledger {
 
     /// Every pin, blocked ones first.
     pub async fn pins(&self) -> Result<Vec<Pin>, StoreError> {
-        let rows = sqlx::query("SELECT server, tool, hash, status, new_hash, updated_at FROM tool_pins ORDER BY status = 'approved', server, tool")
+        let rows = sqlx::query("SELECT server, tool, hash, status, new_hash, updated_at, definition, new_definition FROM tool_pins ORDER BY status = 'approved', server, tool")
             .fetch_all(self.pool())
             .await?;
         rows.iter()
@@ -109,6 +117,8 @@ impl Ledger {
                     blocked: r.try_get::<String, _>(3)? == "blocked",
                     new_hash: r.try_get(4)?,
                     updated_at: r.try_get(5)?,
+                    definition: r.try_get(6)?,
+                    new_definition: r.try_get(7)?,
                 })
             })
             .collect()
@@ -123,7 +133,7 @@ impl Ledger {
         now: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("SELECT hash, new_hash FROM tool_pins WHERE server = ? AND tool = ? AND status = 'blocked'")
+        let row = sqlx::query("SELECT hash, new_hash, new_definition FROM tool_pins WHERE server = ? AND tool = ? AND status = 'blocked'")
             .bind(server)
             .bind(tool)
             .fetch_optional(&mut *tx)
@@ -135,8 +145,10 @@ impl Ledger {
         let Some(new_hash): Option<String> = r.try_get(1)? else {
             return Ok(None);
         };
-        sqlx::query("UPDATE tool_pins SET hash = ?, status = 'approved', new_hash = NULL, updated_at = ? WHERE server = ? AND tool = ?")
+        let new_definition: Option<String> = r.try_get(2)?;
+        sqlx::query("UPDATE tool_pins SET hash = ?, definition = COALESCE(?, definition), status = 'approved', new_hash = NULL, new_definition = NULL, updated_at = ? WHERE server = ? AND tool = ?")
             .bind(&new_hash)
+            .bind(new_definition)
             .bind(now)
             .bind(server)
             .bind(tool)

@@ -302,6 +302,40 @@ pub async fn tools_review(dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn tools_audit(dir: &Path, strict: bool) -> anyhow::Result<ExitCode> {
+    let ledger = open_existing(dir).await?;
+    let pins = ledger.pins().await?;
+    let mut found = 0usize;
+    for p in &pins {
+        let mut versions = vec![("pinned", p.definition.as_str())];
+        if let Some(new) = &p.new_definition {
+            versions.push(("announced", new.as_str()));
+        }
+        for (which, text) in versions {
+            let Ok(def) = serde_json::from_str::<serde_json::Value>(text) else {
+                continue;
+            };
+            for f in warden_core::tools::audit_definition(&def) {
+                found += 1;
+                println!(
+                    "{}/{} ({which}): {}: \"{}\"",
+                    p.server, p.tool, f.rule, f.excerpt
+                );
+            }
+        }
+    }
+    println!(
+        "{} tool definitions scanned, {found} finding{}",
+        pins.len(),
+        if found == 1 { "" } else { "s" }
+    );
+    Ok(if strict && found > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 pub async fn tools_approve(
     dir: &Path,
     server: &str,

@@ -152,6 +152,13 @@ enum McpCommand {
 enum ToolsCommand {
     /// List pinned tool definitions; blocked ones (changed since approved) first.
     Review,
+    /// Scan every pinned (and newly announced) tool definition for hidden characters, HTML
+    /// comments and text that instructs the model instead of describing the tool.
+    Audit {
+        /// Exit 1 when anything is found (for CI).
+        #[arg(long)]
+        strict: bool,
+    },
     /// Approve the new definition of a blocked tool: it becomes the pin and the tool is
     /// offered again. Recorded in the ledger with the approver's name.
     Approve {
@@ -285,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => mcp_cmd::stdio(&project, &agent, server, command).await,
         Command::Tools { command } => match command {
             ToolsCommand::Review => audit::tools_review(&project).await,
+            ToolsCommand::Audit { strict } => audit::tools_audit(&project, strict).await,
             ToolsCommand::Approve { server, tool, by } => {
                 audit::tools_approve(&project, &server, &tool, &by).await
             }

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent, ToolEvent};
-use warden_core::tools::tool_definition_hash;
+use warden_core::tools::{audit_definition, pinned_definition, tool_definition_hash};
 use warden_core::{CallRequest, CompiledPolicy, Verdict};
 use warden_store::{Ledger, PinCheck};
 
@@ -294,6 +294,7 @@ impl McpGate {
     /// offered (changed, blocked, or the pin could not be checked).
     async fn pin(&self, name: &str, definition: &Value) -> bool {
         let hash = tool_definition_hash(definition);
+        let pinned = pinned_definition(definition);
         let now = now_rfc3339();
         let event = |previous_hash: Option<String>| ToolEvent {
             server: self.server.clone(),
@@ -302,9 +303,16 @@ impl McpGate {
             previous_hash,
             actor: "gateway".to_string(),
         };
-        match self.ledger.check_pin(&self.server, name, &hash, &now).await {
+        match self
+            .ledger
+            .check_pin(&self.server, name, &hash, &pinned, &now)
+            .await
+        {
             Ok(PinCheck::Same) => true,
             Ok(PinCheck::New) => {
+                for f in audit_definition(definition) {
+                    tracing::warn!(message = "tool description needs review", server = %self.server, tool = %name, rule = f.rule, excerpt = %f.excerpt);
+                }
                 if let Err(error) = self
                     .ledger
                     .append(now, LedgerEvent::ToolPinned(event(None)))
