@@ -37,6 +37,13 @@ pub struct GatewayConfig {
     /// record says so.
     #[serde(default = "default_max_output")]
     pub max_output_bytes: usize,
+    /// How long a call to an MCP upstream may take before it fails, in seconds.
+    #[serde(default = "default_upstream_timeout")]
+    pub upstream_timeout_secs: u64,
+}
+
+fn default_upstream_timeout() -> u64 {
+    30
 }
 
 fn default_listen() -> String {

@@ -27,6 +27,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/decisions", post(propose))
         .route("/v1/decisions/{id}", get(show))
         .route("/v1/decisions/{id}/outcome", post(outcome))
+        .route(
+            "/mcp",
+            post(crate::mcp::http::post)
+                .get(crate::mcp::http::get_stream)
+                .delete(crate::mcp::http::delete_session),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))

@@ -1,6 +1,6 @@
 //! What the handlers share.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use time::format_description::well_known::Rfc3339;
@@ -10,6 +10,8 @@ use warden_core::CompiledPolicy;
 use warden_store::Ledger;
 
 use crate::auth::AgentKeys;
+use crate::mcp::http::McpHub;
+use crate::mcp::upstream::StdioUpstream;
 use crate::rate::RateWindows;
 
 /// Shared state of the gateway. Cheap to clone.
@@ -23,6 +25,8 @@ pub struct AppState {
     pub(crate) rates: Arc<RateWindows>,
     /// Decisions whose outcome is being recorded right now (one outcome per decision).
     pub(crate) outcomes_in_flight: Arc<Mutex<HashSet<String>>>,
+    /// MCP upstreams and sessions.
+    pub(crate) mcp: Arc<McpHub>,
 }
 
 impl AppState {
@@ -41,7 +45,15 @@ impl AppState {
             max_output_bytes: config.gateway.max_output_bytes,
             rates: Arc::new(RateWindows::default()),
             outcomes_in_flight: Arc::new(Mutex::new(HashSet::new())),
+            mcp: Arc::new(McpHub::default()),
         }
+    }
+
+    /// Serve these MCP upstreams at `/mcp`.
+    #[must_use]
+    pub fn with_upstreams(mut self, upstreams: HashMap<String, Arc<StdioUpstream>>) -> Self {
+        self.mcp = Arc::new(McpHub::new(upstreams));
+        self
     }
 
     pub fn policy(&self) -> &CompiledPolicy {

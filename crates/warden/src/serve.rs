@@ -49,7 +49,33 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     let local = listener.local_addr()?;
     let version = project.policy.short_version().to_string();
     let agents = project.policy.cards.len();
-    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
+    // Stdio MCP upstreams are started now and kept running (restarted with back-off).
+    let timeout =
+        std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
+    let upstreams: std::collections::HashMap<_, _> = project
+        .config
+        .upstreams
+        .iter()
+        .filter_map(|(name, u)| {
+            u.get_ref().command.clone().map(|command| {
+                (
+                    name.clone(),
+                    warden_gateway::mcp::upstream::StdioUpstream::spawn(
+                        name.clone(),
+                        command,
+                        timeout,
+                    ),
+                )
+            })
+        })
+        .collect();
+    for (name, up) in &upstreams {
+        if !up.ready(std::time::Duration::from_secs(20)).await {
+            tracing::warn!(message = "upstream not ready yet; its tools appear once it is", upstream = %name);
+        }
+    }
+    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
+        .with_upstreams(upstreams);
     // The first line on stdout is the address, for scripts and tests.
     println!("listening on http://{local}");
     tracing::info!(message = "gateway started", %local, policy_version = %version, agents);

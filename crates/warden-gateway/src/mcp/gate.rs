@@ -157,60 +157,20 @@ impl McpGate {
             .and_then(|p| p.get("arguments"))
             .cloned()
             .unwrap_or(Value::Object(serde_json::Map::new()));
-        let qualified = format!("{}/{}", self.server, name);
-        let mut decision = self.policy.decide(&CallRequest {
+        let gated = gate_call(McpCall {
+            policy: &self.policy,
+            ledger: &self.ledger,
             agent: &self.agent,
-            tool: &qualified,
-            args: &args,
-            session: Some(&self.session),
-            correlation_id: None,
-        });
-        // A tool whose definition changed since it was pinned is blocked for everyone.
-        if decision.decision != Verdict::Deny {
-            let blocked = match self.ledger.is_blocked(&self.server, name).await {
-                Ok(false) => None,
-                Ok(true) => Some(format!(
-                    "the definition of `{qualified}` changed since it was approved (possible rug pull); it is blocked until an admin reviews it (`warden tools review`, `warden tools approve`)"
-                )),
-                Err(error) => {
-                    tracing::error!(message = "tool pin could not be read; call refused", %error);
-                    Some("the tool's pinned definition could not be checked, so the call is refused (fail closed)".to_string())
-                }
-            };
-            if let Some(reason) = blocked {
-                decision.decision = Verdict::Deny;
-                decision.reasons = vec![reason];
-                decision.policies = vec!["warden/tool-pinning".to_string()];
-            }
-        }
-        let decision_id = uuid::Uuid::now_v7().to_string();
-        let environment = self.policy.cards.get(&self.agent).map_or_else(
-            || self.policy.environment.to_string(),
-            |c| c.environment.to_string(),
-        );
-        let event = LedgerEvent::Decision(Box::new(DecisionEvent {
-            decision_id: decision_id.clone(),
-            agent: self.agent.clone(),
-            environment,
-            tool: name.to_string(),
-            qualified_tool: decision.tool.clone(),
-            arguments: args,
-            session: Some(self.session.clone()),
-            correlation_id: None,
-            source: "mcp-stdio".to_string(),
-            mcp_request_id: Some(id.clone()),
-            decision: decision.clone(),
-        }));
-        if let Err(error) = self.ledger.append(now_rfc3339(), event).await {
-            tracing::error!(message = "decision not recorded; call refused", %error, tool = %qualified);
-            return ClientAction::Reply(tool_error(
-                &id,
-                "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
-                    .to_string(),
-            ));
-        }
-        match decision.decision {
-            Verdict::Allow => {
+            server: &self.server,
+            tool: name,
+            args,
+            session: &self.session,
+            request_id: &id,
+            source: "mcp-stdio",
+        })
+        .await;
+        match gated {
+            Gated::Run { decision_id } => {
                 self.remember(
                     &id,
                     Pending::Call {
@@ -221,21 +181,7 @@ impl McpGate {
                 );
                 ClientAction::Forward(line.to_string())
             }
-            Verdict::Deny => ClientAction::Reply(tool_error(
-                &id,
-                format!(
-                    "Warden denied this call to `{name}`:\n- {}",
-                    decision.reasons.join("\n- ")
-                ),
-            )),
-            Verdict::ApprovalRequired => ClientAction::Reply(tool_error(
-                &id,
-                format!(
-                    "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {decision_id}.\n- {}",
-                    decision.tier,
-                    decision.reasons.join("\n- ")
-                ),
-            )),
+            Gated::Refused(text) => ClientAction::Reply(tool_error(&id, text)),
         }
     }
 
@@ -290,59 +236,8 @@ impl McpGate {
         }
     }
 
-    /// Check a tool's announced definition against its pin; `false` if the tool must not be
-    /// offered (changed, blocked, or the pin could not be checked).
     async fn pin(&self, name: &str, definition: &Value) -> bool {
-        let hash = tool_definition_hash(definition);
-        let pinned = pinned_definition(definition);
-        let now = now_rfc3339();
-        let event = |previous_hash: Option<String>| ToolEvent {
-            server: self.server.clone(),
-            tool: name.to_string(),
-            hash: hash.clone(),
-            previous_hash,
-            actor: "gateway".to_string(),
-        };
-        match self
-            .ledger
-            .check_pin(&self.server, name, &hash, &pinned, &now)
-            .await
-        {
-            Ok(PinCheck::Same) => true,
-            Ok(PinCheck::New) => {
-                for f in audit_definition(definition) {
-                    tracing::warn!(message = "tool description needs review", server = %self.server, tool = %name, rule = f.rule, excerpt = %f.excerpt);
-                }
-                if let Err(error) = self
-                    .ledger
-                    .append(now, LedgerEvent::ToolPinned(event(None)))
-                    .await
-                {
-                    tracing::error!(message = "tool pin not recorded", %error);
-                }
-                true
-            }
-            Ok(PinCheck::Changed { previous }) => {
-                tracing::error!(
-                    message = "ALERT: tool definition changed; tool blocked until reviewed",
-                    server = %self.server,
-                    tool = %name
-                );
-                if let Err(error) = self
-                    .ledger
-                    .append(now, LedgerEvent::ToolChanged(event(Some(previous))))
-                    .await
-                {
-                    tracing::error!(message = "tool change alert not recorded", %error);
-                }
-                false
-            }
-            Ok(PinCheck::Blocked) => false,
-            Err(error) => {
-                tracing::error!(message = "tool pin could not be checked; tool hidden", %error, tool = %name);
-                false
-            }
-        }
+        pin_tool(&self.ledger, &self.server, name, definition).await
     }
 
     async fn record_outcome(
@@ -352,44 +247,207 @@ impl McpGate {
         tool: String,
         started: Instant,
     ) {
-        let failed = msg.get("error").is_some()
-            || msg
-                .get("result")
-                .and_then(|r| r.get("isError"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-        let output = msg
-            .get("result")
-            .or_else(|| msg.get("error"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let full = output.to_string();
-        let output_bytes = full.len() as u64;
-        let (output, output_truncated) = if full.len() > self.max_output_bytes {
-            let mut cut = self.max_output_bytes;
-            while !full.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            (
-                json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
-                true,
-            )
-        } else {
-            (output, false)
-        };
-        let event = LedgerEvent::Outcome(OutcomeEvent {
+        record_outcome(
+            &self.ledger,
+            &self.agent,
+            msg,
             decision_id,
-            agent: self.agent.clone(),
             tool,
-            correlation_id: None,
-            status: if failed { "error" } else { "success" }.to_string(),
-            output,
-            output_bytes,
-            output_truncated,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
-        });
-        if let Err(error) = self.ledger.append(now_rfc3339(), event).await {
-            tracing::error!(message = "outcome of an allowed call not recorded", %error);
+            started,
+            self.max_output_bytes,
+        )
+        .await;
+    }
+}
+
+/// A proposed MCP tool call, for [`gate_call`].
+pub(crate) struct McpCall<'a> {
+    pub policy: &'a CompiledPolicy,
+    pub ledger: &'a Ledger,
+    pub agent: &'a str,
+    pub server: &'a str,
+    pub tool: &'a str,
+    pub args: Value,
+    pub session: &'a str,
+    pub request_id: &'a Value,
+    /// `mcp-stdio` or `mcp-http`.
+    pub source: &'static str,
+}
+
+/// What the gate decided for a call.
+pub(crate) enum Gated {
+    /// Allowed and recorded: run it, then record its outcome under this decision.
+    Run { decision_id: String },
+    /// Refused (denied, held for approval, or not recordable): the text for an `isError`
+    /// tool result.
+    Refused(String),
+}
+
+/// Decide a call, apply tool pinning, and record the decision before anything runs.
+pub(crate) async fn gate_call(c: McpCall<'_>) -> Gated {
+    let qualified = format!("{}/{}", c.server, c.tool);
+    let mut decision = c.policy.decide(&CallRequest {
+        agent: c.agent,
+        tool: &qualified,
+        args: &c.args,
+        session: Some(c.session),
+        correlation_id: None,
+    });
+    // A tool whose definition changed since it was pinned is blocked for everyone.
+    if decision.decision != Verdict::Deny {
+        let blocked = match c.ledger.is_blocked(c.server, c.tool).await {
+            Ok(false) => None,
+            Ok(true) => Some(format!(
+                "the definition of `{qualified}` changed since it was approved (possible rug pull); it is blocked until an admin reviews it (`warden tools review`, `warden tools approve`)"
+            )),
+            Err(error) => {
+                tracing::error!(message = "tool pin could not be read; call refused", %error);
+                Some("the tool's pinned definition could not be checked, so the call is refused (fail closed)".to_string())
+            }
+        };
+        if let Some(reason) = blocked {
+            decision.decision = Verdict::Deny;
+            decision.reasons = vec![reason];
+            decision.policies = vec!["warden/tool-pinning".to_string()];
         }
+    }
+    let decision_id = uuid::Uuid::now_v7().to_string();
+    let environment = c.policy.cards.get(c.agent).map_or_else(
+        || c.policy.environment.to_string(),
+        |card| card.environment.to_string(),
+    );
+    let event = LedgerEvent::Decision(Box::new(DecisionEvent {
+        decision_id: decision_id.clone(),
+        agent: c.agent.to_string(),
+        environment,
+        tool: c.tool.to_string(),
+        qualified_tool: decision.tool.clone(),
+        arguments: c.args,
+        session: Some(c.session.to_string()),
+        correlation_id: None,
+        source: c.source.to_string(),
+        mcp_request_id: Some(c.request_id.clone()),
+        decision: decision.clone(),
+    }));
+    if let Err(error) = c.ledger.append(now_rfc3339(), event).await {
+        tracing::error!(message = "decision not recorded; call refused", %error, tool = %qualified);
+        return Gated::Refused(
+            "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
+                .to_string(),
+        );
+    }
+    let name = c.tool;
+    match decision.decision {
+        Verdict::Allow => Gated::Run { decision_id },
+        Verdict::Deny => Gated::Refused(format!(
+            "Warden denied this call to `{name}`:\n- {}",
+            decision.reasons.join("\n- ")
+        )),
+        Verdict::ApprovalRequired => Gated::Refused(format!(
+            "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {decision_id}.\n- {}",
+            decision.tier,
+            decision.reasons.join("\n- ")
+        )),
+    }
+}
+
+/// Check a tool's announced definition against its pin; `false` if the tool must not be
+/// offered (changed, blocked, or the pin could not be checked).
+pub(crate) async fn pin_tool(
+    ledger: &Ledger,
+    server: &str,
+    name: &str,
+    definition: &Value,
+) -> bool {
+    let hash = tool_definition_hash(definition);
+    let pinned = pinned_definition(definition);
+    let now = now_rfc3339();
+    let event = |previous_hash: Option<String>| ToolEvent {
+        server: server.to_string(),
+        tool: name.to_string(),
+        hash: hash.clone(),
+        previous_hash,
+        actor: "gateway".to_string(),
+    };
+    match ledger.check_pin(server, name, &hash, &pinned, &now).await {
+        Ok(PinCheck::Same) => true,
+        Ok(PinCheck::New) => {
+            for f in audit_definition(definition) {
+                tracing::warn!(message = "tool description needs review", %server, tool = %name, rule = f.rule, excerpt = %f.excerpt);
+            }
+            if let Err(error) = ledger
+                .append(now, LedgerEvent::ToolPinned(event(None)))
+                .await
+            {
+                tracing::error!(message = "tool pin not recorded", %error);
+            }
+            true
+        }
+        Ok(PinCheck::Changed { previous }) => {
+            tracing::error!(message = "ALERT: tool definition changed; tool blocked until reviewed", %server, tool = %name);
+            if let Err(error) = ledger
+                .append(now, LedgerEvent::ToolChanged(event(Some(previous))))
+                .await
+            {
+                tracing::error!(message = "tool change alert not recorded", %error);
+            }
+            false
+        }
+        Ok(PinCheck::Blocked) => false,
+        Err(error) => {
+            tracing::error!(message = "tool pin could not be checked; tool hidden", %error, tool = %name);
+            false
+        }
+    }
+}
+
+/// Record the outcome of an allowed call from the upstream's response message.
+pub(crate) async fn record_outcome(
+    ledger: &Ledger,
+    agent: &str,
+    msg: &Value,
+    decision_id: String,
+    tool: String,
+    started: Instant,
+    max_output_bytes: usize,
+) {
+    let failed = msg.get("error").is_some()
+        || msg
+            .get("result")
+            .and_then(|r| r.get("isError"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    let output = msg
+        .get("result")
+        .or_else(|| msg.get("error"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let full = output.to_string();
+    let output_bytes = full.len() as u64;
+    let (output, output_truncated) = if full.len() > max_output_bytes {
+        let mut cut = max_output_bytes;
+        while !full.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (
+            json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
+            true,
+        )
+    } else {
+        (output, false)
+    };
+    let event = LedgerEvent::Outcome(OutcomeEvent {
+        decision_id,
+        agent: agent.to_string(),
+        tool,
+        correlation_id: None,
+        status: if failed { "error" } else { "success" }.to_string(),
+        output,
+        output_bytes,
+        output_truncated,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
+    });
+    if let Err(error) = ledger.append(now_rfc3339(), event).await {
+        tracing::error!(message = "outcome of an allowed call not recorded", %error);
     }
 }

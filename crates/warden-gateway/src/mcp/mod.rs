@@ -1,6 +1,11 @@
 //! The Model Context Protocol side of Warden.
 //!
-//! - [`stdio`]: `warden mcp stdio`, a gate between a desktop MCP client and one stdio server.
+//! - [`gate`]: deciding, recording and pinning, shared by both transports;
+//! - [`stdio`]: `warden mcp stdio`, a gate between a desktop MCP client and one stdio server;
+//! - [`upstream`]: stdio servers spawned and supervised by `warden serve`;
+//! - [`http`]: the `/mcp` streamable-HTTP endpoint for agents.
 
 pub mod gate;
+pub mod http;
 pub mod stdio;
+pub mod upstream;

@@ -1,0 +1,309 @@
+//! `/mcp`: the MCP streamable-HTTP endpoint for agents.
+//!
+//! Each POST carries one JSON-RPC message and, for requests, gets one JSON response
+//! (`application/json`; Warden does not open SSE streams, so `GET /mcp` is 405 as the
+//! transport allows). `initialize` opens a session bound to the authenticated agent and returns
+//! its id in `Mcp-Session-Id`; every later request must carry it. `tools/list` shows the tools
+//! of all upstreams that the agent's card grants (and that are not blocked by their pins);
+//! `tools/call` goes through [`gate_call`] and, when allowed, to the upstream that has it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::gate::{gate_call, pin_tool, record_outcome, Gated, McpCall};
+use super::upstream::{StdioUpstream, PROTOCOL_VERSION};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Protocol versions Warden accepts from clients.
+const SUPPORTED: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The upstreams and the open sessions.
+#[derive(Default)]
+pub struct McpHub {
+    pub upstreams: HashMap<String, Arc<StdioUpstream>>,
+    /// Session id → agent.
+    sessions: Mutex<HashMap<String, String>>,
+}
+
+impl McpHub {
+    pub fn new(upstreams: HashMap<String, Arc<StdioUpstream>>) -> Self {
+        Self {
+            upstreams,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn rpc_result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn tool_error(id: &Value, text: String) -> Value {
+    rpc_result(
+        id,
+        json!({"content": [{"type": "text", "text": text}], "isError": true}),
+    )
+}
+
+/// `GET /mcp`: no server-initiated stream.
+pub async fn get_stream() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [("allow", "POST, DELETE")],
+        "Warden answers each request in its POST response and opens no SSE stream",
+    )
+        .into_response()
+}
+
+/// `DELETE /mcp`: end a session.
+pub async fn delete_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let agent = state.keys.authenticate(&headers)?;
+    let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::bad_request("missing Mcp-Session-Id"));
+    };
+    let removed = state
+        .mcp
+        .sessions
+        .lock()
+        .ok()
+        .and_then(|mut s| match s.get(id) {
+            Some(a) if a == &agent => s.remove(id),
+            _ => None,
+        });
+    Ok(match removed {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    })
+}
+
+/// `POST /mcp`.
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let agent = state.keys.authenticate(&headers)?;
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = rpc_error(&Value::Null, -32700, &format!("parse error: {e}"));
+            return Ok((StatusCode::BAD_REQUEST, Json(err)).into_response());
+        }
+    };
+    let Some(obj) = msg.as_object() else {
+        let err = rpc_error(
+            &Value::Null,
+            -32600,
+            "invalid request: JSON-RPC batches are not supported",
+        );
+        return Ok((StatusCode::BAD_REQUEST, Json(err)).into_response());
+    };
+    let method = obj
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(id) = obj.get("id").cloned() else {
+        // Notifications and responses: nothing to answer.
+        return Ok(StatusCode::ACCEPTED.into_response());
+    };
+    if method == "initialize" {
+        let asked = obj
+            .get("params")
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or(PROTOCOL_VERSION);
+        let version = if SUPPORTED.contains(&asked) {
+            asked
+        } else {
+            PROTOCOL_VERSION
+        };
+        let session = crate::new_id();
+        if let Ok(mut s) = state.mcp.sessions.lock() {
+            s.insert(session.clone(), agent);
+        }
+        let result = rpc_result(
+            &id,
+            json!({
+                "protocolVersion": version,
+                "capabilities": {"tools": {"listChanged": false}},
+                "serverInfo": {"name": "warden", "version": env!("CARGO_PKG_VERSION")},
+                "instructions": "Tool calls go through Warden: each is decided by policy and recorded before it runs. A refused call comes back as a tool result with isError and the reasons."
+            }),
+        );
+        let mut resp = Json(result).into_response();
+        if let Ok(v) = HeaderValue::from_str(&session) {
+            resp.headers_mut().insert("mcp-session-id", v);
+        }
+        return Ok(resp);
+    }
+    // Every other request belongs to a session of this agent.
+    let session = headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let known = session.as_ref().is_some_and(|sid| {
+        state
+            .mcp
+            .sessions
+            .lock()
+            .ok()
+            .is_some_and(|s| s.get(sid) == Some(&agent))
+    });
+    let Some(session) = session.filter(|_| known) else {
+        let err = rpc_error(
+            &id,
+            -32001,
+            "unknown or missing Mcp-Session-Id: send initialize first",
+        );
+        return Ok((StatusCode::NOT_FOUND, Json(err)).into_response());
+    };
+    let answer = match method {
+        "ping" => rpc_result(&id, json!({})),
+        "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent).await})),
+        "tools/call" => call_tool(&state, &agent, &session, &id, obj.get("params")).await,
+        other => rpc_error(
+            &id,
+            -32601,
+            &format!("method `{other}` is not offered by Warden"),
+        ),
+    };
+    Ok(Json(answer).into_response())
+}
+
+/// The tools of every upstream that the agent's card grants and whose pins allow them.
+async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
+    let Some(card) = state.policy.cards.get(agent) else {
+        return Vec::new();
+    };
+    let mut names: Vec<&String> = state.mcp.upstreams.keys().collect();
+    names.sort();
+    let mut out = Vec::new();
+    for server in names {
+        let Some(up) = state.mcp.upstreams.get(server) else {
+            continue;
+        };
+        for tool in up.tools() {
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let usable = pin_tool(&state.ledger, server, &name, &tool).await;
+            if usable && card.tool(&format!("{server}/{name}")).is_some() {
+                out.push(tool);
+            }
+        }
+    }
+    out
+}
+
+async fn call_tool(
+    state: &AppState,
+    agent: &str,
+    session: &str,
+    id: &Value,
+    params: Option<&Value>,
+) -> Value {
+    let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+        return rpc_error(id, -32602, "invalid params: tools/call needs params.name");
+    };
+    let args = params
+        .and_then(|p| p.get("arguments"))
+        .cloned()
+        .unwrap_or(Value::Object(serde_json::Map::new()));
+    // The upstream is the server the agent's card grants this tool on; with no grant the
+    // decision below is a deny, recorded against the first upstream offering the name.
+    let card = state.policy.cards.get(agent);
+    let server = card
+        .and_then(|c| {
+            c.tools
+                .iter()
+                .find(|t| t.name == name && state.mcp.upstreams.contains_key(&t.server))
+        })
+        .map(|t| t.server.clone())
+        .or_else(|| {
+            let mut offering: Vec<&String> = state
+                .mcp
+                .upstreams
+                .iter()
+                .filter(|(_, u)| {
+                    u.tools()
+                        .iter()
+                        .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+                })
+                .map(|(n, _)| n)
+                .collect();
+            offering.sort();
+            offering.first().map(|s| (*s).clone())
+        })
+        .unwrap_or_else(|| "(none)".to_string());
+    let gated = gate_call(McpCall {
+        policy: &state.policy,
+        ledger: &state.ledger,
+        agent,
+        server: &server,
+        tool: name,
+        args: args.clone(),
+        session,
+        request_id: id,
+        source: "mcp-http",
+    })
+    .await;
+    let decision_id = match gated {
+        Gated::Refused(text) => return tool_error(id, text),
+        Gated::Run { decision_id } => decision_id,
+    };
+    let Some(up) = state.mcp.upstreams.get(&server) else {
+        return tool_error(id, format!("no upstream `{server}` is configured"));
+    };
+    let started = Instant::now();
+    match up.call_tool(name, args).await {
+        Ok(response) => {
+            record_outcome(
+                &state.ledger,
+                agent,
+                &response,
+                decision_id,
+                name.to_string(),
+                started,
+                state.max_output_bytes,
+            )
+            .await;
+            match (response.get("result"), response.get("error")) {
+                (Some(result), _) => rpc_result(id, result.clone()),
+                (None, Some(error)) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+                _ => rpc_error(id, -32603, "the upstream sent an empty response"),
+            }
+        }
+        Err(e) => {
+            let failure = json!({"error": {"message": e.to_string()}});
+            record_outcome(
+                &state.ledger,
+                agent,
+                &failure,
+                decision_id,
+                name.to_string(),
+                started,
+                state.max_output_bytes,
+            )
+            .await;
+            tool_error(id, format!("the upstream failed: {e}"))
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Upstream MCP servers over stdio, spawned and supervised by Warden.
+//!
+//! Warden is the MCP client here: it initialises each server, keeps its tool list, and sends
+//! requests with its own ids, matching responses back to callers. When a server exits, every
+//! call in flight fails with a clear error and the server is started again with back-off.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, oneshot};
+
+/// MCP protocol version Warden speaks to upstreams.
+pub const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// Why a request to an upstream failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream `{0}` is not running (it is being restarted)")]
+    Down(String),
+    #[error("upstream `{0}` did not answer within {1} s")]
+    Timeout(String, u64),
+    #[error("upstream `{0}` exited while the call was in flight")]
+    Exited(String),
+}
+
+type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+/// One supervised stdio upstream.
+pub struct StdioUpstream {
+    pub name: String,
+    command: Vec<String>,
+    sender: RwLock<Option<mpsc::Sender<String>>>,
+    waiters: Waiters,
+    next_id: AtomicU64,
+    tools: RwLock<Vec<Value>>,
+    up: AtomicBool,
+    timeout: Duration,
+}
+
+impl StdioUpstream {
+    /// Start the upstream and keep it running until the process ends.
+    pub fn spawn(name: String, command: Vec<String>, timeout: Duration) -> Arc<Self> {
+        let up = Arc::new(Self {
+            name,
+            command,
+            sender: RwLock::new(None),
+            waiters: Arc::new(Mutex::new(HashMap::new())),
+            next_id: AtomicU64::new(1),
+            tools: RwLock::new(Vec::new()),
+            up: AtomicBool::new(false),
+            timeout,
+        });
+        tokio::spawn(Arc::clone(&up).supervise());
+        up
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// The tools the upstream announced at its last start, as it gave them.
+    pub fn tools(&self) -> Vec<Value> {
+        self.tools.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Wait until the upstream is up and has listed its tools, at most `limit`.
+    pub async fn ready(&self, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        while !self.is_up() {
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.run_once().await {
+                Ok(()) => {
+                    tracing::warn!(message = "upstream exited; restarting", upstream = %self.name)
+                }
+                Err(error) => {
+                    tracing::warn!(message = "upstream failed; restarting", upstream = %self.name, %error)
+                }
+            }
+            self.up.store(false, Ordering::Relaxed);
+            if let Ok(mut s) = self.sender.write() {
+                *s = None;
+            }
+            // Fail every call in flight: dropping the senders wakes their waiters.
+            if let Ok(mut w) = self.waiters.lock() {
+                w.clear();
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn run_once(self: &Arc<Self>) -> Result<(), String> {
+        let (program, args) = self.command.split_first().ok_or("empty command")?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(message = "upstream stderr", upstream = %name, line = %line);
+            }
+        });
+        let (tx, mut rx) = mpsc::channel::<String>(256);
+        tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                if stdin.write_all(line.as_bytes()).await.is_err()
+                    || stdin.write_all(b"\n").await.is_err()
+                    || stdin.flush().await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        if let Ok(mut s) = self.sender.write() {
+            *s = Some(tx);
+        }
+        let waiters = Arc::clone(&self.waiters);
+        let reader = tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                // Responses to our requests; server-initiated messages are not used yet.
+                if msg.get("method").is_none() {
+                    if let Some(id) = msg.get("id").and_then(Value::as_u64) {
+                        let waiter = waiters.lock().ok().and_then(|mut w| w.remove(&id));
+                        if let Some(w) = waiter {
+                            let _ = w.send(msg);
+                        }
+                    }
+                }
+            }
+        });
+        // Handshake, then the tool list.
+        let init = self
+            .send_request(
+                "initialize",
+                json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                       "clientInfo": {"name": "warden", "version": env!("CARGO_PKG_VERSION")}}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(error) = init.get("error") {
+            return Err(format!("initialize was refused: {error}"));
+        }
+        self.notify("notifications/initialized", json!({})).await;
+        let mut tools = Vec::new();
+        let mut cursor: Option<Value> = None;
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self
+                .send_request("tools/list", params)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(list) = page.pointer("/result/tools").and_then(Value::as_array) {
+                tools.extend(list.iter().cloned());
+            }
+            cursor = page
+                .pointer("/result/nextCursor")
+                .cloned()
+                .filter(|c| !c.is_null());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if let Ok(mut t) = self.tools.write() {
+            *t = tools;
+        }
+        self.up.store(true, Ordering::Relaxed);
+        tracing::info!(message = "upstream ready", upstream = %self.name);
+        let status = child.wait().await.map_err(|e| e.to_string())?;
+        reader.abort();
+        tracing::warn!(message = "upstream exited", upstream = %self.name, %status);
+        Ok(())
+    }
+
+    async fn notify(&self, method: &str, params: Value) {
+        let tx = self.sender.read().ok().and_then(|s| s.clone());
+        if let Some(tx) = tx {
+            let _ = tx
+                .send(json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string())
+                .await;
+        }
+    }
+
+    async fn send_request(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
+        let tx = self
+            .sender
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| UpstreamError::Down(self.name.clone()))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (wtx, wrx) = oneshot::channel();
+        if let Ok(mut w) = self.waiters.lock() {
+            w.insert(id, wtx);
+        }
+        let line =
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        if tx.send(line).await.is_err() {
+            return Err(UpstreamError::Down(self.name.clone()));
+        }
+        match tokio::time::timeout(self.timeout, wrx).await {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(_)) => Err(UpstreamError::Exited(self.name.clone())),
+            Err(_) => {
+                if let Ok(mut w) = self.waiters.lock() {
+                    w.remove(&id);
+                }
+                Err(UpstreamError::Timeout(
+                    self.name.clone(),
+                    self.timeout.as_secs(),
+                ))
+            }
+        }
+    }
+
+    /// Call a tool; returns the upstream's JSON-RPC response message.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, UpstreamError> {
+        if !self.is_up() {
+            return Err(UpstreamError::Down(self.name.clone()));
+        }
+        self.send_request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    }
+}
