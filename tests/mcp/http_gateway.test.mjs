@@ -22,7 +22,9 @@ before(async () => {
   execFileSync(warden, ["init", dir], { stdio: "ignore" });
   key = "mcp-http-test-key-0123456789abcdef";
   const hash = execFileSync("sha256sum", { input: key }).toString().split(" ")[0];
-  appendFileSync(join(dir, "warden.toml"), `\n[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n`);
+  appendFileSync(join(dir, "warden.toml"),
+    `\n[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n` +
+    `[upstreams.everything.env]\nUPSTREAM_TOKEN = { from_env = "WARDEN_TEST_UPSTREAM_TOKEN" }\nMODE = "test"\n`);
   // The agent's key goes under [agent_keys], which init wrote last.
   const toml = readFileSync(join(dir, "warden.toml"), "utf8").replace("[agent_keys]\n", `[agent_keys]\nhttp-tester = "sha256:${hash}"\n`);
   writeFileSync(join(dir, "warden.toml"), toml);
@@ -43,8 +45,17 @@ approval = "auto"
 type = "string"
 required = true
 max_length = 20
+[[tools]]
+server = "everything"
+name = "get-env"
+access = "read"
+impact = "low"
+approval = "auto"
 `);
-  server = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "ignore"] });
+  server = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "ignore"],
+    env: { ...process.env, WARDEN_TEST_UPSTREAM_TOKEN: "upstream-secret-42", WARDEN_UNRELATED_SECRET: "must-not-leak" },
+  });
   const first = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
   base = first.replace("listening on ", "").trim();
 });
@@ -64,22 +75,31 @@ function connect(withKey = key) {
 
 test("agents list and call tools through /mcp, gated and recorded", async () => {
   const client = await connect();
-  const names = (await client.listTools()).tools.map((t) => t.name);
-  assert.deepEqual(names, ["echo"]);
+  const names = (await client.listTools()).tools.map((t) => t.name).sort();
+  assert.deepEqual(names, ["echo", "get-env"]);
   const echo = await client.callTool({ name: "echo", arguments: { message: "hi" } });
   assert.deepEqual(echo.content, [{ type: "text", text: "Echo: hi" }]);
   const long = await client.callTool({ name: "echo", arguments: { message: "x".repeat(40) } });
   assert.equal(long.isError, true);
   assert.match(long.content[0].text, /longer than the 20 allowed/);
+  const other = await client.callTool({ name: "get-sum", arguments: { a: 1, b: 2 } });
+  assert.equal(other.isError, true);
+  assert.match(other.content[0].text, /not on the scope card/);
+
+  // Credentials: the upstream gets what warden.toml gives it, and nothing else of Warden's
+  // environment; the agent's own key never reaches it.
   const env = await client.callTool({ name: "get-env", arguments: {} });
-  assert.equal(env.isError, true);
-  assert.match(env.content[0].text, /not on the scope card/);
+  const text = env.content[0].text;
+  assert.match(text, /upstream-secret-42/);
+  assert.match(text, /"MODE": ?"test"/);
+  assert.doesNotMatch(text, /must-not-leak/);
+  assert.doesNotMatch(text, new RegExp(key));
   await client.close();
 
   const records = execFileSync(warden, ["audit", "search", "-p", dir, "--agent", "http-tester", "--json"])
     .toString().trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(records.filter((r) => r.event.kind === "decision").map((r) => r.event.decision.decision), ["allow", "deny", "deny"]);
-  assert.equal(records.filter((r) => r.event.kind === "outcome").length, 1);
+  assert.deepEqual(records.filter((r) => r.event.kind === "decision").map((r) => r.event.decision.decision), ["allow", "deny", "deny", "allow"]);
+  assert.equal(records.filter((r) => r.event.kind === "outcome").length, 2);
   assert.ok(records.filter((r) => r.event.kind === "decision").every((r) => r.event.source === "mcp-http"));
   assert.match(execFileSync(warden, ["audit", "verify", "-p", dir]).toString(), /^ok: /);
 });

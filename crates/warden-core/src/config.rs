@@ -101,6 +101,24 @@ pub struct UpstreamConfig {
     /// A tool server built into Warden (`demo`).
     pub builtin: Option<String>,
     pub description: Option<String>,
+    /// Working directory of a stdio server, relative to the project directory.
+    pub cwd: Option<String>,
+    /// Environment of a stdio server. It does not inherit Warden's environment (only `PATH`,
+    /// `HOME`, `LANG`, `TMPDIR` and `USER` pass), so credentials reach only the server they
+    /// are configured for; a value can be taken from Warden's environment with
+    /// `{ from_env = "VAR" }` so no secret is written in this file.
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvValue>,
+}
+
+/// An environment value for an upstream.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum EnvValue {
+    /// Written here: for settings, not secrets.
+    Plain(String),
+    /// Read from Warden's own environment when the server starts.
+    FromEnv { from_env: String },
 }
 
 /// Parse and check `warden.toml`.

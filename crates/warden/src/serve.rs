@@ -52,23 +52,34 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     // Stdio MCP upstreams are started now and kept running (restarted with back-off).
     let timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
-    let upstreams: std::collections::HashMap<_, _> = project
-        .config
-        .upstreams
-        .iter()
-        .filter_map(|(name, u)| {
-            u.get_ref().command.clone().map(|command| {
-                (
-                    name.clone(),
-                    warden_gateway::mcp::upstream::StdioUpstream::spawn(
-                        name.clone(),
-                        command,
-                        timeout,
+    let mut upstreams = std::collections::HashMap::new();
+    for (name, u) in &project.config.upstreams {
+        let u = u.get_ref();
+        let Some(command) = u.command.clone() else {
+            continue;
+        };
+        let mut env = Vec::new();
+        for (var, value) in &u.env {
+            match value {
+                warden_core::config::EnvValue::Plain(v) => env.push((var.clone(), v.clone())),
+                warden_core::config::EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
+                    Ok(v) => env.push((var.clone(), v)),
+                    Err(_) => anyhow::bail!(
+                        "upstream `{name}`: {var} is to come from the environment variable {from_env}, which is not set"
                     ),
-                )
-            })
-        })
-        .collect();
+                },
+            }
+        }
+        let launch = warden_gateway::mcp::upstream::Launch {
+            command,
+            env,
+            cwd: u.cwd.as_ref().map(|c| dir.join(c)),
+        };
+        upstreams.insert(
+            name.clone(),
+            warden_gateway::mcp::upstream::StdioUpstream::spawn(name.clone(), launch, timeout),
+        );
+    }
     for (name, up) in &upstreams {
         if !up.ready(std::time::Duration::from_secs(20)).await {
             tracing::warn!(message = "upstream not ready yet; its tools appear once it is", upstream = %name);

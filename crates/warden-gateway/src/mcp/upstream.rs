@@ -31,10 +31,22 @@ pub enum UpstreamError {
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 
+/// How to start a stdio upstream.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub command: Vec<String>,
+    /// The server's whole environment besides the pass-through basics: credentials go here.
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<std::path::PathBuf>,
+}
+
+/// Variables a server gets from Warden's environment; nothing else leaks through.
+const PASS_THROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"];
+
 /// One supervised stdio upstream.
 pub struct StdioUpstream {
     pub name: String,
-    command: Vec<String>,
+    launch: Launch,
     sender: RwLock<Option<mpsc::Sender<String>>>,
     waiters: Waiters,
     next_id: AtomicU64,
@@ -45,10 +57,10 @@ pub struct StdioUpstream {
 
 impl StdioUpstream {
     /// Start the upstream and keep it running until the process ends.
-    pub fn spawn(name: String, command: Vec<String>, timeout: Duration) -> Arc<Self> {
+    pub fn spawn(name: String, launch: Launch, timeout: Duration) -> Arc<Self> {
         let up = Arc::new(Self {
             name,
-            command,
+            launch,
             sender: RwLock::new(None),
             waiters: Arc::new(Mutex::new(HashMap::new())),
             next_id: AtomicU64::new(1),
@@ -106,9 +118,19 @@ impl StdioUpstream {
     }
 
     async fn run_once(self: &Arc<Self>) -> Result<(), String> {
-        let (program, args) = self.command.split_first().ok_or("empty command")?;
-        let mut child = Command::new(program)
-            .args(args)
+        let (program, args) = self.launch.command.split_first().ok_or("empty command")?;
+        let mut cmd = Command::new(program);
+        cmd.args(args).env_clear();
+        for var in PASS_THROUGH {
+            if let Ok(v) = std::env::var(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.envs(self.launch.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.launch.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
