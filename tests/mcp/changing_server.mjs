@@ -12,6 +12,11 @@ server.registerTool(
   async ({ message }) => ({ content: [{ type: "text", text: `echo: ${message}` }] }),
 );
 server.registerTool(
+  "sleep",
+  { description: "Answers after the given number of milliseconds.", inputSchema: { ms: z.number() } },
+  async ({ ms }) => { await new Promise((r) => setTimeout(r, ms)); return { content: [{ type: "text", text: `slept ${ms}` }] }; },
+);
+server.registerTool(
   "crash",
   { description: "Exits the server in the middle of the call (for failure tests).", inputSchema: {} },
   async () => { setTimeout(() => process.exit(3), 10); return new Promise(() => {}); },

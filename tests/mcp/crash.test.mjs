@@ -21,10 +21,13 @@ before(async () => {
   execFileSync(warden, ["init", dir], { stdio: "ignore" });
   const hash = execFileSync("sha256sum", { input: key }).toString().split(" ")[0];
   appendFileSync(join(dir, "warden.toml"), `\n[upstreams.fragile]\ncommand = ["${process.execPath}", "${join(here, "changing_server.mjs")}"]\n`);
-  writeFileSync(join(dir, "warden.toml"), readFileSync(join(dir, "warden.toml"), "utf8").replace("[agent_keys]\n", `[agent_keys]\ncrasher = "sha256:${hash}"\n`));
+  writeFileSync(join(dir, "warden.toml"), readFileSync(join(dir, "warden.toml"), "utf8")
+    .replace("[agent_keys]\n", `[agent_keys]\ncrasher = "sha256:${hash}"\n`)
+    .replace("[gateway]\n", "[gateway]\nmax_concurrent_calls_per_session = 1\n"));
   writeFileSync(join(dir, "agents/crasher.toml"), `purpose = "failure tests"\nenvironment = "prod"\n[owners]\nproduct = "p"\nsecurity = "s"\non_call = "o"\n` +
     `[[tools]]\nserver = "fragile"\nname = "crash"\naccess = "write"\nimpact = "low"\napproval = "auto"\n` +
-    `[[tools]]\nserver = "fragile"\nname = "echo"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.message]\ntype = "string"\nrequired = true\n`);
+    `[[tools]]\nserver = "fragile"\nname = "echo"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.message]\ntype = "string"\nrequired = true\n` +
+    `[[tools]]\nserver = "fragile"\nname = "sleep"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.ms]\ntype = "integer"\nrequired = true\nmax = 5000\n`);
   server = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "ignore"] });
   const first = await new Promise((r) => createInterface({ input: server.stdout }).once("line", r));
   base = first.replace("listening on ", "").trim();
@@ -56,4 +59,16 @@ test("an upstream crash mid-call is a clear error and the upstream comes back", 
     .trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.event.kind === "outcome");
   assert.equal(outcomes[0].event.status, "error", "the failed call's outcome is recorded as an error");
   assert.match(execFileSync(warden, ["audit", "verify", "-p", dir]).toString(), /^ok: /);
+});
+
+test("a session over its concurrent-call limit gets a clear error", async () => {
+  const client = new Client({ name: "limit-e2e", version: "0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  const slow = client.callTool({ name: "sleep", arguments: { ms: 800 } });
+  await new Promise((r) => setTimeout(r, 200));
+  await assert.rejects(client.callTool({ name: "echo", arguments: { message: "too many" } }), /calls in flight/);
+  assert.deepEqual((await slow).content, [{ type: "text", text: "slept 800" }]);
+  const after = await client.callTool({ name: "echo", arguments: { message: "free again" } });
+  assert.equal(after.isError, undefined);
+  await client.close();
 });

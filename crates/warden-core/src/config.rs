@@ -40,6 +40,13 @@ pub struct GatewayConfig {
     /// How long a call to an MCP upstream may take before it fails, in seconds.
     #[serde(default = "default_upstream_timeout")]
     pub upstream_timeout_secs: u64,
+    /// Most MCP `tools/call` requests one session may have in flight at once.
+    #[serde(default = "default_session_calls")]
+    pub max_concurrent_calls_per_session: usize,
+}
+
+fn default_session_calls() -> usize {
+    16
 }
 
 fn default_upstream_timeout() -> u64 {

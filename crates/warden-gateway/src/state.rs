@@ -51,8 +51,12 @@ impl AppState {
 
     /// Serve these MCP upstreams at `/mcp`.
     #[must_use]
-    pub fn with_upstreams(mut self, upstreams: HashMap<String, Arc<StdioUpstream>>) -> Self {
-        self.mcp = Arc::new(McpHub::new(upstreams));
+    pub fn with_upstreams(
+        mut self,
+        upstreams: HashMap<String, Arc<StdioUpstream>>,
+        max_calls_per_session: usize,
+    ) -> Self {
+        self.mcp = Arc::new(McpHub::new(upstreams, max_calls_per_session));
         self
     }
 

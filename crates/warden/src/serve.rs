@@ -86,7 +86,10 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         }
     }
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
-        .with_upstreams(upstreams);
+        .with_upstreams(
+            upstreams,
+            project.config.gateway.max_concurrent_calls_per_session,
+        );
     // The first line on stdout is the address, for scripts and tests.
     println!("listening on http://{local}");
     tracing::info!(message = "gateway started", %local, policy_version = %version, agents);

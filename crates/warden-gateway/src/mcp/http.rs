@@ -32,13 +32,48 @@ pub struct McpHub {
     pub upstreams: HashMap<String, Arc<StdioUpstream>>,
     /// Session id → agent.
     sessions: Mutex<HashMap<String, String>>,
+    /// Session id → `tools/call` requests in flight.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    max_in_flight: usize,
 }
 
 impl McpHub {
-    pub fn new(upstreams: HashMap<String, Arc<StdioUpstream>>) -> Self {
+    pub fn new(upstreams: HashMap<String, Arc<StdioUpstream>>, max_in_flight: usize) -> Self {
         Self {
             upstreams,
             sessions: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            max_in_flight: max_in_flight.max(1),
+        }
+    }
+
+    /// Count a call in flight for a session; `None` when the session is at its limit.
+    fn admit(&self, session: &str) -> Option<InFlight> {
+        let mut map = self.in_flight.lock().ok()?;
+        let n = map.entry(session.to_string()).or_insert(0);
+        if *n >= self.max_in_flight {
+            return None;
+        }
+        *n += 1;
+        Some(InFlight {
+            map: Arc::clone(&self.in_flight),
+            session: session.to_string(),
+        })
+    }
+}
+
+/// A call in flight; dropping it frees the session's slot.
+struct InFlight {
+    map: Arc<Mutex<HashMap<String, usize>>>,
+    session: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.map.lock() {
+            if let Some(n) = map.get_mut(&self.session) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 }
@@ -176,7 +211,17 @@ pub async fn post(
     let answer = match method {
         "ping" => rpc_result(&id, json!({})),
         "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent).await})),
-        "tools/call" => call_tool(&state, &agent, &session, &id, obj.get("params")).await,
+        "tools/call" => match state.mcp.admit(&session) {
+            Some(_slot) => call_tool(&state, &agent, &session, &id, obj.get("params")).await,
+            None => rpc_error(
+                &id,
+                -32000,
+                &format!(
+                    "this session already has {} calls in flight, Warden's limit ([gateway] max_concurrent_calls_per_session); retry when one finishes",
+                    state.mcp.max_in_flight
+                ),
+            ),
+        },
         other => rpc_error(
             &id,
             -32601,
