@@ -23,13 +23,16 @@ before(async () => {
   appendFileSync(join(dir, "warden.toml"), `\n[upstreams.fragile]\ncommand = ["${process.execPath}", "${join(here, "changing_server.mjs")}"]\n`);
   writeFileSync(join(dir, "warden.toml"), readFileSync(join(dir, "warden.toml"), "utf8")
     .replace("[agent_keys]\n", `[agent_keys]\ncrasher = "sha256:${hash}"\n`)
-    .replace("[gateway]\n", "[gateway]\nmax_concurrent_calls_per_session = 1\n"));
+    .replace("max_concurrent_calls_per_session = 16", "max_concurrent_calls_per_session = 1"));
   writeFileSync(join(dir, "agents/crasher.toml"), `purpose = "failure tests"\nenvironment = "prod"\n[owners]\nproduct = "p"\nsecurity = "s"\non_call = "o"\n` +
     `[[tools]]\nserver = "fragile"\nname = "crash"\naccess = "write"\nimpact = "low"\napproval = "auto"\n` +
     `[[tools]]\nserver = "fragile"\nname = "echo"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.message]\ntype = "string"\nrequired = true\n` +
     `[[tools]]\nserver = "fragile"\nname = "sleep"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.ms]\ntype = "integer"\nrequired = true\nmax = 5000\n`);
   server = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "ignore"] });
-  const first = await new Promise((r) => createInterface({ input: server.stdout }).once("line", r));
+  const first = await new Promise((resolve, reject) => {
+    createInterface({ input: server.stdout }).once("line", resolve);
+    server.once("exit", (code) => reject(new Error(`warden serve exited with ${code} before listening`)));
+  });
   base = first.replace("listening on ", "").trim();
 });
 

@@ -56,7 +56,10 @@ approval = "auto"
     stdio: ["ignore", "pipe", "ignore"],
     env: { ...process.env, WARDEN_TEST_UPSTREAM_TOKEN: "upstream-secret-42", WARDEN_UNRELATED_SECRET: "must-not-leak" },
   });
-  const first = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
+  const first = await new Promise((resolve, reject) => {
+    createInterface({ input: server.stdout }).once("line", resolve);
+    server.once("exit", (code) => reject(new Error(`warden serve exited with ${code} before listening`)));
+  });
   base = first.replace("listening on ", "").trim();
 });
 
