@@ -116,6 +116,9 @@ pub struct UpstreamConfig {
     /// `{ from_env = "VAR" }` so no secret is written in this file.
     #[serde(default)]
     pub env: BTreeMap<String, EnvValue>,
+    /// Headers sent to a streamable-HTTP server (credentials: `{ from_env = "VAR" }`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvValue>,
 }
 
 /// An environment value for an upstream.

@@ -11,7 +11,7 @@ use warden_store::Ledger;
 
 use crate::auth::AgentKeys;
 use crate::mcp::http::McpHub;
-use crate::mcp::upstream::StdioUpstream;
+use crate::mcp::upstream::Upstream;
 use crate::rate::RateWindows;
 
 /// Shared state of the gateway. Cheap to clone.
@@ -53,7 +53,7 @@ impl AppState {
     #[must_use]
     pub fn with_upstreams(
         mut self,
-        upstreams: HashMap<String, Arc<StdioUpstream>>,
+        upstreams: HashMap<String, Upstream>,
         max_calls_per_session: usize,
     ) -> Self {
         self.mcp = Arc::new(McpHub::new(upstreams, max_calls_per_session));

@@ -52,33 +52,54 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     // Stdio MCP upstreams are started now and kept running (restarted with back-off).
     let timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
-    let mut upstreams = std::collections::HashMap::new();
-    for (name, u) in &project.config.upstreams {
-        let u = u.get_ref();
-        let Some(command) = u.command.clone() else {
-            continue;
-        };
-        let mut env = Vec::new();
-        for (var, value) in &u.env {
-            match value {
-                warden_core::config::EnvValue::Plain(v) => env.push((var.clone(), v.clone())),
+    let resolve =
+        |name: &str, table: &std::collections::BTreeMap<String, warden_core::config::EnvValue>| {
+            let mut out = Vec::new();
+            for (key, value) in table {
+                match value {
+                warden_core::config::EnvValue::Plain(v) => out.push((key.clone(), v.clone())),
                 warden_core::config::EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
-                    Ok(v) => env.push((var.clone(), v)),
+                    Ok(v) => out.push((key.clone(), v)),
                     Err(_) => anyhow::bail!(
-                        "upstream `{name}`: {var} is to come from the environment variable {from_env}, which is not set"
+                        "upstream `{name}`: {key} is to come from the environment variable {from_env}, which is not set"
                     ),
                 },
             }
-        }
-        let launch = warden_gateway::mcp::upstream::Launch {
-            command,
-            env,
-            cwd: u.cwd.as_ref().map(|c| dir.join(c)),
+            }
+            Ok(out)
         };
-        upstreams.insert(
-            name.clone(),
-            warden_gateway::mcp::upstream::StdioUpstream::spawn(name.clone(), launch, timeout),
-        );
+    let mut upstreams = std::collections::HashMap::new();
+    for (name, u) in &project.config.upstreams {
+        let u = u.get_ref();
+        if let Some(command) = u.command.clone() {
+            let launch = warden_gateway::mcp::upstream::Launch {
+                command,
+                env: resolve(name, &u.env)?,
+                cwd: u.cwd.as_ref().map(|c| dir.join(c)),
+            };
+            upstreams.insert(
+                name.clone(),
+                warden_gateway::mcp::upstream::Upstream::Stdio(
+                    warden_gateway::mcp::upstream::StdioUpstream::spawn(
+                        name.clone(),
+                        launch,
+                        timeout,
+                    ),
+                ),
+            );
+        } else if let Some(url) = u.url.clone() {
+            upstreams.insert(
+                name.clone(),
+                warden_gateway::mcp::upstream::Upstream::Http(
+                    warden_gateway::mcp::http_upstream::HttpUpstream::spawn(
+                        name.clone(),
+                        url,
+                        resolve(name, &u.headers)?,
+                        timeout,
+                    ),
+                ),
+            );
+        }
     }
     for (name, up) in &upstreams {
         if !up.ready(std::time::Duration::from_secs(20)).await {

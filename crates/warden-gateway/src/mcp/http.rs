@@ -19,7 +19,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::gate::{gate_call, pin_tool, record_outcome, Gated, McpCall};
-use super::upstream::{StdioUpstream, PROTOCOL_VERSION};
+use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -29,7 +29,7 @@ const SUPPORTED: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
 /// The upstreams and the open sessions.
 #[derive(Default)]
 pub struct McpHub {
-    pub upstreams: HashMap<String, Arc<StdioUpstream>>,
+    pub upstreams: HashMap<String, Upstream>,
     /// Session id → agent.
     sessions: Mutex<HashMap<String, String>>,
     /// Session id → `tools/call` requests in flight.
@@ -38,7 +38,7 @@ pub struct McpHub {
 }
 
 impl McpHub {
-    pub fn new(upstreams: HashMap<String, Arc<StdioUpstream>>, max_in_flight: usize) -> Self {
+    pub fn new(upstreams: HashMap<String, Upstream>, max_in_flight: usize) -> Self {
         Self {
             upstreams,
             sessions: Mutex::new(HashMap::new()),

@@ -3,9 +3,11 @@
 //! - [`gate`]: deciding, recording and pinning, shared by both transports;
 //! - [`stdio`]: `warden mcp stdio`, a gate between a desktop MCP client and one stdio server;
 //! - [`upstream`]: stdio servers spawned and supervised by `warden serve`;
+//! - [`http_upstream`]: streamable-HTTP servers Warden connects to;
 //! - [`http`]: the `/mcp` streamable-HTTP endpoint for agents.
 
 pub mod gate;
 pub mod http;
+pub mod http_upstream;
 pub mod stdio;
 pub mod upstream;

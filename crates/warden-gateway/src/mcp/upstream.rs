@@ -275,3 +275,45 @@ impl StdioUpstream {
             .await
     }
 }
+
+/// An upstream of either transport.
+#[derive(Clone)]
+pub enum Upstream {
+    Stdio(Arc<StdioUpstream>),
+    Http(Arc<super::http_upstream::HttpUpstream>),
+}
+
+impl Upstream {
+    pub fn tools(&self) -> Vec<Value> {
+        match self {
+            Self::Stdio(u) => u.tools(),
+            Self::Http(u) => u.tools(),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        match self {
+            Self::Stdio(u) => u.is_up(),
+            Self::Http(u) => u.is_up(),
+        }
+    }
+
+    /// Wait until the upstream is up and has listed its tools, at most `limit`.
+    pub async fn ready(&self, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        while !self.is_up() {
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, UpstreamError> {
+        match self {
+            Self::Stdio(u) => u.call_tool(name, arguments).await,
+            Self::Http(u) => u.call_tool(name, arguments).await,
+        }
+    }
+}
