@@ -701,11 +701,10 @@ fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> Vec<String> {
             let mut s = String::new();
             let _ = write!(
                 s,
-                "@id(\"card/{agent}/{tool}\")\n@approval(\"{tier}\")\n\
+                "@id(\"card/{agent}/{action}\")\n@approval(\"{tier}\")\n\
                  @reason(\"scope card {path} grants {agent} {action} ({access}, {impact} impact, tier {tier})\")\n\
                  permit (\n  principal == Agent::{qa},\n  action == Action::{qact},\n  resource == Server::{qs}\n);\n",
                 agent = card.id,
-                tool = t.name,
                 tier = t.approval,
                 path = card.path,
                 action = t.qualified(),

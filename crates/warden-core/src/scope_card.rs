@@ -386,13 +386,13 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
                 );
             }
         }
-        if !seen.insert(name.clone()) {
+        if !seen.insert(format!("{server}/{name}")) {
             errors.push(
                 FileError::at(
                     path,
                     source,
                     t.name.span().start,
-                    format!("tool `{name}` is listed twice"),
+                    format!("tool `{name}` of server `{server}` is listed twice"),
                 )
                 .with_hint("merge the two `[[tools]]` entries"),
             );

@@ -231,14 +231,19 @@ pub async fn post(
     Ok(Json(answer).into_response())
 }
 
-/// The tools of every upstream that the agent's card grants and whose pins allow them.
+/// Separator between an upstream's name and a tool's name when two upstreams offer the agent
+/// tools of the same name (`crm__search`, `helpdesk__search`).
+const NAMESPACE: &str = "__";
+
+/// The tools of every upstream that the agent's card grants and whose pins allow them. Names
+/// that more than one upstream offers are prefixed with the upstream's name.
 async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
     let Some(card) = state.policy.cards.get(agent) else {
         return Vec::new();
     };
     let mut names: Vec<&String> = state.mcp.upstreams.keys().collect();
     names.sort();
-    let mut out = Vec::new();
+    let mut visible: Vec<(String, String, Value)> = Vec::new();
     for server in names {
         let Some(up) = state.mcp.upstreams.get(server) else {
             continue;
@@ -251,11 +256,63 @@ async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
                 .to_string();
             let usable = pin_tool(&state.ledger, server, &name, &tool).await;
             if usable && card.tool(&format!("{server}/{name}")).is_some() {
-                out.push(tool);
+                visible.push((server.clone(), name, tool));
             }
         }
     }
-    out
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for (_, name, _) in &visible {
+        *count.entry(name.clone()).or_default() += 1;
+    }
+    visible
+        .into_iter()
+        .map(|(server, name, mut tool)| {
+            if count.get(&name).copied().unwrap_or(0) > 1 {
+                if let Some(obj) = tool.as_object_mut() {
+                    obj.insert(
+                        "name".into(),
+                        Value::String(format!("{server}{NAMESPACE}{name}")),
+                    );
+                }
+            }
+            tool
+        })
+        .collect()
+}
+
+/// The (upstream, tool) a called name means for this agent: `server__tool` when namespaced,
+/// else the upstream the card grants the tool on, else the first upstream offering the name.
+fn resolve_tool(state: &AppState, agent: &str, called: &str) -> (String, String) {
+    if let Some((server, name)) = called.split_once(NAMESPACE) {
+        if state.mcp.upstreams.contains_key(server) {
+            return (server.to_string(), name.to_string());
+        }
+    }
+    let card = state.policy.cards.get(agent);
+    let granted = card.and_then(|c| {
+        c.tools
+            .iter()
+            .find(|t| t.name == called && state.mcp.upstreams.contains_key(&t.server))
+    });
+    if let Some(t) = granted {
+        return (t.server.clone(), called.to_string());
+    }
+    let mut offering: Vec<&String> = state
+        .mcp
+        .upstreams
+        .iter()
+        .filter(|(_, u)| {
+            u.tools()
+                .iter()
+                .any(|t| t.get("name").and_then(Value::as_str) == Some(called))
+        })
+        .map(|(n, _)| n)
+        .collect();
+    offering.sort();
+    let server = offering
+        .first()
+        .map_or_else(|| "(none)".to_string(), |s| (*s).clone());
+    (server, called.to_string())
 }
 
 async fn call_tool(
@@ -272,32 +329,8 @@ async fn call_tool(
         .and_then(|p| p.get("arguments"))
         .cloned()
         .unwrap_or(Value::Object(serde_json::Map::new()));
-    // The upstream is the server the agent's card grants this tool on; with no grant the
-    // decision below is a deny, recorded against the first upstream offering the name.
-    let card = state.policy.cards.get(agent);
-    let server = card
-        .and_then(|c| {
-            c.tools
-                .iter()
-                .find(|t| t.name == name && state.mcp.upstreams.contains_key(&t.server))
-        })
-        .map(|t| t.server.clone())
-        .or_else(|| {
-            let mut offering: Vec<&String> = state
-                .mcp
-                .upstreams
-                .iter()
-                .filter(|(_, u)| {
-                    u.tools()
-                        .iter()
-                        .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
-                })
-                .map(|(n, _)| n)
-                .collect();
-            offering.sort();
-            offering.first().map(|s| (*s).clone())
-        })
-        .unwrap_or_else(|| "(none)".to_string());
+    let (server, name) = resolve_tool(state, agent, name);
+    let name = name.as_str();
     let gated = gate_call(McpCall {
         policy: &state.policy,
         ledger: &state.ledger,
