@@ -391,6 +391,41 @@ mod mcp_gate {
     }
 
     #[tokio::test]
+    async fn resources_and_prompts_are_refused_and_not_advertised() {
+        let (_d, s) = setup().await;
+        let g = gate(&s);
+        for method in [
+            "resources/read",
+            "resources/list",
+            "prompts/get",
+            "completion/complete",
+        ] {
+            let req = format!(r#"{{"jsonrpc":"2.0","id":5,"method":"{method}","params":{{}}}}"#);
+            assert!(
+                matches!(g.from_client(&req).await, ClientAction::Reply(r) if r.contains("-32601")),
+                "{method} must not pass"
+            );
+        }
+        let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+        assert_eq!(
+            g.from_client(init).await,
+            ClientAction::Forward(init.to_string())
+        );
+        let answer = json!({"jsonrpc": "2.0", "id": 0, "result": {"protocolVersion": "2025-06-18",
+            "capabilities": {"tools": {}, "resources": {"subscribe": true}, "prompts": {}, "logging": {}}}});
+        let out: Value =
+            serde_json::from_str(&g.from_upstream(&answer.to_string()).await.unwrap()).unwrap();
+        let caps = out["result"]["capabilities"].as_object().unwrap();
+        assert!(caps.contains_key("tools") && caps.contains_key("logging"));
+        assert!(!caps.contains_key("resources") && !caps.contains_key("prompts"));
+        let ping = r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#;
+        assert_eq!(
+            g.from_client(ping).await,
+            ClientAction::Forward(ping.to_string())
+        );
+    }
+
+    #[tokio::test]
     async fn calls_are_decided_recorded_and_listings_filtered() {
         let (_d, s) = setup().await;
         let g = gate(&s);

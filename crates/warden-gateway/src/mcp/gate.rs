@@ -37,6 +37,7 @@ pub enum ClientAction {
 }
 
 enum Pending {
+    Initialize,
     ListTools,
     Call {
         decision_id: String,
@@ -135,6 +136,20 @@ impl McpGate {
                 self.remember(&id, Pending::ListTools);
                 ClientAction::Forward(line.to_string())
             }
+            (Some("initialize"), Some(id)) => {
+                self.remember(&id, Pending::Initialize);
+                ClientAction::Forward(line.to_string())
+            }
+            // Requests Warden lets through as they are: no data, no effects.
+            (Some("ping" | "logging/setLevel"), _) => ClientAction::Forward(line.to_string()),
+            // Resources, prompts, completions and anything newer: scope cards grant tools
+            // only, so these are refused rather than passed through ungated.
+            (Some(m), Some(id)) => ClientAction::Reply(error_reply(
+                &id,
+                -32601,
+                &format!("`{m}` is not allowed through Warden: the agent's scope card grants tools only"),
+            )),
+            // Notifications (no id) and responses to the server's own requests pass.
             _ => ClientAction::Forward(line.to_string()),
         }
     }
@@ -198,6 +213,19 @@ impl McpGate {
         };
         match pending {
             None => Some(line.to_string()),
+            Some(Pending::Initialize) => {
+                // Offer the client only what Warden lets through.
+                if let Some(caps) = msg
+                    .get_mut("result")
+                    .and_then(|r| r.get_mut("capabilities"))
+                    .and_then(Value::as_object_mut)
+                {
+                    for gone in ["resources", "prompts", "completions"] {
+                        caps.remove(gone);
+                    }
+                }
+                Some(msg.to_string())
+            }
             Some(Pending::ListTools) => {
                 let card = self.policy.cards.get(&self.agent);
                 if let Some(tools) = msg
