@@ -1,0 +1,95 @@
+// tools/call through Warden vs straight to the same streamable-HTTP upstream, with a lean
+// client: keep-alive HTTP (undici via fetch), pre-built JSON-RPC bodies, no SDK. Both paths use
+// the same client and the same upstream (server-everything's HTTP mode); the Warden path adds
+// the gateway hop, the decision, two durable ledger records (process durability) and the pin
+// check. Not part of the test suite:
+//   cargo build --release -p warden
+//   WARDEN_BIN=/var/tmp/warden-target/release/warden node tests/mcp/bench_lean.mjs
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, appendFileSync, writeFileSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { createInterface } from "node:readline";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const warden = process.env.WARDEN_BIN;
+const everything = join(here, "node_modules/.bin/mcp-server-everything");
+const N = Number(process.env.BENCH_CALLS ?? 3000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const key = "lean-bench-key-0123456789abcdef012345";
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+});
+const pct = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+
+async function session(url, headers) {
+  const h = { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers };
+  const init = await fetch(url, { method: "POST", headers: h, body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "lean", version: "0" } } }) });
+  await init.text();
+  const sid = init.headers.get("mcp-session-id");
+  const withSid = sid ? { ...h, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" } : h;
+  await (await fetch(url, { method: "POST", headers: withSid, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text();
+  let id = 1;
+  return async () => {
+    const body = `{"jsonrpc":"2.0","id":${id++},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}`;
+    const res = await fetch(url, { method: "POST", headers: withSid, body });
+    const text = await res.text();
+    if (!text.includes("Echo: hello")) throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+  };
+}
+
+async function measure(label, call) {
+  for (let i = 0; i < 300; i++) await call();
+  const lat = [];
+  for (let i = 0; i < N; i++) {
+    const t = process.hrtime.bigint();
+    await call();
+    lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  lat.sort((a, b) => a - b);
+  const start = process.hrtime.bigint();
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (next < N) { next++; await call(); } }));
+  const rps = N / (Number(process.hrtime.bigint() - start) / 1e9);
+  return { label, p50: pct(lat, 0.5), p99: pct(lat, 0.99), rps };
+}
+
+async function main() {
+  if (!warden) throw new Error("set WARDEN_BIN to a release build of warden");
+  const port = await freePort();
+  const upstreamUrl = `http://127.0.0.1:${port}/mcp`;
+  const upstream = spawn(everything, ["streamableHttp"], { env: { ...process.env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
+  await new Promise((r) => createInterface({ input: upstream.stderr }).on("line", (l) => { if (/listening on port/.test(l)) r(); }));
+
+  const dir = join(mkdtempSync(join(tmpdir(), "warden-lean-")), "proj");
+  execFileSync(warden, ["init", dir], { stdio: "ignore" });
+  const hash = execFileSync("sha256sum", { input: key }).toString().split(" ")[0];
+  appendFileSync(join(dir, "warden.toml"), `\n[upstreams.remote]\nurl = "${upstreamUrl}"\n`);
+  writeFileSync(join(dir, "warden.toml"), readFileSync(join(dir, "warden.toml"), "utf8")
+    .replace("[agent_keys]\n", `[agent_keys]\nbench = "sha256:${hash}"\n`)
+    .replace("max_concurrent_calls_per_session = 16", `max_concurrent_calls_per_session = ${CONCURRENCY}`));
+  writeFileSync(join(dir, "agents/bench.toml"), `purpose = "benchmark"\nenvironment = "prod"\n[owners]\nproduct = "p"\nsecurity = "s"\non_call = "o"\n[rate_limits]\ncalls_per_minute = 1000000\n[[tools]]\nserver = "remote"\nname = "echo"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.message]\ntype = "string"\nrequired = true\n`);
+  const gw = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, WARDEN_LOG: "warn" } });
+  const base = (await new Promise((r) => createInterface({ input: gw.stdout }).once("line", r))).replace("listening on ", "").trim();
+
+  const direct = await measure("direct to the upstream", await session(upstreamUrl, {}));
+  const through = await measure("through Warden /mcp", await session(`${base}/mcp`, { authorization: `Bearer ${key}` }));
+  const direct2 = await measure("direct again (drift check)", await session(upstreamUrl, {}));
+  gw.kill("SIGTERM");
+  upstream.kill("SIGKILL");
+  await new Promise((r) => setTimeout(r, 300));
+  const verify = execFileSync(warden, ["audit", "verify", "-p", dir]).toString().split("\n")[0];
+  rmSync(dirname(dir), { recursive: true, force: true });
+
+  console.log(`tools/call echo over streamable HTTP, lean keep-alive client: ${N} sequential calls, then ${N} with ${CONCURRENCY} in flight`);
+  for (const r of [direct, through, direct2]) {
+    console.log(`  ${r.label.padEnd(28)} p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.rps.toFixed(0)} calls/s`);
+  }
+  console.log(`  Warden added: p50 ${(through.p50 - direct.p50).toFixed(3)} ms, p99 ${(through.p99 - direct.p99).toFixed(3)} ms; latency ratio ${(through.p50 / direct.p50).toFixed(2)}x; throughput ratio ${(through.rps / direct.rps).toFixed(2)}`);
+  console.log(`  ledger after the run: ${verify}`);
+}
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
