@@ -1,8 +1,49 @@
 //! Tool pins: first-seen definition hashes of upstream tools.
 
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
 use sqlx::Row;
 
 use crate::{Ledger, StoreError};
+
+/// How long the set of blocked tools is trusted before it is read again: a block made by
+/// another process (a replica) or an approval from the CLI takes effect within this time; a
+/// block made by this process takes effect at once.
+const BLOCKED_TTL: Duration = Duration::from_secs(1);
+
+/// (server, tool) pairs.
+type ToolSet = HashSet<(String, String)>;
+
+/// The blocked tools, read from the store at most once per [`BLOCKED_TTL`].
+#[derive(Debug, Default)]
+pub struct BlockedCache {
+    inner: RwLock<Option<(Instant, ToolSet)>>,
+}
+
+impl BlockedCache {
+    fn lookup(&self, server: &str, tool: &str) -> Option<bool> {
+        let guard = self.inner.read().ok()?;
+        let (at, set) = guard.as_ref()?;
+        if at.elapsed() > BLOCKED_TTL {
+            return None;
+        }
+        Some(set.contains(&(server.to_string(), tool.to_string())))
+    }
+
+    fn store(&self, set: ToolSet) {
+        if let Ok(mut g) = self.inner.write() {
+            *g = Some((Instant::now(), set));
+        }
+    }
+
+    fn invalidate(&self) {
+        if let Ok(mut g) = self.inner.write() {
+            *g = None;
+        }
+    }
+}
 
 /// What comparing an announced definition with its pin found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,18 +130,26 @@ impl Ledger {
             }
         };
         tx.commit().await?;
+        if matches!(check, PinCheck::Changed { .. }) {
+            self.blocked_cache.invalidate();
+        }
         Ok(check)
     }
 
-    /// Whether a tool is blocked by its pin (unknown tools are not).
+    /// Whether a tool is blocked by its pin (unknown tools are not). Served from memory,
+    /// re-read from the store at most once a second.
     pub async fn is_blocked(&self, server: &str, tool: &str) -> Result<bool, StoreError> {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM tool_pins WHERE server = ? AND tool = ?")
-                .bind(server)
-                .bind(tool)
-                .fetch_optional(self.pool())
+        if let Some(answer) = self.blocked_cache.lookup(server, tool) {
+            return Ok(answer);
+        }
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT server, tool FROM tool_pins WHERE status = 'blocked'")
+                .fetch_all(self.pool())
                 .await?;
-        Ok(status.as_deref() == Some("blocked"))
+        let set: HashSet<(String, String)> = rows.into_iter().collect();
+        let answer = set.contains(&(server.to_string(), tool.to_string()));
+        self.blocked_cache.store(set);
+        Ok(answer)
     }
 
     /// Every pin, blocked ones first.
@@ -155,6 +204,7 @@ impl Ledger {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.blocked_cache.invalidate();
         Ok(Some((previous, new_hash)))
     }
 }

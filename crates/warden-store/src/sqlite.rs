@@ -96,6 +96,7 @@ pub struct Ledger {
     pool: SqlitePool,
     healthy: Arc<AtomicBool>,
     path: PathBuf,
+    pub(crate) blocked_cache: Arc<crate::pins::BlockedCache>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -187,6 +188,7 @@ impl Ledger {
             pool,
             healthy,
             path: path.to_path_buf(),
+            blocked_cache: Arc::new(crate::pins::BlockedCache::default()),
         })
     }
 
