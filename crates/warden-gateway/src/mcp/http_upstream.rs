@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::upstream::{UpstreamError, PROTOCOL_VERSION};
+use super::upstream::{list_all_tools, UpstreamError, PROTOCOL_VERSION};
 
 /// One streamable-HTTP upstream.
 pub struct HttpUpstream {
@@ -118,28 +118,7 @@ impl HttpUpstream {
             return Err(format!("initialize was refused: {error}"));
         }
         self.notify("notifications/initialized").await;
-        let mut tools = Vec::new();
-        let mut cursor: Option<Value> = None;
-        loop {
-            let params = match &cursor {
-                Some(c) => json!({"cursor": c}),
-                None => json!({}),
-            };
-            let page = self
-                .post("tools/list", params)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(list) = page.pointer("/result/tools").and_then(Value::as_array) {
-                tools.extend(list.iter().cloned());
-            }
-            cursor = page
-                .pointer("/result/nextCursor")
-                .cloned()
-                .filter(|c| !c.is_null());
-            if cursor.is_none() {
-                break;
-            }
-        }
+        let tools = list_all_tools(|params| self.post("tools/list", params)).await?;
         if let Ok(mut t) = self.tools.write() {
             *t = tools;
         }

@@ -81,18 +81,6 @@ impl StdioUpstream {
         self.tools.read().map(|t| t.clone()).unwrap_or_default()
     }
 
-    /// Wait until the upstream is up and has listed its tools, at most `limit`.
-    pub async fn ready(&self, limit: Duration) -> bool {
-        let start = std::time::Instant::now();
-        while !self.is_up() {
-            if start.elapsed() > limit {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        true
-    }
-
     async fn supervise(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -192,28 +180,7 @@ impl StdioUpstream {
             return Err(format!("initialize was refused: {error}"));
         }
         self.notify("notifications/initialized", json!({})).await;
-        let mut tools = Vec::new();
-        let mut cursor: Option<Value> = None;
-        loop {
-            let params = match &cursor {
-                Some(c) => json!({"cursor": c}),
-                None => json!({}),
-            };
-            let page = self
-                .send_request("tools/list", params)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(list) = page.pointer("/result/tools").and_then(Value::as_array) {
-                tools.extend(list.iter().cloned());
-            }
-            cursor = page
-                .pointer("/result/nextCursor")
-                .cloned()
-                .filter(|c| !c.is_null());
-            if cursor.is_none() {
-                break;
-            }
-        }
+        let tools = list_all_tools(|params| self.send_request("tools/list", params)).await?;
         if let Ok(mut t) = self.tools.write() {
             *t = tools;
         }
@@ -273,6 +240,33 @@ impl StdioUpstream {
         }
         self.send_request("tools/call", json!({"name": name, "arguments": arguments}))
             .await
+    }
+}
+
+/// Every page of `tools/list`, following `nextCursor`.
+pub(crate) async fn list_all_tools<F, Fut>(mut request: F) -> Result<Vec<Value>, String>
+where
+    F: FnMut(Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, UpstreamError>>,
+{
+    let mut tools = Vec::new();
+    let mut cursor: Option<Value> = None;
+    loop {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let page = request(params).await.map_err(|e| e.to_string())?;
+        if let Some(list) = page.pointer("/result/tools").and_then(Value::as_array) {
+            tools.extend(list.iter().cloned());
+        }
+        cursor = page
+            .pointer("/result/nextCursor")
+            .cloned()
+            .filter(|c| !c.is_null());
+        if cursor.is_none() {
+            return Ok(tools);
+        }
     }
 }
 
