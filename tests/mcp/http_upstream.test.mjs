@@ -2,19 +2,13 @@
 // credential header from Warden's environment.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, appendFileSync, writeFileSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { newProject, removeProject, appendConfig, addAgent, grant, startGateway, connectHttp, verify, everything } from "./helpers.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const warden = process.env.WARDEN_BIN;
-const everything = join(here, "node_modules/.bin/mcp-server-everything");
 const key = "http-upstream-key-0123456789abcdef";
 let dir, upstream, gateway, base, upstreamUrl;
 
@@ -30,28 +24,16 @@ before(async () => {
     createInterface({ input: upstream.stderr }).on("line", (l) => { if (/listening on port/.test(l)) resolve(); });
     upstream.once("exit", (code) => reject(new Error(`server-everything exited with ${code}`)));
   });
-  dir = join(mkdtempSync(join(tmpdir(), "warden-httpup-")), "proj");
-  execFileSync(warden, ["init", dir], { stdio: "ignore" });
-  const hash = execFileSync("sha256sum", { input: key }).toString().split(" ")[0];
-  appendFileSync(join(dir, "warden.toml"),
-    `\n[upstreams.remote]\nurl = "${upstreamUrl}"\n[upstreams.remote.headers]\nX-Upstream-Token = { from_env = "WARDEN_TEST_REMOTE_TOKEN" }\n`);
-  writeFileSync(join(dir, "warden.toml"), readFileSync(join(dir, "warden.toml"), "utf8").replace("[agent_keys]\n", `[agent_keys]\nremote-user = "sha256:${hash}"\n`));
-  writeFileSync(join(dir, "agents/remote-user.toml"), `purpose = "uses a remote MCP server"\nenvironment = "prod"\n[owners]\nproduct = "p"\nsecurity = "s"\non_call = "o"\n` +
-    `[[tools]]\nserver = "remote"\nname = "echo"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.message]\ntype = "string"\nrequired = true\nmax_length = 20\n`);
-  gateway = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], {
-    stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, WARDEN_TEST_REMOTE_TOKEN: "remote-secret" },
-  });
-  const first = await new Promise((resolve, reject) => {
-    createInterface({ input: gateway.stdout }).once("line", resolve);
-    gateway.once("exit", (code) => reject(new Error(`warden serve exited with ${code} before listening`)));
-  });
-  base = first.replace("listening on ", "").trim();
+  dir = newProject("httpup");
+  appendConfig(dir, `[upstreams.remote]\nurl = "${upstreamUrl}"\n[upstreams.remote.headers]\nX-Upstream-Token = { from_env = "WARDEN_TEST_REMOTE_TOKEN" }`);
+  addAgent(dir, "remote-user", grant("remote", "echo", { args: `[tools.args.message]\ntype = "string"\nrequired = true\nmax_length = 20\n` }), key);
+  ({ server: gateway, base } = await startGateway(dir, { WARDEN_TEST_REMOTE_TOKEN: "remote-secret" }));
 });
 
 after(() => {
   gateway?.kill("SIGKILL");
   upstream?.kill("SIGKILL");
-  if (dir) rmSync(dirname(dir), { recursive: true, force: true });
+  removeProject(dir);
 });
 
 test("a streamable-HTTP upstream is listed, gated and called through /mcp", async () => {
@@ -60,8 +42,7 @@ test("a streamable-HTTP upstream is listed, gated and called through /mcp", asyn
   const expected = await direct.callTool({ name: "echo", arguments: { message: "over http" } });
   await direct.close();
 
-  const client = new Client({ name: "warden-httpup-e2e", version: "0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  const client = await connectHttp(base, key);
   assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ["echo"]);
   const echo = await client.callTool({ name: "echo", arguments: { message: "over http" } });
   assert.deepEqual(echo, expected, "the upstream's result, unchanged");
@@ -69,5 +50,5 @@ test("a streamable-HTTP upstream is listed, gated and called through /mcp", asyn
   assert.equal(long.isError, true);
   assert.match(long.content[0].text, /longer than the 20 allowed/);
   await client.close();
-  assert.match(execFileSync(warden, ["audit", "verify", "-p", dir]).toString(), /^ok: /);
+  assert.match(verify(dir), /^ok: /);
 });
