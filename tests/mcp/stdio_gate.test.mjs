@@ -25,7 +25,7 @@ before(() => {
   assert.ok(warden, "WARDEN_BIN must point at the warden binary");
   dir = join(mkdtempSync(join(tmpdir(), "warden-mcp-")), "proj");
   execFileSync(warden, ["init", dir], { stdio: "ignore" });
-  appendFileSync(join(dir, "warden.toml"), `\n[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n`);
+  appendFileSync(join(dir, "warden.toml"), `\n[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n[upstreams.everything.env]\nMODE = "from-config"\n`);
   writeFileSync(join(dir, "agents/mcp-tester.toml"), `
 purpose = "Exercises the MCP gate against the reference server."
 environment = "prod"
@@ -44,6 +44,13 @@ approval = "auto"
 type = "string"
 required = true
 max_length = 20
+
+[[tools]]
+server = "everything"
+name = "get-env"
+access = "read"
+impact = "low"
+approval = "auto"
 
 [[tools]]
 server = "everything"
@@ -70,8 +77,8 @@ test("the gate lists only granted tools and gates every call", async () => {
 
   const client = await connect(warden, ["mcp", "stdio", "-p", dir, "--agent", "mcp-tester", "--server", "everything"]);
   const tools = (await client.listTools()).tools;
-  assert.deepEqual(tools.map((t) => t.name).sort(), ["echo", "get-sum"]);
-  assert.ok(allDirect.length > 2, "the upstream has more tools than the card grants");
+  assert.deepEqual(tools.map((t) => t.name).sort(), ["echo", "get-env", "get-sum"]);
+  assert.ok(allDirect.length > 3, "the upstream has more tools than the card grants");
   const echoDef = tools.find((t) => t.name === "echo");
   assert.equal(echoDef.description.length > 0, true, "descriptions pass through as the upstream gave them");
 
@@ -85,9 +92,13 @@ test("the gate lists only granted tools and gates every call", async () => {
   assert.match(long.content[0].text, /longer than the 20 allowed/);
 
   // Not on the card: neither listed nor callable.
+  const other = await client.callTool({ name: "get-tiny-image", arguments: {} });
+  assert.equal(other.isError, true);
+  assert.match(other.content[0].text, /not on the scope card/);
+
+  // The server gets the environment warden.toml gives it.
   const env = await client.callTool({ name: "get-env", arguments: {} });
-  assert.equal(env.isError, true);
-  assert.match(env.content[0].text, /not on the scope card/);
+  assert.match(env.content[0].text, /"MODE": ?"from-config"/);
 
   // A high-impact tool at tier approve is held, not run.
   const sum = await client.callTool({ name: "get-sum", arguments: { a: 1, b: 2 } });
@@ -101,8 +112,8 @@ test("the gate lists only granted tools and gates every call", async () => {
   const records = execFileSync(warden, ["audit", "search", "-p", dir, "--agent", "mcp-tester", "--json"])
     .toString().trim().split("\n").map((l) => JSON.parse(l));
   const decisions = records.filter((r) => r.event.kind === "decision").map((r) => r.event.decision.decision);
-  assert.deepEqual(decisions, ["allow", "deny", "deny", "approval_required"]);
-  assert.equal(records.filter((r) => r.event.kind === "outcome").length, 1);
+  assert.deepEqual(decisions, ["allow", "deny", "deny", "allow", "approval_required"]);
+  assert.equal(records.filter((r) => r.event.kind === "outcome").length, 2);
   assert.ok(records.every((r) => r.event.kind !== "decision" || r.event.mcp_request_id !== undefined));
   // Every tool the upstream announced was pinned on first sight.
   const pinned = execFileSync(warden, ["audit", "search", "-p", dir, "--json"]).toString()

@@ -63,6 +63,7 @@ pub async fn stdio(
     let max_output = project.config.gateway.max_output_bytes;
     let session = format!("stdio-{}", uuid_v7());
     tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
+    let gate_server = server.clone();
     let gate = Arc::new(McpGate::new(
         Arc::new(project.policy),
         ledger.clone(),
@@ -71,7 +72,25 @@ pub async fn stdio(
         session,
         max_output,
     ));
-    let code = warden_gateway::mcp::stdio::run(gate, &command)
+    let mut env = Vec::new();
+    for (var, value) in &upstream.get_ref().env {
+        match value {
+            warden_core::config::EnvValue::Plain(v) => env.push((var.clone(), v.clone())),
+            warden_core::config::EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
+                Ok(v) => env.push((var.clone(), v)),
+                Err(_) => bail!(
+                    "upstream `{}`: {var} is to come from the environment variable {from_env}, which is not set",
+                    gate_server
+                ),
+            },
+        }
+    }
+    let launch = warden_gateway::mcp::upstream::Launch {
+        command,
+        env,
+        cwd: upstream.get_ref().cwd.as_ref().map(|c| dir.join(c)),
+    };
+    let code = warden_gateway::mcp::stdio::run(gate, &launch)
         .await
         .context("running the MCP stdio gate")?;
     ledger.close().await;

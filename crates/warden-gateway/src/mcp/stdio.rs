@@ -30,12 +30,17 @@ pub enum StdioError {
     Io(#[from] std::io::Error),
 }
 
-/// Run the gate between our stdin/stdout and the upstream `command` until the client closes
-/// its side or the upstream exits. Returns the upstream's exit code.
-pub async fn run(gate: Arc<McpGate>, command: &[String]) -> Result<i32, StdioError> {
-    let (program, args) = command.split_first().ok_or(StdioError::NoCommand)?;
-    let mut child = Command::new(program)
-        .args(args)
+/// Run the gate between our stdin/stdout and the upstream until the client closes its side or
+/// the upstream exits. Returns the upstream's exit code. The server keeps the environment the
+/// desktop client gave Warden, plus `launch.env` from `warden.toml`.
+pub async fn run(gate: Arc<McpGate>, launch: &super::upstream::Launch) -> Result<i32, StdioError> {
+    let (program, args) = launch.command.split_first().ok_or(StdioError::NoCommand)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).envs(launch.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &launch.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
