@@ -272,20 +272,8 @@ async fn record_outcome(
             decision.decision.decision.as_str()
         )));
     }
-    let full = serde_json::to_string(&req.output).unwrap_or_default();
-    let output_bytes = full.len() as u64;
-    let (output, output_truncated) = if full.len() > state.max_output_bytes {
-        let mut cut = state.max_output_bytes;
-        while !full.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        (
-            json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
-            true,
-        )
-    } else {
-        (req.output, false)
-    };
+    let (output, output_bytes, output_truncated) =
+        crate::state::bound_output(req.output, state.max_output_bytes);
     let event = LedgerEvent::Outcome(OutcomeEvent {
         decision_id: id.to_string(),
         agent: agent.to_string(),

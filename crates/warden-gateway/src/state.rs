@@ -84,3 +84,26 @@ pub(crate) fn format_ts(t: OffsetDateTime) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string());
     format!("{}.{ms:03}Z", base.trim_end_matches('Z'))
 }
+
+/// A tool output as the ledger keeps it: unchanged if its JSON fits in `max` bytes, otherwise
+/// the JSON cut to `max` bytes (on a character boundary). Returns (kept, full size, was cut), so
+/// a record never hides that it was cut.
+pub(crate) fn bound_output(
+    output: serde_json::Value,
+    max: usize,
+) -> (serde_json::Value, u64, bool) {
+    let full = output.to_string();
+    let size = full.len() as u64;
+    if full.len() <= max {
+        return (output, size, false);
+    }
+    let mut cut = max;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (
+        serde_json::json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
+        size,
+        true,
+    )
+}

@@ -61,17 +61,26 @@ fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
-fn error_reply(id: &Value, code: i64, message: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+/// A JSON-RPC result.
+pub(crate) fn rpc_result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-fn tool_error(id: &Value, text: String) -> String {
-    json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "result": {"content": [{"type": "text", "text": text}], "isError": true},
-    })
-    .to_string()
+/// A JSON-RPC error (a protocol error, for malformed or refused requests).
+pub(crate) fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// A tool result with `isError`: how refusals reach the model, in words it can read.
+pub(crate) fn tool_error(id: &Value, text: String) -> Value {
+    rpc_result(
+        id,
+        json!({"content": [{"type": "text", "text": text}], "isError": true}),
+    )
+}
+
+fn error_reply(id: &Value, code: i64, message: &str) -> String {
+    rpc_error(id, code, message).to_string()
 }
 
 impl McpGate {
@@ -196,7 +205,7 @@ impl McpGate {
                 );
                 ClientAction::Forward(line.to_string())
             }
-            Gated::Refused(text) => ClientAction::Reply(tool_error(&id, text)),
+            Gated::Refused(text) => ClientAction::Reply(tool_error(&id, text).to_string()),
         }
     }
 
@@ -450,20 +459,8 @@ pub(crate) async fn record_outcome(
         .or_else(|| msg.get("error"))
         .cloned()
         .unwrap_or(Value::Null);
-    let full = output.to_string();
-    let output_bytes = full.len() as u64;
-    let (output, output_truncated) = if full.len() > max_output_bytes {
-        let mut cut = max_output_bytes;
-        while !full.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        (
-            json!({"truncated_json_prefix": full.get(..cut).unwrap_or_default()}),
-            true,
-        )
-    } else {
-        (output, false)
-    };
+    let (output, output_bytes, output_truncated) =
+        crate::state::bound_output(output, max_output_bytes);
     let event = LedgerEvent::Outcome(OutcomeEvent {
         decision_id,
         agent: agent.to_string(),

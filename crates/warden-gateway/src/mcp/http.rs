@@ -18,10 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::gate::{gate_call, pin_tool, record_outcome, Gated, McpCall};
+use super::gate::{
+    gate_call, pin_tool, record_outcome, rpc_error, rpc_result, tool_error, Gated, McpCall,
+};
 use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
 use crate::state::AppState;
+use warden_core::tools::tool_definition_hash;
 
 /// Protocol versions Warden accepts from clients.
 const SUPPORTED: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
@@ -35,6 +38,10 @@ pub struct McpHub {
     /// Session id → `tools/call` requests in flight.
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
     max_in_flight: usize,
+    /// Definitions (server, tool, hash) already checked against their pins by this process:
+    /// upstream tool lists only change when an upstream restarts, so a listing need not go to
+    /// the store for each tool every time.
+    checked: Mutex<std::collections::HashSet<(String, String, String)>>,
 }
 
 impl McpHub {
@@ -44,6 +51,7 @@ impl McpHub {
             sessions: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             max_in_flight: max_in_flight.max(1),
+            checked: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -76,21 +84,6 @@ impl Drop for InFlight {
             }
         }
     }
-}
-
-fn rpc_result(id: &Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
-}
-
-fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-}
-
-fn tool_error(id: &Value, text: String) -> Value {
-    rpc_result(
-        id,
-        json!({"content": [{"type": "text", "text": text}], "isError": true}),
-    )
 }
 
 /// `GET /mcp`: no server-initiated stream.
@@ -254,7 +247,20 @@ async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            let usable = pin_tool(&state.ledger, server, &name, &tool).await;
+            let key = (server.clone(), name.clone(), tool_definition_hash(&tool));
+            let seen = state.mcp.checked.lock().is_ok_and(|c| c.contains(&key));
+            let usable = if seen {
+                // Same definition as already pinned here; only a block can have changed.
+                !state.ledger.is_blocked(server, &name).await.unwrap_or(true)
+            } else {
+                let ok = pin_tool(&state.ledger, server, &name, &tool).await;
+                if ok {
+                    if let Ok(mut c) = state.mcp.checked.lock() {
+                        c.insert(key);
+                    }
+                }
+                ok
+            };
             if usable && card.tool(&format!("{server}/{name}")).is_some() {
                 visible.push((server.clone(), name, tool));
             }
