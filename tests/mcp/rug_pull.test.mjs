@@ -3,15 +3,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, appendFileSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { newProject, removeProject, appendConfig, addAgent, grant, records, verify, warden, changing } from "./helpers.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const warden = process.env.WARDEN_BIN;
 let dir;
 
 async function session(description) {
@@ -19,7 +14,7 @@ async function session(description) {
   const transport = new StdioClientTransport({
     command: warden,
     args: ["mcp", "stdio", "-p", dir, "--agent", "pinned", "--server", "changing", "--",
-           process.execPath, join(here, "changing_server.mjs")],
+           process.execPath, changing],
     env: { ...process.env, ECHO_DESCRIPTION: description },
     stderr: "ignore",
   });
@@ -31,32 +26,12 @@ async function session(description) {
 }
 
 before(() => {
-  assert.ok(warden, "WARDEN_BIN must point at the warden binary");
-  dir = join(mkdtempSync(join(tmpdir(), "warden-pin-")), "proj");
-  execFileSync(warden, ["init", dir], { stdio: "ignore" });
-  appendFileSync(join(dir, "warden.toml"), `\n[upstreams.changing]\ncommand = ["node"]\n`);
-  writeFileSync(join(dir, "agents/pinned.toml"), `
-purpose = "Uses a tool whose definition may change."
-environment = "prod"
-[owners]
-product = "p@example.com"
-security = "s@example.com"
-on_call = "o@example.com"
-[[tools]]
-server = "changing"
-name = "echo"
-access = "read"
-impact = "low"
-approval = "auto"
-[tools.args.message]
-type = "string"
-required = true
-`);
+  dir = newProject("pin");
+  appendConfig(dir, `[upstreams.changing]\ncommand = ["node"]`);
+  addAgent(dir, "pinned", grant("changing", "echo", { args: `[tools.args.message]\ntype = "string"\nrequired = true\n` }));
 });
 
-after(() => {
-  if (dir) rmSync(dirname(dir), { recursive: true, force: true });
-});
+after(() => removeProject(dir));
 
 test("a changed tool definition is blocked and alerted until approved", async () => {
   const first = await session("Echoes the message back.");
@@ -70,8 +45,7 @@ test("a changed tool definition is blocked and alerted until approved", async ()
 
   const review = execFileSync(warden, ["tools", "review", "-p", dir]).toString();
   assert.match(review, /changing\/echo\s+BLOCKED: changed/);
-  const alerts = execFileSync(warden, ["audit", "search", "-p", dir, "--json"]).toString()
-    .trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.event.kind === "tool_changed");
+  const alerts = records(dir).filter((r) => r.event.kind === "tool_changed");
   assert.equal(alerts.length, 1);
   assert.equal(alerts[0].event.tool, "echo");
 
@@ -87,5 +61,5 @@ test("a changed tool definition is blocked and alerted until approved", async ()
   assert.deepEqual(after.names, ["echo"]);
   assert.equal(after.call.isError, undefined);
 
-  assert.match(execFileSync(warden, ["audit", "verify", "-p", dir]).toString(), /^ok: /);
+  assert.match(verify(dir), /^ok: /);
 });

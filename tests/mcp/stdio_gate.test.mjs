@@ -2,17 +2,10 @@
 // server-everything reference server. Run by scripts/test.sh with WARDEN_BIN set.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, appendFileSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { newProject, removeProject, appendConfig, addAgent, grant, records as ledgerRecords, verify as verifyLedger, warden, everything } from "./helpers.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const warden = process.env.WARDEN_BIN;
-const everything = join(here, "node_modules/.bin/mcp-server-everything");
 let dir;
 
 function connect(cmd, args) {
@@ -22,52 +15,16 @@ function connect(cmd, args) {
 }
 
 before(() => {
-  assert.ok(warden, "WARDEN_BIN must point at the warden binary");
-  dir = join(mkdtempSync(join(tmpdir(), "warden-mcp-")), "proj");
-  execFileSync(warden, ["init", dir], { stdio: "ignore" });
-  appendFileSync(join(dir, "warden.toml"), `\n[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n[upstreams.everything.env]\nMODE = "from-config"\n`);
-  writeFileSync(join(dir, "agents/mcp-tester.toml"), `
-purpose = "Exercises the MCP gate against the reference server."
-environment = "prod"
-[owners]
-product = "p@example.com"
-security = "s@example.com"
-on_call = "o@example.com"
-
-[[tools]]
-server = "everything"
-name = "echo"
-access = "read"
-impact = "low"
-approval = "auto"
-[tools.args.message]
-type = "string"
-required = true
-max_length = 20
-
-[[tools]]
-server = "everything"
-name = "get-env"
-access = "read"
-impact = "low"
-approval = "auto"
-
-[[tools]]
-server = "everything"
-name = "get-sum"
-access = "write"
-impact = "high"
-approval = "approve"
-[tools.args.a]
-type = "number"
-[tools.args.b]
-type = "number"
-`);
+  dir = newProject("mcp");
+  appendConfig(dir, `[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n[upstreams.everything.env]\nMODE = "from-config"`);
+  addAgent(dir, "mcp-tester",
+    grant("everything", "echo", { args: `[tools.args.message]\ntype = "string"\nrequired = true\nmax_length = 20\n` }) +
+    grant("everything", "get-env") +
+    grant("everything", "get-sum", { access: "write", impact: "high", approval: "approve",
+      args: `[tools.args.a]\ntype = "number"\n[tools.args.b]\ntype = "number"\n` }));
 });
 
-after(() => {
-  if (dir) rmSync(dirname(dir), { recursive: true, force: true });
-});
+after(() => removeProject(dir));
 
 test("the gate lists only granted tools and gates every call", async () => {
   const direct = await connect(everything, ["stdio"]);
@@ -107,16 +64,13 @@ test("the gate lists only granted tools and gates every call", async () => {
   await client.close();
 
   // Every case is in the ledger, and the chain verifies.
-  const verify = execFileSync(warden, ["audit", "verify", "-p", dir]).toString();
-  assert.match(verify, /^ok: \d+ records verified/);
-  const records = execFileSync(warden, ["audit", "search", "-p", dir, "--agent", "mcp-tester", "--json"])
-    .toString().trim().split("\n").map((l) => JSON.parse(l));
+  assert.match(verifyLedger(dir), /^ok: \d+ records verified/);
+  const records = ledgerRecords(dir, "mcp-tester");
   const decisions = records.filter((r) => r.event.kind === "decision").map((r) => r.event.decision.decision);
   assert.deepEqual(decisions, ["allow", "deny", "deny", "allow", "approval_required"]);
   assert.equal(records.filter((r) => r.event.kind === "outcome").length, 2);
   assert.ok(records.every((r) => r.event.kind !== "decision" || r.event.mcp_request_id !== undefined));
   // Every tool the upstream announced was pinned on first sight.
-  const pinned = execFileSync(warden, ["audit", "search", "-p", dir, "--json"]).toString()
-    .trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.event.kind === "tool_pinned");
+  const pinned = ledgerRecords(dir).filter((r) => r.event.kind === "tool_pinned");
   assert.deepEqual(pinned.map((r) => r.event.tool).sort(), [...allDirect].sort());
 });
