@@ -23,6 +23,11 @@ const key = "lean-bench-key-0123456789abcdef012345";
 const freePort = () => new Promise((resolve) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
 });
+// CPU time a process has used so far (user + system), in seconds, from /proc/PID/stat.
+const cpuSeconds = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const pct = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
 
 async function session(url, headers) {
@@ -77,7 +82,14 @@ async function main() {
   const base = (await new Promise((r) => createInterface({ input: gw.stdout }).once("line", r))).replace("listening on ", "").trim();
 
   const direct = await measure("direct to the upstream", await session(upstreamUrl, {}));
-  const through = await measure("through Warden /mcp", await session(`${base}/mcp`, { authorization: `Bearer ${key}` }));
+  const wardenSession = await session(`${base}/mcp`, { authorization: `Bearer ${key}` });
+  const cpu0 = { warden: cpuSeconds(gw.pid), upstream: cpuSeconds(upstream.pid) };
+  const through = await measure("through Warden /mcp", wardenSession);
+  const calls = 300 + 2 * N;
+  const cpu = {
+    warden: (cpuSeconds(gw.pid) - cpu0.warden) / calls * 1e3,
+    upstream: (cpuSeconds(upstream.pid) - cpu0.upstream) / calls * 1e3,
+  };
   const direct2 = await measure("direct again (drift check)", await session(upstreamUrl, {}));
   gw.kill("SIGTERM");
   upstream.kill("SIGKILL");
@@ -90,6 +102,7 @@ async function main() {
     console.log(`  ${r.label.padEnd(28)} p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.rps.toFixed(0)} calls/s`);
   }
   console.log(`  Warden added: p50 ${(through.p50 - direct.p50).toFixed(3)} ms, p99 ${(through.p99 - direct.p99).toFixed(3)} ms; latency ratio ${(through.p50 / direct.p50).toFixed(2)}x; throughput ratio ${(through.rps / direct.rps).toFixed(2)}`);
+  console.log(`  CPU per call over the Warden run (user+system, /proc): Warden ${cpu.warden.toFixed(3)} ms, the upstream ${cpu.upstream.toFixed(3)} ms (ratio ${(cpu.warden / cpu.upstream).toFixed(2)})`);
   console.log(`  ledger after the run: ${verify}`);
 }
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -23,5 +23,5 @@ pub mod scope_card;
 pub mod tools;
 
 pub use diagnostic::{FileError, FileErrors};
-pub use policy::{CallRequest, CompiledPolicy, Decision, SourceFile, Verdict};
+pub use policy::{CallRequest, CompiledPolicy, Decision, ReadTarget, SourceFile, Verdict};
 pub use scope_card::{ScopeCard, Tier};

@@ -152,6 +152,13 @@ pub struct CallRequest<'a> {
     pub correlation_id: Option<&'a str>,
 }
 
+/// Something an agent reads besides tools, for [`CompiledPolicy::decide_read`].
+#[derive(Debug, Clone, Copy)]
+pub enum ReadTarget<'a> {
+    Resource { server: &'a str, uri: &'a str },
+    Prompt { server: &'a str, name: &'a str },
+}
+
 /// The answer to a proposed call, with its reasons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
@@ -221,6 +228,32 @@ pub fn compile(
                 "{}: agent `{}` has no key in warden.toml [agent_keys]; it cannot call the HTTP API",
                 card.path, card.id
             ));
+        }
+        let reads = card
+            .resources
+            .iter()
+            .map(|r| ("resource", r.uri.as_str(), r.server.as_str(), r.server_span))
+            .chain(
+                card.prompts
+                    .iter()
+                    .map(|p| ("prompt", p.name.as_str(), p.server.as_str(), p.server_span)),
+            );
+        for (what, target, server, span) in reads {
+            if !config.upstreams.contains_key(server) {
+                let (line, col) = line_col(&text, span);
+                errors.push(
+                    FileError {
+                        file: card.path.clone(),
+                        line,
+                        col,
+                        message: format!(
+                            "{what} `{target}` names server `{server}`, which is not an upstream in {config_path}"
+                        ),
+                        hint: None,
+                    }
+                    .with_hint(format!("declare it as [upstreams.{server}] in {config_path}")),
+                );
+            }
         }
         for tool in &card.tools {
             if !config.upstreams.contains_key(&tool.server) {
@@ -807,6 +840,63 @@ impl CompiledPolicy {
     /// Number of policies in the set.
     pub fn policy_count(&self) -> usize {
         self.all.policies().count()
+    }
+
+    /// Decide a read of an MCP resource or prompt. Scope cards grant these by name or URI
+    /// prefix (`[[resources]]`, `[[prompts]]`); anything not listed is denied, and so is
+    /// everything when the agent is bound to another environment.
+    pub fn decide_read(&self, agent: &str, target: &ReadTarget<'_>) -> Decision {
+        let (kind, server, what) = match target {
+            ReadTarget::Resource { server, uri } => ("resource", *server, *uri),
+            ReadTarget::Prompt { server, name } => ("prompt", *server, *name),
+        };
+        let label = format!("{server}/{kind}:{what}");
+        let Some(card) = self.cards.get(agent) else {
+            return self.deny(
+                Some(label),
+                vec![format!(
+                    "agent `{agent}` has no scope card, so it may read nothing (deny by default)"
+                )],
+                Vec::new(),
+            );
+        };
+        if card.environment != self.environment {
+            return self.deny(
+                Some(label),
+                vec![format!(
+                    "agent `{}` is bound to the `{}` environment and this gateway serves `{}`",
+                    card.id, card.environment, self.environment
+                )],
+                vec!["warden/environment".to_string()],
+            );
+        }
+        let granted = match target {
+            ReadTarget::Resource { server, uri } => card
+                .resource(server, uri)
+                .map(|g| format!("the card grants resources `{}` on `{server}`", g.uri)),
+            ReadTarget::Prompt { server, name } => card
+                .prompt(server, name)
+                .map(|_| format!("the card grants prompt `{name}` on `{server}`")),
+        };
+        match granted {
+            Some(reason) => Decision {
+                decision: Verdict::Allow,
+                tier: Tier::Auto,
+                reasons: vec![format!("{reason} ({})", card.path)],
+                policies: vec![format!("card/{}/{kind}s", card.id)],
+                violations: Vec::new(),
+                tool: Some(label),
+                policy_version: self.version.clone(),
+            },
+            None => self.deny(
+                Some(label),
+                vec![format!(
+                    "{kind} `{what}` of `{server}` is not on the scope card of `{}` ({}), so the agent may not read it (deny by default)",
+                    card.id, card.path
+                )],
+                Vec::new(),
+            ),
+        }
     }
 
     fn deny(&self, tool: Option<String>, reasons: Vec<String>, policies: Vec<String>) -> Decision {

@@ -30,6 +30,32 @@ pub struct ScopeCardFile {
     pub failure_modes: Vec<FailureMode>,
     #[serde(default)]
     pub tools: Vec<ToolGrantFile>,
+    /// MCP resources the agent may read (`[[resources]]`); none by default.
+    #[serde(default)]
+    pub resources: Vec<ResourceGrantFile>,
+    /// MCP prompts the agent may fetch (`[[prompts]]`); none by default.
+    #[serde(default)]
+    pub prompts: Vec<PromptGrantFile>,
+}
+
+/// Read access to MCP resources of one upstream (`[[resources]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceGrantFile {
+    /// The upstream, as named in `warden.toml` `[upstreams.NAME]`.
+    pub server: Spanned<String>,
+    /// A resource URI, or a URI prefix ending in `*` (`docs://handbook/*`).
+    pub uri: Spanned<String>,
+    pub description: Option<String>,
+}
+
+/// Access to one MCP prompt of one upstream (`[[prompts]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptGrantFile {
+    pub server: Spanned<String>,
+    pub name: Spanned<String>,
+    pub description: Option<String>,
 }
 
 /// Who answers for the agent.
@@ -258,6 +284,35 @@ pub struct ScopeCard {
     pub rate_limits: RateLimits,
     pub failure_modes: Vec<FailureMode>,
     pub tools: Vec<ToolGrant>,
+    pub resources: Vec<ResourceGrant>,
+    pub prompts: Vec<PromptGrant>,
+}
+
+/// A validated resource grant: read access to one URI or to every URI under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceGrant {
+    pub server: String,
+    /// The URI as written (with its trailing `*` for a prefix).
+    pub uri: String,
+    pub server_span: usize,
+}
+
+impl ResourceGrant {
+    /// Whether this grant covers `uri`: equal to it, or under its prefix.
+    pub fn covers(&self, uri: &str) -> bool {
+        match self.uri.strip_suffix('*') {
+            Some(prefix) => uri.starts_with(prefix),
+            None => uri == self.uri,
+        }
+    }
+}
+
+/// A validated prompt grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptGrant {
+    pub server: String,
+    pub name: String,
+    pub server_span: usize,
 }
 
 impl ScopeCard {
@@ -271,6 +326,20 @@ impl ScopeCard {
         self.tools
             .iter()
             .position(|t| t.name == name || t.qualified == name)
+    }
+
+    /// The first resource grant on `server` that covers `uri`.
+    pub fn resource(&self, server: &str, uri: &str) -> Option<&ResourceGrant> {
+        self.resources
+            .iter()
+            .find(|r| r.server == server && r.covers(uri))
+    }
+
+    /// The grant for prompt `name` on `server`.
+    pub fn prompt(&self, server: &str, name: &str) -> Option<&PromptGrant> {
+        self.prompts
+            .iter()
+            .find(|p| p.server == server && p.name == name)
     }
 }
 
@@ -421,6 +490,55 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             server_span: t.server.span().start,
         });
     }
+    let mut resources = Vec::new();
+    for r in file.resources {
+        let server = r.server.get_ref().clone();
+        let uri = r.uri.get_ref().clone();
+        if !is_safe_name(&server) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    r.server.span().start,
+                    format!("server name `{server}` is not valid"),
+                )
+                .with_hint("use letters, digits, `-`, `_` and `.` only"),
+            );
+        }
+        let body = uri.strip_suffix('*').unwrap_or(&uri);
+        if body.is_empty() || body.contains('*') || uri.chars().any(char::is_control) {
+            errors.push(
+                FileError::at(path, source, r.uri.span().start, format!("resource uri `{uri}` is not valid"))
+                    .with_hint("write one URI (`docs://handbook/intro`) or a prefix ending in `*` (`docs://handbook/*`); `*` may appear only at the end"),
+            );
+        }
+        resources.push(ResourceGrant {
+            server,
+            uri,
+            server_span: r.server.span().start,
+        });
+    }
+    let mut prompts = Vec::new();
+    for p in file.prompts {
+        let server = p.server.get_ref().clone();
+        let name = p.name.get_ref().clone();
+        for (what, value, span) in [
+            ("prompt name", &name, p.name.span().start),
+            ("server name", &server, p.server.span().start),
+        ] {
+            if !is_safe_name(value) {
+                errors.push(
+                    FileError::at(path, source, span, format!("{what} `{value}` is not valid"))
+                        .with_hint("use letters, digits, `-`, `_` and `.` only"),
+                );
+            }
+        }
+        prompts.push(PromptGrant {
+            server,
+            name,
+            server_span: p.server.span().start,
+        });
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -435,6 +553,8 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
         rate_limits: file.rate_limits,
         failure_modes: file.failure_modes,
         tools,
+        resources,
+        prompts,
     })
 }
 

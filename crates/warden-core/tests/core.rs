@@ -228,6 +228,113 @@ fn an_unknown_server_is_located_with_a_suggestion() {
     assert!(e.contains("did you mean `helpdesk`?"), "{e}");
 }
 
+fn with_card(card_text: &str) -> Project {
+    let mut s = example_sources();
+    s.cards.push(SourceFile {
+        path: "agents/reader.toml".into(),
+        text: card_text.into(),
+    });
+    load_project(&s).unwrap_or_else(|e| panic!("card must load:\n{e}"))
+}
+
+const READS: &str = r#"
+[[resources]]
+server = "helpdesk"
+uri = "kb://articles/*"
+[[resources]]
+server = "helpdesk"
+uri = "kb://policies/refunds"
+[[prompts]]
+server = "helpdesk"
+name = "triage"
+"#;
+
+#[test]
+fn resources_and_prompts_are_read_only_where_granted() {
+    use warden_core::{ReadTarget, Verdict};
+    let p = with_card(&format!("{GOOD_CARD}{READS}"));
+    let read = |server, uri| {
+        p.policy
+            .decide_read("reader", &ReadTarget::Resource { server, uri })
+    };
+    let allowed = read("helpdesk", "kb://articles/42");
+    assert_eq!(allowed.decision, Verdict::Allow);
+    assert_eq!(allowed.policies, vec!["card/reader/resources".to_string()]);
+    assert_eq!(
+        read("helpdesk", "kb://policies/refunds").decision,
+        Verdict::Allow
+    );
+    for (server, uri) in [
+        ("helpdesk", "kb://policies/refunds-v2"), // exact grants are exact
+        ("helpdesk", "kb://article"),             // not under the prefix
+        ("crm", "kb://articles/42"),              // another server
+    ] {
+        let d = read(server, uri);
+        assert_eq!(d.decision, Verdict::Deny, "{server} {uri}");
+        assert!(
+            d.reasons[0].contains("not on the scope card"),
+            "{:?}",
+            d.reasons
+        );
+    }
+    let prompt = |name| {
+        p.policy.decide_read(
+            "reader",
+            &ReadTarget::Prompt {
+                server: "helpdesk",
+                name,
+            },
+        )
+    };
+    assert_eq!(prompt("triage").decision, Verdict::Allow);
+    assert_eq!(prompt("escalate").decision, Verdict::Deny);
+    // Agents without grants read nothing; unknown agents neither.
+    let none = p.policy.decide_read(
+        "support-triage",
+        &ReadTarget::Resource {
+            server: "helpdesk",
+            uri: "kb://articles/42",
+        },
+    );
+    assert_eq!(none.decision, Verdict::Deny);
+    assert_eq!(
+        p.policy
+            .decide_read(
+                "nobody",
+                &ReadTarget::Prompt {
+                    server: "helpdesk",
+                    name: "triage"
+                }
+            )
+            .decision,
+        Verdict::Deny
+    );
+}
+
+#[test]
+fn bad_resource_grants_are_located() {
+    let e = card_error(&format!(
+        "{GOOD_CARD}{}",
+        READS.replace("kb://articles/*", "kb://*/x")
+    ));
+    assert!(
+        e.contains("agents/broken.toml:19:7: error: resource uri `kb://*/x` is not valid"),
+        "{e}"
+    );
+    assert!(e.contains("`*` may appear only at the end"), "{e}");
+    let e = card_error(&format!(
+        "{GOOD_CARD}{}",
+        READS.replace(
+            "server = \"helpdesk\"\nname = \"triage\"",
+            "server = \"helpdsk\"\nname = \"triage\""
+        )
+    ));
+    assert!(
+        e.contains("prompt `triage` names server `helpdsk`, which is not an upstream"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_policy_that_does_not_match_the_schema_is_located() {
     let mut s = example_sources();

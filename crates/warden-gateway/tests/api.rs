@@ -391,21 +391,49 @@ mod mcp_gate {
     }
 
     #[tokio::test]
-    async fn resources_and_prompts_are_refused_and_not_advertised() {
+    async fn ungranted_resources_and_prompts_are_refused_and_not_advertised() {
         let (_d, s) = setup().await;
         let g = gate(&s);
-        for method in [
-            "resources/read",
-            "resources/list",
-            "prompts/get",
-            "completion/complete",
+        // Reads the card does not grant are decided (deny), recorded, and never forwarded.
+        for (method, params) in [
+            ("resources/read", r#"{"uri":"file:///etc/passwd"}"#),
+            ("prompts/get", r#"{"name":"summarise"}"#),
         ] {
-            let req = format!(r#"{{"jsonrpc":"2.0","id":5,"method":"{method}","params":{{}}}}"#);
-            assert!(
-                matches!(g.from_client(&req).await, ClientAction::Reply(r) if r.contains("-32601")),
-                "{method} must not pass"
-            );
+            let req =
+                format!(r#"{{"jsonrpc":"2.0","id":5,"method":"{method}","params":{params}}}"#);
+            match g.from_client(&req).await {
+                ClientAction::Reply(r) => {
+                    assert!(
+                        r.contains("-32003") && r.contains("not on the scope card"),
+                        "{r}"
+                    );
+                }
+                other => panic!("{method} must not pass: {other:?}"),
+            }
         }
+        assert_eq!(
+            s.ledger().count().await.unwrap(),
+            2,
+            "both refusals recorded"
+        );
+        let missing = r#"{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{}}"#;
+        assert!(
+            matches!(g.from_client(missing).await, ClientAction::Reply(r) if r.contains("-32602"))
+        );
+        let complete = r#"{"jsonrpc":"2.0","id":7,"method":"completion/complete","params":{}}"#;
+        assert!(
+            matches!(g.from_client(complete).await, ClientAction::Reply(r) if r.contains("-32601"))
+        );
+        // A listing is forwarded and its answer filtered to the (here: no) grants.
+        let list = r#"{"jsonrpc":"2.0","id":8,"method":"resources/list"}"#;
+        assert_eq!(
+            g.from_client(list).await,
+            ClientAction::Forward(list.to_string())
+        );
+        let listed = json!({"jsonrpc": "2.0", "id": 8, "result": {"resources": [{"uri": "file:///etc/passwd", "name": "passwd"}]}});
+        let out: Value =
+            serde_json::from_str(&g.from_upstream(&listed.to_string()).await.unwrap()).unwrap();
+        assert_eq!(out["result"]["resources"], json!([]));
         let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
         assert_eq!(
             g.from_client(init).await,

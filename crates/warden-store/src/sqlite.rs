@@ -223,6 +223,26 @@ impl Ledger {
         }
     }
 
+    /// Queue a record for the next group commit without waiting for it to be durable. For
+    /// records of what has already happened, such as the outcome of a call that ran: waiting
+    /// would not change the fact, only delay the answer. When this returns the record is in
+    /// the writer's queue, behind every record appended before it; [`Ledger::close`] commits
+    /// the queue, and a failed commit is logged by the writer and marks the ledger unhealthy.
+    pub async fn enqueue(&self, ts: String, event: LedgerEvent) -> Result<(), StoreError> {
+        let event_json = canonical_json(&event)?;
+        let decision_id = event.decision_id().map(str::to_string);
+        let (reply, _ignored) = oneshot::channel();
+        self.tx
+            .send(AppendRequest {
+                ts,
+                decision_id,
+                event_json,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
     /// Whether the last commit succeeded and the writer is running.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed) && !self.tx.is_closed()
@@ -334,7 +354,26 @@ impl Ledger {
     }
 
     /// Stop accepting appends and wait for those in flight to commit.
+    /// Wait until every record queued before this call is committed (or its commit failed).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(AppendRequest {
+                ts: String::new(),
+                decision_id: None,
+                event_json: String::new(),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map(|_| ()).map_err(|_| StoreError::WriterGone)
+    }
+
     pub async fn close(self) {
+        // Records queued without waiting (`enqueue`) are committed first.
+        if let Err(error) = self.flush().await {
+            warn!(message = "ledger queue not flushed at close", %error);
+        }
         let Self { tx, pool, .. } = self;
         drop(tx);
         // The writer holds its own connection; closing the pool waits for readers.
@@ -497,6 +536,28 @@ fn write_thread(
                 Err(_) => break,
             }
         }
+        // Take the write lock, then seal onto the chain as it is stored: another process on
+        // the same ledger (`warden mcp stdio` beside `warden serve`) may have appended since
+        // this writer's last commit.
+        let head = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .and_then(|()| writer_head(&conn));
+        match head {
+            Ok((s, h)) => {
+                st.next_seq = s;
+                st.prev_hash = h;
+            }
+            Err(error) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                st.healthy.store(false, Ordering::Relaxed);
+                warn!(message = "ledger write lock not taken; the calls it would record are denied", %error);
+                let msg = error.to_string();
+                for a in batch.drain(..) {
+                    let _ = a.reply.send(Err(msg.clone()));
+                }
+                continue;
+            }
+        }
         // Seal each record onto the chain.
         let mut rows: Vec<PendingRow> = Vec::with_capacity(batch.len());
         let mut waiting: Vec<(oneshot::Sender<Result<Appended, String>>, Appended)> =
@@ -504,7 +565,13 @@ fn write_thread(
         let mut seq = st.next_seq;
         let mut prev = st.prev_hash.clone();
         let mut bytes = 0u64;
+        let mut barriers = Vec::new();
         for a in batch.drain(..) {
+            if a.event_json.is_empty() {
+                // A flush barrier: answered once what was queued before it is committed.
+                barriers.push(a.reply);
+                continue;
+            }
             match assemble_record(seq, &prev, &a.ts, &a.event_json) {
                 Ok(json) => {
                     let hash = leaf_hash(json.as_bytes());
@@ -533,9 +600,17 @@ fn write_thread(
             }
         }
         if rows.is_empty() {
+            let _ = conn.execute_batch("ROLLBACK");
+            for reply in barriers {
+                let _ = reply.send(Err("flush".to_string()));
+            }
             continue;
         }
-        match commit(&conn, &rows) {
+        let committed = commit(&conn, &rows);
+        for reply in barriers {
+            let _ = reply.send(Err("flush".to_string()));
+        }
+        match committed {
             Ok(()) => {
                 st.next_seq = seq;
                 st.prev_hash = prev;
@@ -554,14 +629,6 @@ fn write_thread(
                 let msg = error.to_string();
                 for (reply, _) in waiting {
                     let _ = reply.send(Err(msg.clone()));
-                }
-                // Another writer may have moved the chain; start again from what is stored.
-                match writer_head(&conn) {
-                    Ok((s, h)) => {
-                        st.next_seq = s;
-                        st.prev_hash = h;
-                    }
-                    Err(error) => warn!(message = "ledger head could not be re-read", %error),
                 }
             }
         }
@@ -591,9 +658,9 @@ struct PendingRow {
     decision_id: Option<String>,
 }
 
+/// Insert sealed rows and commit, inside the `BEGIN IMMEDIATE` transaction the writer opened
+/// (the write lock is taken up front, so a commit never fails half-way for a lock).
 fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqlite::Error> {
-    // IMMEDIATE: take the write lock up front, so a commit never fails half-way for a lock.
-    conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         let mut insert =
             conn.prepare_cached("INSERT INTO ledger (seq, hash, record) VALUES (?1, ?2, ?3)")?;

@@ -109,6 +109,33 @@ async fn reopening_continues_the_chain() {
 }
 
 #[tokio::test]
+async fn two_writers_on_one_file_extend_one_chain() {
+    // `warden serve` and a `warden mcp stdio` beside it each open the same ledger: neither
+    // may fork the chain or refuse a call because the other wrote in between.
+    let (dir, first) = filled(5, Durability::Process).await;
+    let second = Ledger::open(first.path(), LedgerOptions::default())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let l = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        tasks.push(tokio::spawn(async move { l.append(ts(i), event(i)).await }));
+    }
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("no append refused for the other writer's records");
+    }
+    assert_eq!(first.count().await.unwrap(), 205);
+    assert_eq!(first_break(&first).await, None);
+    drop(dir);
+}
+
+#[tokio::test]
 async fn editing_any_column_of_a_row_is_detected_at_that_row() {
     for (column, sql) in [
         ("record", "UPDATE ledger SET record = replace(record, '\"ok\"', '\"OK\"') WHERE seq = 7"),

@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent, ToolEvent};
 use warden_core::tools::{audit_definition, pinned_definition, tool_definition_hash};
-use warden_core::{CallRequest, CompiledPolicy, Verdict};
+use warden_core::{CallRequest, CompiledPolicy, Decision, ReadTarget, Verdict};
 use warden_store::{Ledger, PinCheck};
 
 use crate::state::now_rfc3339;
@@ -39,6 +39,8 @@ pub enum ClientAction {
 enum Pending {
     Initialize,
     ListTools,
+    ListResources,
+    ListPrompts,
     Call {
         decision_id: String,
         tool: String,
@@ -149,14 +151,29 @@ impl McpGate {
                 self.remember(&id, Pending::Initialize);
                 ClientAction::Forward(line.to_string())
             }
+            (Some("resources/list"), Some(id)) => {
+                self.remember(&id, Pending::ListResources);
+                ClientAction::Forward(line.to_string())
+            }
+            (Some("prompts/list"), Some(id)) => {
+                self.remember(&id, Pending::ListPrompts);
+                ClientAction::Forward(line.to_string())
+            }
+            // Templates would let a client build URIs the card never listed; none are offered.
+            (Some("resources/templates/list"), Some(id)) => {
+                ClientAction::Reply(rpc_result(&id, json!({"resourceTemplates": []})).to_string())
+            }
+            (Some(m @ ("resources/read" | "prompts/get")), Some(id)) => {
+                self.read(line, m, obj, id).await
+            }
             // Requests Warden lets through as they are: no data, no effects.
             (Some("ping" | "logging/setLevel"), _) => ClientAction::Forward(line.to_string()),
-            // Resources, prompts, completions and anything newer: scope cards grant tools
-            // only, so these are refused rather than passed through ungated.
+            // Completions, subscriptions and anything newer: scope cards do not grant them,
+            // so they are refused rather than passed through ungated.
             (Some(m), Some(id)) => ClientAction::Reply(error_reply(
                 &id,
                 -32601,
-                &format!("`{m}` is not allowed through Warden: the agent's scope card grants tools only"),
+                &format!("`{m}` is not allowed through Warden: scope cards grant tools, resources and prompts only"),
             )),
             // Notifications (no id) and responses to the server's own requests pass.
             _ => ClientAction::Forward(line.to_string()),
@@ -209,6 +226,68 @@ impl McpGate {
         }
     }
 
+    async fn read(
+        &self,
+        line: &str,
+        method: &str,
+        obj: &serde_json::Map<String, Value>,
+        id: Value,
+    ) -> ClientAction {
+        let key = if method == "resources/read" {
+            "uri"
+        } else {
+            "name"
+        };
+        let params = obj.get("params").cloned().unwrap_or_else(|| json!({}));
+        let Some(target) = params.get(key).and_then(Value::as_str) else {
+            return ClientAction::Reply(error_reply(
+                &id,
+                -32602,
+                &format!("invalid params: {method} needs params.{key}"),
+            ));
+        };
+        let read_target = if method == "resources/read" {
+            ReadTarget::Resource {
+                server: &self.server,
+                uri: target,
+            }
+        } else {
+            ReadTarget::Prompt {
+                server: &self.server,
+                name: target,
+            }
+        };
+        let gated = gate_read(
+            McpCall {
+                policy: &self.policy,
+                ledger: &self.ledger,
+                agent: &self.agent,
+                server: &self.server,
+                tool: method,
+                args: params.clone(),
+                session: &self.session,
+                request_id: &id,
+                source: "mcp-stdio",
+            },
+            &read_target,
+        )
+        .await;
+        match gated {
+            Gated::Run { decision_id } => {
+                self.remember(
+                    &id,
+                    Pending::Call {
+                        decision_id,
+                        tool: method.to_string(),
+                        started: Instant::now(),
+                    },
+                );
+                ClientAction::Forward(line.to_string())
+            }
+            Gated::Refused(text) => ClientAction::Reply(error_reply(&id, -32003, &text)),
+        }
+    }
+
     /// Handle one line from the upstream; `None` drops it.
     pub async fn from_upstream(&self, line: &str) -> Option<String> {
         let Ok(mut msg) = serde_json::from_str::<Value>(line) else {
@@ -229,8 +308,21 @@ impl McpGate {
                     .and_then(|r| r.get_mut("capabilities"))
                     .and_then(Value::as_object_mut)
                 {
-                    for gone in ["resources", "prompts", "completions"] {
-                        caps.remove(gone);
+                    let card = self.policy.cards.get(&self.agent);
+                    let has_resources =
+                        card.is_some_and(|c| c.resources.iter().any(|r| r.server == self.server));
+                    let has_prompts =
+                        card.is_some_and(|c| c.prompts.iter().any(|p| p.server == self.server));
+                    caps.remove("completions");
+                    if !has_resources {
+                        caps.remove("resources");
+                    } else if let Some(r) = caps.get_mut("resources").and_then(Value::as_object_mut)
+                    {
+                        // Subscriptions would deliver updates outside the gate.
+                        r.remove("subscribe");
+                    }
+                    if !has_prompts {
+                        caps.remove("prompts");
                     }
                 }
                 Some(msg.to_string())
@@ -262,6 +354,18 @@ impl McpGate {
                 }
                 Some(msg.to_string())
             }
+            Some(Pending::ListResources) => {
+                self.keep_granted(&mut msg, "resources", "uri", |c, uri| {
+                    c.resource(&self.server, uri).is_some()
+                });
+                Some(msg.to_string())
+            }
+            Some(Pending::ListPrompts) => {
+                self.keep_granted(&mut msg, "prompts", "name", |c, name| {
+                    c.prompt(&self.server, name).is_some()
+                });
+                Some(msg.to_string())
+            }
             Some(Pending::Call {
                 decision_id,
                 tool,
@@ -270,6 +374,27 @@ impl McpGate {
                 self.record_outcome(&msg, decision_id, tool, started).await;
                 Some(line.to_string())
             }
+        }
+    }
+
+    /// Keep only the granted entries of a `resources/list` or `prompts/list` result.
+    fn keep_granted(
+        &self,
+        msg: &mut Value,
+        field: &str,
+        key: &str,
+        granted: impl Fn(&warden_core::ScopeCard, &str) -> bool,
+    ) {
+        let card = self.policy.cards.get(&self.agent);
+        if let Some(items) = msg
+            .get_mut("result")
+            .and_then(|r| r.get_mut(field))
+            .and_then(Value::as_array_mut)
+        {
+            items.retain(|item| {
+                let named = item.get(key).and_then(Value::as_str).unwrap_or_default();
+                card.is_some_and(|c| granted(c, named))
+            });
         }
     }
 
@@ -320,6 +445,13 @@ pub(crate) enum Gated {
     Refused(String),
 }
 
+/// Decide a read of a resource or prompt (`tool` names it for the record) and record the
+/// decision before anything is read.
+pub(crate) async fn gate_read(c: McpCall<'_>, target: &ReadTarget<'_>) -> Gated {
+    let decision = c.policy.decide_read(c.agent, target);
+    record_decision(c, decision).await
+}
+
 /// Decide a call, apply tool pinning, and record the decision before anything runs.
 pub(crate) async fn gate_call(c: McpCall<'_>) -> Gated {
     let qualified = format!("{}/{}", c.server, c.tool);
@@ -348,6 +480,15 @@ pub(crate) async fn gate_call(c: McpCall<'_>) -> Gated {
             decision.policies = vec!["warden/tool-pinning".to_string()];
         }
     }
+    record_decision(c, decision).await
+}
+
+/// Record a decision; only a recorded `allow` may run (fail closed).
+async fn record_decision(c: McpCall<'_>, decision: Decision) -> Gated {
+    let qualified = decision
+        .tool
+        .clone()
+        .unwrap_or_else(|| format!("{}/{}", c.server, c.tool));
     let decision_id = uuid::Uuid::now_v7().to_string();
     let environment = c.policy.cards.get(c.agent).map_or_else(
         || c.policy.environment.to_string(),
@@ -472,7 +613,9 @@ pub(crate) async fn record_outcome(
         output_truncated,
         duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
     });
-    if let Err(error) = ledger.append(now_rfc3339(), event).await {
+    // The call has run; waiting for this record to be durable would only delay the answer.
+    // It is queued before the answer leaves, behind the call's decision record.
+    if let Err(error) = ledger.enqueue(now_rfc3339(), event).await {
         tracing::error!(message = "outcome of an allowed call not recorded", %error);
     }
 }

@@ -19,12 +19,14 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::gate::{
-    gate_call, pin_tool, record_outcome, rpc_error, rpc_result, tool_error, Gated, McpCall,
+    gate_call, gate_read, pin_tool, record_outcome, rpc_error, rpc_result, tool_error, Gated,
+    McpCall,
 };
 use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
 use crate::state::AppState;
 use warden_core::tools::tool_definition_hash;
+use warden_core::ReadTarget;
 
 /// Protocol versions Warden accepts from clients.
 const SUPPORTED: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
@@ -162,6 +164,18 @@ pub async fn post(
             PROTOCOL_VERSION
         };
         let session = crate::new_id();
+        // Offer resources and prompts only to agents whose card grants some.
+        let mut capabilities = json!({"tools": {"listChanged": false}});
+        if let (Some(card), Some(caps)) =
+            (state.policy.cards.get(&agent), capabilities.as_object_mut())
+        {
+            if !card.resources.is_empty() {
+                caps.insert("resources".into(), json!({}));
+            }
+            if !card.prompts.is_empty() {
+                caps.insert("prompts".into(), json!({}));
+            }
+        }
         if let Ok(mut s) = state.mcp.sessions.lock() {
             s.insert(session.clone(), agent);
         }
@@ -169,7 +183,7 @@ pub async fn post(
             &id,
             json!({
                 "protocolVersion": version,
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": capabilities,
                 "serverInfo": {"name": "warden", "version": env!("CARGO_PKG_VERSION")},
                 "instructions": "Tool calls go through Warden: each is decided by policy and recorded before it runs. A refused call comes back as a tool result with isError and the reasons."
             }),
@@ -213,6 +227,23 @@ pub async fn post(
                     "this session already has {} calls in flight, Warden's limit ([gateway] max_concurrent_calls_per_session); retry when one finishes",
                     state.mcp.max_in_flight
                 ),
+            ),
+        },
+        "resources/list" => rpc_result(
+            &id,
+            json!({"resources": list_granted(&state, &agent, Listing::Resources).await}),
+        ),
+        "resources/templates/list" => rpc_result(&id, json!({"resourceTemplates": []})),
+        "prompts/list" => rpc_result(
+            &id,
+            json!({"prompts": list_granted(&state, &agent, Listing::Prompts).await}),
+        ),
+        "resources/read" | "prompts/get" => match state.mcp.admit(&session) {
+            Some(_slot) => read(&state, &agent, &session, &id, method, obj.get("params")).await,
+            None => rpc_error(
+                &id,
+                -32000,
+                "this session is at Warden's limit of calls in flight; retry when one finishes",
             ),
         },
         other => rpc_error(
@@ -389,5 +420,175 @@ async fn call_tool(
             .await;
             tool_error(id, format!("the upstream failed: {e}"))
         }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Listing {
+    Resources,
+    Prompts,
+}
+
+/// The resources or prompts of every upstream the agent's card grants some on, filtered to
+/// the granted ones. An upstream that fails to answer contributes nothing (and is logged).
+async fn list_granted(state: &AppState, agent: &str, what: Listing) -> Vec<Value> {
+    let Some(card) = state.policy.cards.get(agent) else {
+        return Vec::new();
+    };
+    let mut servers: Vec<&str> = match what {
+        Listing::Resources => card.resources.iter().map(|r| r.server.as_str()).collect(),
+        Listing::Prompts => card.prompts.iter().map(|p| p.server.as_str()).collect(),
+    };
+    servers.sort_unstable();
+    servers.dedup();
+    let (method, field) = match what {
+        Listing::Resources => ("resources/list", "resources"),
+        Listing::Prompts => ("prompts/list", "prompts"),
+    };
+    let mut out = Vec::new();
+    for server in servers {
+        let Some(up) = state.mcp.upstreams.get(server) else {
+            continue;
+        };
+        let mut cursor: Option<Value> = None;
+        // A bound on pages, so a misbehaving upstream cannot keep a listing going forever.
+        for _ in 0..100 {
+            let params = cursor
+                .as_ref()
+                .map_or_else(|| json!({}), |c| json!({"cursor": c}));
+            let page = match up.request(method, params).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(message = "upstream listing failed", %server, %method, %error);
+                    break;
+                }
+            };
+            let items = page
+                .pointer(&format!("/result/{field}"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for item in items {
+                let key = match what {
+                    Listing::Resources => "uri",
+                    Listing::Prompts => "name",
+                };
+                let named = item.get(key).and_then(Value::as_str).unwrap_or_default();
+                let granted = match what {
+                    Listing::Resources => card.resource(server, named).is_some(),
+                    Listing::Prompts => card.prompt(server, named).is_some(),
+                };
+                if granted {
+                    out.push(item);
+                }
+            }
+            cursor = page
+                .pointer("/result/nextCursor")
+                .cloned()
+                .filter(|c| !c.is_null());
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `resources/read` and `prompts/get`: decided against the card's grants and recorded like a
+/// tool call; refused reads are JSON-RPC errors with the reasons (these results have no
+/// `isError` field to carry them).
+async fn read(
+    state: &AppState,
+    agent: &str,
+    session: &str,
+    id: &Value,
+    method: &str,
+    params: Option<&Value>,
+) -> Value {
+    let key = if method == "resources/read" {
+        "uri"
+    } else {
+        "name"
+    };
+    let Some(target) = params.and_then(|p| p.get(key)).and_then(Value::as_str) else {
+        return rpc_error(
+            id,
+            -32602,
+            &format!("invalid params: {method} needs params.{key}"),
+        );
+    };
+    let card = state.policy.cards.get(agent);
+    // The upstream is the one whose grant covers the target; with none, the read is denied
+    // (and recorded) without naming any upstream.
+    let server = card
+        .and_then(|c| {
+            if method == "resources/read" {
+                c.resources
+                    .iter()
+                    .find(|r| r.covers(target))
+                    .map(|r| r.server.clone())
+            } else {
+                c.prompts
+                    .iter()
+                    .find(|p| p.name == target)
+                    .map(|p| p.server.clone())
+            }
+        })
+        .unwrap_or_else(|| "(none)".to_string());
+    let read_target = if method == "resources/read" {
+        ReadTarget::Resource {
+            server: &server,
+            uri: target,
+        }
+    } else {
+        ReadTarget::Prompt {
+            server: &server,
+            name: target,
+        }
+    };
+    let params = params.cloned().unwrap_or_else(|| json!({}));
+    let gated = gate_read(
+        McpCall {
+            policy: &state.policy,
+            ledger: &state.ledger,
+            agent,
+            server: &server,
+            tool: method,
+            args: params.clone(),
+            session,
+            request_id: id,
+            source: "mcp-http",
+        },
+        &read_target,
+    )
+    .await;
+    let decision_id = match gated {
+        Gated::Refused(text) => return rpc_error(id, -32003, &text),
+        Gated::Run { decision_id } => decision_id,
+    };
+    let Some(up) = state.mcp.upstreams.get(&server) else {
+        return rpc_error(id, -32603, &format!("no upstream `{server}` is configured"));
+    };
+    let started = Instant::now();
+    let response = match up.request(method, params).await {
+        Ok(response) => response,
+        Err(e) => {
+            json!({"error": {"code": -32603, "message": format!("the upstream failed: {e}")}})
+        }
+    };
+    record_outcome(
+        &state.ledger,
+        agent,
+        &response,
+        decision_id,
+        method.to_string(),
+        started,
+        state.max_output_bytes,
+    )
+    .await;
+    match (response.get("result"), response.get("error")) {
+        (Some(result), _) => rpc_result(id, result.clone()),
+        (None, Some(error)) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+        _ => rpc_error(id, -32603, "the upstream sent an empty response"),
     }
 }

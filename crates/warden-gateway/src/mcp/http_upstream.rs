@@ -126,7 +126,7 @@ impl HttpUpstream {
         Ok(())
     }
 
-    fn request(&self, body: String) -> reqwest::RequestBuilder {
+    fn builder(&self, body: String) -> reqwest::RequestBuilder {
         let mut req = self
             .client
             .post(&self.url)
@@ -145,7 +145,7 @@ impl HttpUpstream {
 
     async fn notify(&self, method: &str) {
         let body = json!({"jsonrpc": "2.0", "method": method}).to_string();
-        if let Err(error) = self.request(body).send().await {
+        if let Err(error) = self.builder(body).send().await {
             tracing::warn!(message = "upstream notification failed", upstream = %self.name, %error);
         }
     }
@@ -154,7 +154,7 @@ impl HttpUpstream {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body =
             json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
-        let resp = self.request(body).send().await.map_err(|e| {
+        let resp = self.builder(body).send().await.map_err(|e| {
             if e.is_timeout() {
                 UpstreamError::Timeout(self.name.clone(), 0)
             } else {
@@ -189,19 +189,18 @@ impl HttpUpstream {
             .ok_or_else(|| UpstreamError::Exited(self.name.clone()))
     }
 
-    /// Call a tool; returns the upstream's JSON-RPC response message.
-    pub async fn call_tool(
+    /// Send one request; returns the upstream's JSON-RPC response message.
+    pub async fn request(
         self: &Arc<Self>,
-        name: &str,
-        arguments: Value,
+        method: &str,
+        params: Value,
     ) -> Result<Value, UpstreamError> {
         if !self.is_up() {
             let me = Arc::clone(self);
             tokio::spawn(async move { me.connect_with_backoff().await });
             return Err(UpstreamError::Down(self.name.clone()));
         }
-        self.post("tools/call", json!({"name": name, "arguments": arguments}))
-            .await
+        self.post(method, params).await
     }
 }
 

@@ -233,13 +233,12 @@ impl StdioUpstream {
         }
     }
 
-    /// Call a tool; returns the upstream's JSON-RPC response message.
-    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, UpstreamError> {
+    /// Send one request; returns the upstream's JSON-RPC response message.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
         if !self.is_up() {
             return Err(UpstreamError::Down(self.name.clone()));
         }
-        self.send_request("tools/call", json!({"name": name, "arguments": arguments}))
-            .await
+        self.send_request(method, params).await
     }
 }
 
@@ -304,10 +303,17 @@ impl Upstream {
         true
     }
 
+    /// Call a tool; returns the upstream's JSON-RPC response message.
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, UpstreamError> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    }
+
+    /// Send one request of any method; returns the upstream's JSON-RPC response message.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
         match self {
-            Self::Stdio(u) => u.call_tool(name, arguments).await,
-            Self::Http(u) => u.call_tool(name, arguments).await,
+            Self::Stdio(u) => u.request(method, params).await,
+            Self::Http(u) => u.request(method, params).await,
         }
     }
 }
