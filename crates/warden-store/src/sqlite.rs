@@ -540,8 +540,9 @@ fn write_thread(
         // the same ledger (`warden mcp stdio` beside `warden serve`) may have appended since
         // this writer's last commit.
         let head = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .and_then(|()| writer_head(&conn));
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut begin| begin.execute([]))
+            .and_then(|_| writer_head(&conn));
         match head {
             Ok((s, h)) => {
                 st.next_seq = s;
@@ -619,7 +620,7 @@ fn write_thread(
                     let _ = reply.send(Ok(appended));
                 }
                 let total = st.written.fetch_add(bytes, Ordering::Relaxed) + bytes;
-                if total >= st.opts.wal_cap_bytes || rx.is_empty() {
+                if total >= st.opts.wal_cap_bytes {
                     st.wake.notify_one();
                 }
             }
@@ -638,11 +639,8 @@ fn write_thread(
 fn writer_head(conn: &rusqlite::Connection) -> Result<(u64, String), rusqlite::Error> {
     use rusqlite::OptionalExtension as _;
     let row: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
         Some((seq, hash)) => (u64::try_from(seq).unwrap_or(0) + 1, hash),
@@ -676,7 +674,10 @@ fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqli
         Ok(())
     })();
     match result {
-        Ok(()) => conn.execute_batch("COMMIT"),
+        Ok(()) => conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut commit| commit.execute([]))
+            .map(|_| ()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
@@ -684,26 +685,40 @@ fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqli
     }
 }
 
-/// Moves WAL frames into the database file off the commit path: after a burst ends (the writer
-/// found its queue empty) or when the WAL has grown past the cap. A PASSIVE checkpoint never
-/// blocks the writer.
+/// How long the ledger must see no append before the WAL is checkpointed.
+const CHECKPOINT_IDLE: Duration = Duration::from_millis(200);
+
+/// Moves WAL frames into the database file off the commit path, in idle gaps: once no record
+/// has been appended for [`CHECKPOINT_IDLE`], or at once when the WAL has grown past the cap
+/// (the writer wakes it). A PASSIVE checkpoint never blocks the writer, but it does cost a
+/// pass over the WAL and an fsync of the database file: after every commit it would sit beside
+/// every call (measured: most of the store's CPU under sequential calls).
 async fn checkpointer(
     mut conn: SqliteConnection,
     wake: Arc<Notify>,
     written: Arc<AtomicU64>,
     alive: mpsc::WeakSender<AppendRequest>,
 ) {
+    let mut seen = 0u64;
     loop {
-        let woke = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+        let over_cap = tokio::time::timeout(CHECKPOINT_IDLE, wake.notified())
+            .await
+            .is_ok();
         if alive.upgrade().is_none() {
             break;
         }
-        if woke.is_err() && written.load(Ordering::Relaxed) == 0 {
+        let now = written.load(Ordering::Relaxed);
+        if now == 0 {
+            seen = 0;
             continue;
         }
-        if written.swap(0, Ordering::Relaxed) == 0 {
+        if !over_cap && now != seen {
+            // Records were appended during the last period: not idle yet.
+            seen = now;
             continue;
         }
+        written.swap(0, Ordering::Relaxed);
+        seen = 0;
         if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&mut conn)
             .await
