@@ -15,7 +15,6 @@ use warden_gateway::demo_tools::DemoTools;
 use warden_gateway::AppState;
 
 use crate::project_cmds::{load, write_example};
-use crate::serve::open_ledger;
 
 struct Step {
     agent: &'static str,
@@ -179,12 +178,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         project.policy.policy_count(),
         project.policy.short_version()
     );
-    let ledger = open_ledger(
-        &dir,
-        &project.config.store.url,
-        project.config.store.durability,
-    )
-    .await?;
+    let ledger = crate::ledger_cmd::open_signing(&dir, &project.config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
