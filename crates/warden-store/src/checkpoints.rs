@@ -138,7 +138,6 @@ impl Checkpointer {
         let mut tick = tokio::time::interval(self.opts.every.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let every = self.opts.every_records.max(1);
         loop {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
@@ -157,9 +156,10 @@ impl Checkpointer {
                         break;
                     }
                 },
+                // The writer wakes this task each time the committed count crosses a
+                // multiple of `every_records`.
                 () = self.signal.wake.notified() => {
-                    let committed = self.signal.committed.load(Ordering::Acquire);
-                    if committed.saturating_sub(self.frontier.size()) >= every {
+                    if self.signal.committed.load(Ordering::Acquire) > self.frontier.size() {
                         self.make_logged().await;
                     }
                 }

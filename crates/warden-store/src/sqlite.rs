@@ -177,7 +177,7 @@ impl Ledger {
         let every_records = checkpoint_opts
             .as_ref()
             .map_or(u64::MAX, |c| c.every_records.max(1));
-        let checkpointer = match checkpoint_opts {
+        let signed_checkpoints = match checkpoint_opts {
             Some(c) => Some(
                 checkpoints::Checkpointer::start(pool.clone(), c, Arc::clone(&signal)).await?,
             ),
@@ -210,7 +210,7 @@ impl Ledger {
             healthy,
             path: path.to_path_buf(),
             blocked_cache: Arc::new(crate::pins::BlockedCache::default()),
-            checkpointer,
+            checkpointer: signed_checkpoints,
         })
     }
 
