@@ -72,21 +72,36 @@ pub(crate) fn check(path: &str, source: &str, cfg: &LedgerConfig) -> Vec<FileErr
     };
     if cfg.checkpoint_every_records == 0 {
         errors.push(
-            FileError::at(path, source, section, "[ledger] checkpoint_every_records must be at least 1")
-                .with_hint("the default is 1000"),
+            FileError::at(
+                path,
+                source,
+                section,
+                "[ledger] checkpoint_every_records must be at least 1",
+            )
+            .with_hint("the default is 1000"),
         );
     }
     if cfg.checkpoint_every_secs == 0 {
         errors.push(
-            FileError::at(path, source, section, "[ledger] checkpoint_every_secs must be at least 1")
-                .with_hint("the default is 10"),
+            FileError::at(
+                path,
+                source,
+                section,
+                "[ledger] checkpoint_every_secs must be at least 1",
+            )
+            .with_hint("the default is 10"),
         );
     }
     if let Some(o) = &cfg.origin {
         if o.is_empty() || o.chars().any(|c| c.is_whitespace() || c == '+') {
             errors.push(
-                FileError::at(path, source, section, format!("[ledger] origin `{o}` may not be empty or hold spaces or `+`"))
-                    .with_hint("use a unique name such as `acme.example/warden/prod`"),
+                FileError::at(
+                    path,
+                    source,
+                    section,
+                    format!("[ledger] origin `{o}` may not be empty or hold spaces or `+`"),
+                )
+                .with_hint("use a unique name such as `acme.example/warden/prod`"),
             );
         }
     }

@@ -209,7 +209,11 @@ impl Checkpointer {
         }
         if self.last_size == Some(grown.size()) {
             self.frontier = grown;
-            return if force { latest(&self.pool).await } else { Ok(None) };
+            return if force {
+                latest(&self.pool).await
+            } else {
+                Ok(None)
+            };
         }
         if grown.size() == 0 && !force {
             return Ok(None);

@@ -178,9 +178,9 @@ impl Ledger {
             .as_ref()
             .map_or(u64::MAX, |c| c.every_records.max(1));
         let signed_checkpoints = match checkpoint_opts {
-            Some(c) => Some(
-                checkpoints::Checkpointer::start(pool.clone(), c, Arc::clone(&signal)).await?,
-            ),
+            Some(c) => {
+                Some(checkpoints::Checkpointer::start(pool.clone(), c, Arc::clone(&signal)).await?)
+            }
             None => None,
         };
         tokio::spawn(checkpointer(
@@ -457,7 +457,9 @@ impl Ledger {
         let lo: Option<i64> = row.try_get(0)?;
         let hi: Option<i64> = row.try_get(1)?;
         Ok(match (lo, hi) {
-            (Some(a), Some(b)) => Some((u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0))),
+            (Some(a), Some(b)) => {
+                Some((u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
+            }
             _ => None,
         })
     }
@@ -475,9 +477,8 @@ impl Ledger {
         if let Some(cmds) = checkpointer {
             let (reply, rx) = oneshot::channel();
             if cmds.send(CheckpointCmd::Now(reply)).await.is_ok() {
-                match rx.await {
-                    Ok(Err(error)) => warn!(message = "final ledger checkpoint failed", %error),
-                    Ok(Ok(_)) | Err(_) => {}
+                if let Ok(Err(error)) = rx.await {
+                    warn!(message = "final ledger checkpoint failed", %error);
                 }
             }
         }

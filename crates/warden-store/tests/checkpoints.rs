@@ -16,7 +16,9 @@ use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 use warden_core::ledger::{seal, LedgerEvent, LedgerRecord, OutcomeEvent};
 use warden_store::{CheckpointOptions, Ledger, LedgerOptions, StoredCheckpoint};
-use warden_verify::merkle::{consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion};
+use warden_verify::merkle::{
+    consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
+};
 use warden_verify::{Checkpoint, NoteSigner, NoteVerifier};
 
 fn event(n: u64) -> LedgerEvent {
@@ -101,7 +103,11 @@ async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
     append(&ledger, 1, 100).await;
     let cp1 = ledger.checkpoint_now().await.unwrap().unwrap();
     assert_eq!(cp1.size, 100);
-    assert!(cp1.note.starts_with("test.example/ledger\n100\n"), "{}", cp1.note);
+    assert!(
+        cp1.note.starts_with("test.example/ledger\n100\n"),
+        "{}",
+        cp1.note
+    );
     let opened = Checkpoint::open(&cp1.note, &key()).unwrap();
     let leaves = ledger.leaf_hashes(100).await.unwrap();
     assert_eq!(opened.root, root(&leaves));
@@ -123,35 +129,55 @@ async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
 #[tokio::test]
 async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("l.db"), opts(50, Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    let ledger = Ledger::open(
+        &dir.path().join("l.db"),
+        opts(50, Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
     append(&ledger, 1, 120).await;
     let mut size = 0;
     for _ in 0..200 {
-        size = ledger.latest_checkpoint().await.unwrap().map_or(0, |c| c.size);
+        size = ledger
+            .latest_checkpoint()
+            .await
+            .unwrap()
+            .map_or(0, |c| c.size);
         if size >= 100 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(size >= 100, "a checkpoint after 50 new records, twice; got {size}");
+    assert!(
+        size >= 100,
+        "a checkpoint after 50 new records, twice; got {size}"
+    );
     ledger.close().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("l.db"), opts(1_000_000, Duration::from_millis(100)))
-        .await
-        .unwrap();
+    let ledger = Ledger::open(
+        &dir.path().join("l.db"),
+        opts(1_000_000, Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
     append(&ledger, 1, 3).await;
     let mut size = 0;
     for _ in 0..200 {
-        size = ledger.latest_checkpoint().await.unwrap().map_or(0, |c| c.size);
+        size = ledger
+            .latest_checkpoint()
+            .await
+            .unwrap()
+            .map_or(0, |c| c.size);
         if size == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(size, 3, "the timer checkpoints records below the count threshold");
+    assert_eq!(
+        size, 3,
+        "the timer checkpoints records below the count threshold"
+    );
 }
 
 #[tokio::test]
@@ -181,7 +207,11 @@ async fn changing_one_byte_is_detected() {
     append(&ledger, 1, 30).await;
     let cp = ledger.checkpoint_now().await.unwrap().unwrap();
     let mut c = raw(&ledger).await;
-    exec(&mut c, "UPDATE ledger SET record = replace(record, '\"T-12\"', '\"T-13\"') WHERE seq = 12").await;
+    exec(
+        &mut c,
+        "UPDATE ledger SET record = replace(record, '\"T-12\"', '\"T-13\"') WHERE seq = 12",
+    )
+    .await;
     let b = ledger.verify(|_| {}).await.unwrap().first_break.unwrap();
     assert_eq!(b.seq, 12);
     assert!(extends(&ledger, &cp).await.is_err());
@@ -215,11 +245,12 @@ async fn swapping_two_rows_is_detected() {
 /// Rewrite records from `from` on so every hash and link is valid again: the chain alone
 /// cannot tell.
 async fn rewrite_from(c: &mut SqliteConnection, from: u64, mutate: impl Fn(&mut LedgerRecord)) {
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, record FROM ledger WHERE seq >= ? ORDER BY seq")
-        .bind(from as i64)
-        .fetch_all(&mut *c)
-        .await
-        .unwrap();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT seq, record FROM ledger WHERE seq >= ? ORDER BY seq")
+            .bind(from as i64)
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
     let mut prev: String = sqlx::query_scalar("SELECT hash FROM ledger WHERE seq = ?")
         .bind(from as i64 - 1)
         .fetch_one(&mut *c)
@@ -253,7 +284,10 @@ async fn truncating_the_tail_and_recomputing_every_hash_is_caught_by_an_older_ch
     // Truncate: drop records 50.. — the remaining prefix is a perfectly valid chain.
     exec(&mut c, "DELETE FROM ledger WHERE seq >= 50").await;
     let report = ledger.verify(|_| {}).await.unwrap();
-    assert!(report.first_break.is_none(), "the chain alone cannot see a truncation");
+    assert!(
+        report.first_break.is_none(),
+        "the chain alone cannot see a truncation"
+    );
     let err = extends(&ledger, &older).await.unwrap_err();
     assert!(err.contains("truncated"), "{err}");
 }
@@ -277,7 +311,11 @@ async fn rewriting_a_record_and_recomputing_every_hash_after_it_is_caught_by_an_
     })
     .await;
     let report = ledger.verify(|_| {}).await.unwrap();
-    assert!(report.first_break.is_none(), "every hash was recomputed: {:?}", report.first_break);
+    assert!(
+        report.first_break.is_none(),
+        "every hash was recomputed: {:?}",
+        report.first_break
+    );
     let err = extends(&ledger, &older).await.unwrap_err();
     assert!(err.contains("consistency"), "{err}");
     // The stored checkpoint table can be rewritten too, but the older note was signed and

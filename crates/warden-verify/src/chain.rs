@@ -111,7 +111,12 @@ impl ChainVerifier {
     }
 
     /// Check one stored row: its `seq` column, its stored `hash` column and the record bytes.
-    pub fn push(&mut self, row_seq: i64, row_hash: &str, record: &[u8]) -> Result<Hash, ChainBreak> {
+    pub fn push(
+        &mut self,
+        row_seq: i64,
+        row_hash: &str,
+        record: &[u8],
+    ) -> Result<Hash, ChainBreak> {
         let expected = self.expected_seq;
         if row_seq != expected as i64 {
             let reason = if row_seq > expected as i64 {
@@ -257,7 +262,10 @@ mod tests {
         assert_eq!(v.count(), 2);
         let mut gap = ChainVerifier::new();
         gap.push_record(r1.as_bytes()).unwrap();
-        assert_eq!(gap.push_record(record(3, &h1).as_bytes()).unwrap_err().seq, 2);
+        assert_eq!(
+            gap.push_record(record(3, &h1).as_bytes()).unwrap_err().seq,
+            2
+        );
         let mut mid = ChainVerifier::starting_at(2);
         mid.push_record(r2.as_bytes()).unwrap();
     }

@@ -76,8 +76,12 @@ pub fn hex_encode(data: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(data.len() * 2);
     for b in data {
-        out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
-        out.push(char::from(HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0')));
+        out.push(char::from(
+            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+        ));
+        out.push(char::from(
+            HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
+        ));
     }
     out
 }
@@ -129,7 +133,9 @@ mod tests {
 
     #[test]
     fn base64_rejects_non_canonical_text() {
-        for bad in ["Zh==", "Zm9=", "Zm9v=", "Zg", "Z===", "Zg==Zg==", "Zm9v\n", "Zm-v"] {
+        for bad in [
+            "Zh==", "Zm9=", "Zm9v=", "Zg", "Z===", "Zg==Zg==", "Zm9v\n", "Zm-v",
+        ] {
             assert_eq!(base64_decode(bad), None, "{bad}");
         }
     }

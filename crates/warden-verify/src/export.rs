@@ -129,8 +129,8 @@ pub fn verify_export(
     older_note: Option<&str>,
     proof: Option<&RangeProof>,
 ) -> Result<ExportReport, ExportError> {
-    let cp = Checkpoint::open(checkpoint_note, key)
-        .map_err(|e| ExportError::Checkpoint("the", e))?;
+    let cp =
+        Checkpoint::open(checkpoint_note, key).map_err(|e| ExportError::Checkpoint("the", e))?;
     let older = older_note
         .map(|n| Checkpoint::open(n, key).map_err(|e| ExportError::Checkpoint("the older", e)))
         .transpose()?;
@@ -150,8 +150,9 @@ pub fn verify_export(
     }
     let (mut frontier, mut chain) = match proof {
         Some(p) if p.first_seq > 1 => (
-            Frontier::from_parts(p.first_seq - 1, p.left.clone())
-                .ok_or_else(|| ExportError::Proof("the left edge has the wrong number of hashes".into()))?,
+            Frontier::from_parts(p.first_seq - 1, p.left.clone()).ok_or_else(|| {
+                ExportError::Proof("the left edge has the wrong number of hashes".into())
+            })?,
             ChainVerifier::starting_at(p.first_seq),
         ),
         _ => (Frontier::new(), ChainVerifier::new()),
@@ -164,7 +165,9 @@ pub fn verify_export(
             ));
         }
     }
-    let mut older_ok = older.as_ref().is_some_and(|o| o.size == frontier.size() && o.root == frontier.root());
+    let mut older_ok = older
+        .as_ref()
+        .is_some_and(|o| o.size == frontier.size() && o.root == frontier.root());
     for line in log.split(b'\n') {
         let line = line.map_err(|e| ExportError::Input(e.to_string()))?;
         if line.is_empty() {

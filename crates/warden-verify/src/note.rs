@@ -105,8 +105,8 @@ impl NoteVerifier {
         if key_id(name, &public) != id {
             return Err(bad("the key id does not match the name and key"));
         }
-        let key = VerifyingKey::from_bytes(&public)
-            .map_err(|_| bad("not a valid Ed25519 public key"))?;
+        let key =
+            VerifyingKey::from_bytes(&public).map_err(|_| bad("not a valid Ed25519 public key"))?;
         Ok(Self {
             name: name.to_string(),
             id,
@@ -261,7 +261,9 @@ pub struct Note {
 
 fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
-        return Err(NoteError::Malformed("the text must end in a newline".into()));
+        return Err(NoteError::Malformed(
+            "the text must end in a newline".into(),
+        ));
     }
     if text.chars().any(|c| c < ' ' && c != '\n') {
         return Err(NoteError::Malformed(
@@ -327,7 +329,9 @@ impl Note {
     /// Whether a signature by `key` (same name and key id) verifies over the text.
     pub fn verified_by(&self, key: &NoteVerifier) -> bool {
         self.signatures.iter().any(|s| {
-            s.name == key.name && s.key_id == key.id && key.verifies(self.text.as_bytes(), &s.signature)
+            s.name == key.name
+                && s.key_id == key.id
+                && key.verifies(self.text.as_bytes(), &s.signature)
         })
     }
 }

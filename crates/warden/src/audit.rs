@@ -66,7 +66,8 @@ pub async fn verify(dir: &Path, checkpoint: Option<&Path>) -> anyhow::Result<Exi
                 "(each record's RFC 6962 leaf hash recomputed and linked to the one before it)"
             );
             let extends =
-                crate::ledger_cmd::verify_extends(dir, &ledger, report.verified, checkpoint).await?;
+                crate::ledger_cmd::verify_extends(dir, &ledger, report.verified, checkpoint)
+                    .await?;
             Ok(if extends {
                 ExitCode::SUCCESS
             } else {

@@ -25,7 +25,8 @@ fn read_config(dir: &Path) -> anyhow::Result<WardenConfig> {
     let path = dir.join("warden.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (pass --project DIR)", path.display()))?;
-    parse_config("warden.toml", &text).map_err(|e| anyhow::anyhow!("{}", warden_core::FileErrors(e)))
+    parse_config("warden.toml", &text)
+        .map_err(|e| anyhow::anyhow!("{}", warden_core::FileErrors(e)))
 }
 
 fn key_path(dir: &Path, cfg: &LedgerConfig) -> PathBuf {
@@ -55,9 +56,8 @@ pub fn load_or_create_key(dir: &Path, cfg: &LedgerConfig) -> anyhow::Result<Note
                     );
                 }
             }
-            NoteSigner::parse(text.trim()).map_err(|e| {
-                anyhow::anyhow!("{} ([ledger] key_file): {e}", path.display())
-            })
+            NoteSigner::parse(text.trim())
+                .map_err(|e| anyhow::anyhow!("{} ([ledger] key_file): {e}", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let name = match &cfg.origin {
@@ -119,7 +119,11 @@ pub async fn open_signing(dir: &Path, config: &WardenConfig) -> anyhow::Result<L
         None
     } else {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(witness_task(dir.to_path_buf(), config.ledger.witnesses.clone(), rx));
+        tokio::spawn(witness_task(
+            dir.to_path_buf(),
+            config.ledger.witnesses.clone(),
+            rx,
+        ));
         Some(tx)
     };
     let opts = LedgerOptions {
@@ -134,7 +138,12 @@ pub async fn open_signing(dir: &Path, config: &WardenConfig) -> anyhow::Result<L
     };
     Ledger::open_url(&config.store.url, dir, opts)
         .await
-        .with_context(|| format!("opening the ledger `{}` (warden.toml [store] url)", config.store.url))
+        .with_context(|| {
+            format!(
+                "opening the ledger `{}` (warden.toml [store] url)",
+                config.store.url
+            )
+        })
 }
 
 /// Writes every new checkpoint to each witness. A witness that fails is logged and retried with
@@ -291,10 +300,16 @@ pub async fn prove(dir: &Path, seq: u64, json: bool) -> anyhow::Result<ExitCode>
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("record {seq} (leaf index {index}) is in the tree of size {}", cp.size);
+        println!(
+            "record {seq} (leaf index {index}) is in the tree of size {}",
+            cp.size
+        );
         println!("leaf hash:  {}", hex_encode(&leaf));
         println!("root hash:  {}", base64_encode(&cp.root));
-        println!("inclusion proof (RFC 9162 §2.1.3, {} hashes, base64, leaf to root):", proof.len());
+        println!(
+            "inclusion proof (RFC 9162 §2.1.3, {} hashes, base64, leaf to root):",
+            proof.len()
+        );
         for h in &proof {
             println!("  {}", base64_encode(h));
         }
@@ -324,7 +339,9 @@ pub async fn verify_extends(
     if let Some(latest) = ledger.latest_checkpoint().await? {
         match Checkpoint::open(&latest.note, &key) {
             Err(e) => {
-                println!("FAILED: the latest stored checkpoint does not verify with the ledger key: {e}");
+                println!(
+                    "FAILED: the latest stored checkpoint does not verify with the ledger key: {e}"
+                );
                 ok = false;
             }
             Ok(cp) if cp.size > verified => {
@@ -335,9 +352,14 @@ pub async fn verify_extends(
                 ok = false;
             }
             Ok(cp) => {
-                let prefix = leaves.get(..usize::try_from(cp.size).unwrap_or(usize::MAX)).unwrap_or(&[]);
+                let prefix = leaves
+                    .get(..usize::try_from(cp.size).unwrap_or(usize::MAX))
+                    .unwrap_or(&[]);
                 if merkle::root(prefix) == cp.root {
-                    println!("ok: the latest stored checkpoint (size {}) matches the records", cp.size);
+                    println!(
+                        "ok: the latest stored checkpoint (size {}) matches the records",
+                        cp.size
+                    );
                 } else {
                     println!("FAILED: the records do not produce the latest stored checkpoint's root (size {})", cp.size);
                     ok = false;
@@ -508,7 +530,9 @@ async fn export_jsonl(
     if first > 1 || last < cp.size {
         let leaves = ledger.leaf_hashes(cp.size).await?;
         if merkle::root(&leaves) != cp.root {
-            bail!("the stored leaves do not produce the checkpoint's root; run `warden audit verify`");
+            bail!(
+                "the stored leaves do not produce the checkpoint's root; run `warden audit verify`"
+            );
         }
         let before = leaves
             .get(..usize::try_from(first - 1).unwrap_or(usize::MAX))
@@ -559,8 +583,9 @@ async fn export_ocsf(
     };
     let (mut events, mut skipped) = (0u64, 0u64);
     while let Some((seq, rec)) = rx.recv().await {
-        let record: LedgerRecord = serde_json::from_slice(&rec)
-            .with_context(|| format!("ledger record {seq} is not a record; run `warden audit verify`"))?;
+        let record: LedgerRecord = serde_json::from_slice(&rec).with_context(|| {
+            format!("ledger record {seq} is not a record; run `warden audit verify`")
+        })?;
         let LedgerEvent::Decision(d) = &record.event else {
             skipped += 1;
             continue;

@@ -108,7 +108,13 @@ fn project_with_decisions(n: usize) -> (tempfile::TempDir, PathBuf) {
     let o = run(&["init", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let mut child = warden()
-        .args(["serve", "-p", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "-p",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -117,7 +123,11 @@ fn project_with_decisions(n: usize) -> (tempfile::TempDir, PathBuf) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap().to_string();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
     let key = key_of(&dir, "support-triage");
     for i in 0..n {
         let v = post(
@@ -153,7 +163,10 @@ fn clean_shutdown_checkpoints_and_proofs_and_verify_against_an_older_checkpoint(
     let note = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = note.lines().collect();
     assert!(lines[0].starts_with("warden-ledger-"), "{note}");
-    assert_eq!(lines[1], "21", "the clean shutdown checkpointed all 21 records: {note}");
+    assert_eq!(
+        lines[1], "21",
+        "the clean shutdown checkpointed all 21 records: {note}"
+    );
     assert!(lines[4].starts_with("\u{2014} warden-ledger-"), "{note}");
     let older = tmp.path().join("older.checkpoint");
     std::fs::write(&older, &note).unwrap();
@@ -177,7 +190,14 @@ fn clean_shutdown_checkpoints_and_proofs_and_verify_against_an_older_checkpoint(
     assert_eq!(proof["tree_size"], 21);
     assert_eq!(proof["inclusion_proof"].as_array().unwrap().len(), 5);
 
-    let o = run(&["audit", "verify", "-p", p, "--checkpoint", older.to_str().unwrap()]);
+    let o = run(&[
+        "audit",
+        "verify",
+        "-p",
+        p,
+        "--checkpoint",
+        older.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("extends the checkpoint"), "{}", text(&o));
 
@@ -188,12 +208,27 @@ fn clean_shutdown_checkpoints_and_proofs_and_verify_against_an_older_checkpoint(
     assert!(o.status.success(), "{}", text(&o));
     assert!(sqlite(&dir, "DELETE FROM ledger WHERE seq >= 15") > 0);
     let o = run(&["audit", "verify", "-p", p]);
-    assert!(!o.status.success(), "the stored checkpoint still covers 21: {}", text(&o));
+    assert!(
+        !o.status.success(),
+        "the stored checkpoint still covers 21: {}",
+        text(&o)
+    );
     assert!(text(&o).contains("records were removed"), "{}", text(&o));
     sqlite(&dir, "DELETE FROM ledger_checkpoints");
     let o = run(&["audit", "verify", "-p", p]);
-    assert!(o.status.success(), "a truncated chain alone verifies: {}", text(&o));
-    let o = run(&["audit", "verify", "-p", p, "--checkpoint", older.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "a truncated chain alone verifies: {}",
+        text(&o)
+    );
+    let o = run(&[
+        "audit",
+        "verify",
+        "-p",
+        p,
+        "--checkpoint",
+        older.to_str().unwrap(),
+    ]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("truncated"), "{}", text(&o));
 }
@@ -204,9 +239,22 @@ fn an_export_verifies_with_the_standalone_verifier_and_no_store() {
     let p = dir.to_str().unwrap();
     let vkey = String::from_utf8(run(&["audit", "pubkey", "-p", p]).stdout).unwrap();
     let out = tmp.path().join("bundle");
-    let o = run(&["audit", "export", "-p", p, "--format", "jsonl", "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "audit",
+        "export",
+        "-p",
+        p,
+        "--format",
+        "jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("exported records 1..13 (13)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("exported records 1..13 (13)"),
+        "{}",
+        text(&o)
+    );
 
     // An auditor's machine: only the exported files and the public key, no project, no store.
     let auditor = tempfile::tempdir().unwrap();
@@ -217,18 +265,33 @@ fn an_export_verifies_with_the_standalone_verifier_and_no_store() {
     let verify = |extra: &[&str]| {
         Command::new(warden_verify())
             .current_dir(auditor.path())
-            .args(["--key", "ledger.vkey", "--log", "ledger.jsonl", "--checkpoint", "checkpoint.txt"])
+            .args([
+                "--key",
+                "ledger.vkey",
+                "--log",
+                "ledger.jsonl",
+                "--checkpoint",
+                "checkpoint.txt",
+            ])
             .args(extra)
             .output()
             .unwrap()
     };
     let o = verify(&[]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("ok: records 1..13 (13 records)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("ok: records 1..13 (13 records)"),
+        "{}",
+        text(&o)
+    );
 
     // A changed byte in one record is refused.
     let log = std::fs::read_to_string(auditor.path().join("ledger.jsonl")).unwrap();
-    std::fs::write(auditor.path().join("ledger.jsonl"), log.replacen("T-1004", "T-1005", 1)).unwrap();
+    std::fs::write(
+        auditor.path().join("ledger.jsonl"),
+        log.replacen("T-1004", "T-1005", 1),
+    )
+    .unwrap();
     let o = verify(&[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // A dropped last record is refused.
@@ -253,10 +316,23 @@ fn an_export_verifies_with_the_standalone_verifier_and_no_store() {
     let sixth: Value = serde_json::from_str(log.lines().nth(5).unwrap()).unwrap();
     let since = sixth["ts"].as_str().unwrap();
     let range = tmp.path().join("range");
-    let o = run(&["audit", "export", "-p", p, "--since", since, "--out", range.to_str().unwrap()]);
+    let o = run(&[
+        "audit",
+        "export",
+        "-p",
+        p,
+        "--since",
+        since,
+        "--out",
+        range.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let first: Value = serde_json::from_str(
-        std::fs::read_to_string(range.join("ledger.jsonl")).unwrap().lines().next().unwrap(),
+        std::fs::read_to_string(range.join("ledger.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
     )
     .unwrap();
     assert!(first["seq"].as_u64().unwrap() >= 2, "{first}");
@@ -266,7 +342,12 @@ fn an_export_verifies_with_the_standalone_verifier_and_no_store() {
     let o = verify(&["--proof", "proof.json"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = verify(&[]);
-    assert_eq!(o.status.code(), Some(1), "a range without its proof: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a range without its proof: {}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -290,7 +371,13 @@ fn ocsf_export_maps_decisions_to_api_activity_with_security_control() {
         assert!(e["time"].as_i64().unwrap() > 1_700_000_000_000);
         assert!(e["src_endpoint"].is_object() && e["api"]["operation"] == "get_ticket");
     }
-    assert_eq!(events.iter().filter(|e| e["action_id"] == 1 && e["disposition_id"] == 1).count(), 3);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["action_id"] == 1 && e["disposition_id"] == 1)
+            .count(),
+        3
+    );
     let denied: Vec<&Value> = events.iter().filter(|e| e["action_id"] == 2).collect();
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0]["disposition"], "Blocked");

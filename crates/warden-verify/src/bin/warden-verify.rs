@@ -89,11 +89,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let proof = args
         .proof
         .as_deref()
-        .map(|p| {
-            RangeProof::from_json(&read(p, "the proof")?).map_err(|e| format!("{p}: {e}"))
-        })
+        .map(|p| RangeProof::from_json(&read(p, "the proof")?).map_err(|e| format!("{p}: {e}")))
         .transpose()?;
-    let file = std::fs::File::open(&args.log).map_err(|e| format!("reading the log {}: {e}", args.log))?;
+    let file =
+        std::fs::File::open(&args.log).map_err(|e| format!("reading the log {}: {e}", args.log))?;
     let log = std::io::BufReader::with_capacity(1 << 20, file);
     match verify_export(&key, log, &checkpoint, older.as_deref(), proof.as_ref()) {
         Ok(r) => {
