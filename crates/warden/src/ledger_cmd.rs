@@ -106,8 +106,16 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
-/// The verifier key of the project's ledger (the key file must exist).
+/// The verifier key of the project's ledger. Never creates a key: a reading command that
+/// found none has nothing to check against.
 fn verifier(dir: &Path, cfg: &LedgerConfig) -> anyhow::Result<NoteVerifier> {
+    let path = key_path(dir, cfg);
+    if !path.exists() {
+        bail!(
+            "no ledger key at {} ([ledger] key_file); it is created when the gateway first starts, or by `warden audit pubkey`",
+            path.display()
+        );
+    }
     Ok(load_or_create_key(dir, cfg)?.verifier())
 }
 
@@ -230,7 +238,13 @@ async fn open_for_write(dir: &Path) -> anyhow::Result<Ledger> {
 /// `warden audit pubkey`
 pub fn pubkey(dir: &Path) -> anyhow::Result<ExitCode> {
     let config = read_config(dir)?;
-    println!("{}", verifier(dir, &config.ledger)?.to_vkey());
+    // Creates the key when missing, so it can be given to witnesses before the first start.
+    println!(
+        "{}",
+        load_or_create_key(dir, &config.ledger)?
+            .verifier()
+            .to_vkey()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
