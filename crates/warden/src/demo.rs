@@ -362,7 +362,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    ledger.close().await;
+    crate::ledger_cmd::close(ledger).await;
     if !mismatches.is_empty() {
         for m in &mismatches {
             eprintln!("demo: {m}");

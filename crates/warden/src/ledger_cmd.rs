@@ -127,11 +127,14 @@ pub async fn open_signing(dir: &Path, config: &WardenConfig) -> anyhow::Result<L
         None
     } else {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(witness_task(
+        let task = tokio::spawn(witness_task(
             dir.to_path_buf(),
             config.ledger.witnesses.clone(),
             rx,
         ));
+        if let Ok(mut w) = WITNESS_TASKS.lock() {
+            w.push(task);
+        }
         Some(tx)
     };
     let opts = LedgerOptions {
@@ -152,6 +155,29 @@ pub async fn open_signing(dir: &Path, config: &WardenConfig) -> anyhow::Result<L
                 config.store.url
             )
         })
+}
+
+/// Witness tasks of the ledgers this process opened; they end once their ledger's last handle
+/// is gone and every checkpoint is delivered.
+static WITNESS_TASKS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Close a ledger opened with [`open_signing`]: its final checkpoint is signed and, once every
+/// other handle is gone, delivered to the witnesses before this returns (at most 10 s).
+pub async fn close(ledger: Ledger) {
+    ledger.close().await;
+    let tasks: Vec<_> = WITNESS_TASKS
+        .lock()
+        .map(|mut w| w.drain(..).collect())
+        .unwrap_or_default();
+    for t in tasks {
+        if tokio::time::timeout(Duration::from_secs(10), t)
+            .await
+            .is_err()
+        {
+            tracing::warn!(message = "a checkpoint witness did not finish within 10 s");
+        }
+    }
 }
 
 /// Writes every new checkpoint to each witness. A witness that fails is logged and retried with
@@ -256,7 +282,7 @@ pub async fn checkpoint(dir: &Path, now: bool) -> anyhow::Result<ExitCode> {
     } else {
         ledger.latest_checkpoint().await?
     };
-    ledger.close().await;
+    close(ledger).await;
     match cp {
         Some(cp) => {
             print!("{}", cp.note);
@@ -287,12 +313,12 @@ pub async fn prove(dir: &Path, seq: u64, json: bool) -> anyhow::Result<ExitCode>
     let ledger = open_for_write(dir).await?;
     let count = ledger.count().await?;
     if seq == 0 || seq > count {
-        ledger.close().await;
+        close(ledger).await;
         bail!("record {seq} does not exist (the ledger holds records 1..{count})");
     }
     let cp = covering_checkpoint(&ledger, seq).await?;
     let leaves = ledger.leaf_hashes(cp.size).await?;
-    ledger.close().await;
+    close(ledger).await;
     let index = seq - 1;
     let proof = inclusion_proof(&leaves, index)?;
     let leaf = leaves
@@ -472,7 +498,7 @@ pub async fn export(
             .filter(|(a, b)| a <= b)
     };
     let Some((first, last)) = range else {
-        ledger.close().await;
+        close(ledger).await;
         eprintln!("no records in that period");
         return Ok(ExitCode::SUCCESS);
     };
@@ -480,7 +506,7 @@ pub async fn export(
         ExportFormat::Jsonl => export_jsonl(dir, &ledger, &cp, first, last, out.as_deref()).await,
         ExportFormat::Ocsf => export_ocsf(&ledger, first, last, out.as_deref()).await,
     };
-    ledger.close().await;
+    close(ledger).await;
     result
 }
 

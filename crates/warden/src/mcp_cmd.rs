@@ -87,7 +87,7 @@ pub async fn stdio(
     let code = warden_gateway::mcp::stdio::run(gate, &launch)
         .await
         .context("running the MCP stdio gate")?;
-    ledger.close().await;
+    crate::ledger_cmd::close(ledger).await;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 

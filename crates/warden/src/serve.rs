@@ -110,7 +110,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     println!("listening on http://{local}");
     tracing::info!(message = "gateway started", %local, policy_version = %version, agents);
     warden_gateway::serve(listener, state, shutdown_signal()).await?;
-    ledger.close().await;
+    crate::ledger_cmd::close(ledger).await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
 }

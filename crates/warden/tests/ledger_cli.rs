@@ -103,10 +103,20 @@ fn sqlite(dir: &Path, sql: &str) -> u64 {
 
 /// A project with `n` decisions recorded by a gateway that was stopped cleanly (SIGTERM).
 fn project_with_decisions(n: usize) -> (tempfile::TempDir, PathBuf) {
+    project_with(n, "")
+}
+
+fn project_with(n: usize, extra_config: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("proj");
     let o = run(&["init", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    if !extra_config.is_empty() {
+        let toml = dir.join("warden.toml");
+        let mut text = std::fs::read_to_string(&toml).unwrap();
+        text.push_str(extra_config);
+        std::fs::write(&toml, text).unwrap();
+    }
     let mut child = warden()
         .args([
             "serve",
@@ -381,4 +391,103 @@ fn ocsf_export_maps_decisions_to_api_activity_with_security_control() {
     let denied: Vec<&Value> = events.iter().filter(|e| e["action_id"] == 2).collect();
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0]["disposition"], "Blocked");
+}
+
+/// A plain HTTP server that answers 200 to every POST and keeps the bodies.
+fn http_witness() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let Ok(k) = s.read(&mut chunk) else {
+                    break None;
+                };
+                if k == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        assert!(head.starts_with("POST /add "), "{head}");
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            if let Some(b) = body {
+                keep.lock().unwrap().push(b);
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn checkpoints_reach_every_kind_of_witness() {
+    let (addr, posted) = http_witness();
+    let config = format!(
+        "\n[ledger]\ncheckpoint_every_records = 5\n\n[[ledger.witnesses]]\nfile = \"witness/latest.checkpoint\"\n\n[[ledger.witnesses]]\ndir = \"witness/all\"\n\n[[ledger.witnesses]]\nurl = \"http://{addr}/add\"\n"
+    );
+    let (_tmp, dir) = project_with(12, &config);
+    let p = dir.to_str().unwrap();
+    let latest = String::from_utf8(run(&["audit", "checkpoint", "-p", p]).stdout).unwrap();
+    assert!(
+        latest.contains("\n13\n"),
+        "the final checkpoint covers all 13 records: {latest}"
+    );
+    let vkey = String::from_utf8(run(&["audit", "pubkey", "-p", p]).stdout).unwrap();
+    let key = warden_verify::NoteVerifier::parse(vkey.trim()).unwrap();
+
+    // The file witness holds the latest checkpoint; the directory one file per checkpoint.
+    let file = std::fs::read_to_string(dir.join("witness/latest.checkpoint")).unwrap();
+    assert_eq!(file, latest);
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(dir.join("witness/all")).unwrap() {
+        let note = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        sizes.push(warden_verify::Checkpoint::open(&note, &key).unwrap().size);
+    }
+    sizes.sort_unstable();
+    assert!(sizes.len() >= 2 && sizes.last() == Some(&13), "{sizes:?}");
+    // The HTTP witness was sent each checkpoint, the last being the latest.
+    let posted = posted.lock().unwrap().clone();
+    assert_eq!(posted.len(), sizes.len(), "{posted:?}");
+    assert_eq!(posted.last().unwrap(), &latest);
+}
+
+#[test]
+fn a_witness_with_two_targets_is_a_located_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    assert!(run(&["init", dir.to_str().unwrap()]).status.success());
+    let toml = dir.join("warden.toml");
+    let mut config = std::fs::read_to_string(&toml).unwrap();
+    let line = config.lines().count() + 3;
+    config.push_str("\n[ledger]\n[[ledger.witnesses]]\nfile = \"a\"\ndir = \"b\"\n");
+    std::fs::write(&toml, config).unwrap();
+    let o = run(&["check", "-p", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(&format!(
+            "warden.toml:{line}:1: error: [[ledger.witnesses]] number 1 must have exactly one of"
+        )),
+        "{}",
+        text(&o)
+    );
 }
