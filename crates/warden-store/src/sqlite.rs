@@ -382,7 +382,8 @@ impl Ledger {
         tokio::task::spawn_blocking(move || {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RowBatch, String>>(8);
             let reader = std::thread::spawn(move || read_rows(&path, 1, up_to, false, &tx));
-            let mut out = Vec::with_capacity(usize::try_from(up_to).unwrap_or(0));
+            // `up_to` may come from a stored (so untrusted) checkpoint: no allocation on its word.
+            let mut out = Vec::with_capacity(usize::try_from(up_to.min(1 << 20)).unwrap_or(0));
             for batch in &rx {
                 for (seq, hash, _) in batch.map_err(StoreError::Verify)? {
                     let expected = out.len() as u64 + 1;
