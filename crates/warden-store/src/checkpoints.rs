@@ -43,6 +43,10 @@ pub struct StoredCheckpoint {
     pub created_ms: i64,
 }
 
+/// Count-triggered checkpoints come at most this often (Tessera, for comparison, batches for
+/// 250 ms and publishes checkpoints every few seconds).
+const MIN_GAP: Duration = Duration::from_millis(250);
+
 pub(crate) enum CheckpointCmd {
     /// Make a checkpoint of everything committed now (or return the latest if nothing is new).
     Now(oneshot::Sender<Result<Option<StoredCheckpoint>, String>>),
@@ -138,6 +142,9 @@ impl Checkpointer {
         let mut tick = tokio::time::interval(self.opts.every.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut last_made: Option<tokio::time::Instant> = None;
+        // A count-triggered checkpoint held back by `MIN_GAP`, and when it is due.
+        let mut deferred: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
@@ -157,11 +164,26 @@ impl Checkpointer {
                     }
                 },
                 // The writer wakes this task each time the committed count crosses a
-                // multiple of `every_records`.
+                // multiple of `every_records`; under heavy load, at most one such checkpoint
+                // per `MIN_GAP` (the next wake or the timer covers what is skipped).
                 () = self.signal.wake.notified() => {
                     if self.signal.committed.load(Ordering::Acquire) > self.frontier.size() {
-                        self.make_logged().await;
+                        match last_made {
+                            Some(t) if t.elapsed() < MIN_GAP => {
+                                deferred.get_or_insert(t + MIN_GAP);
+                            }
+                            _ => {
+                                self.make_logged().await;
+                                last_made = Some(tokio::time::Instant::now());
+                                deferred = None;
+                            }
+                        }
                     }
+                }
+                () = tokio::time::sleep_until(deferred.unwrap_or_else(tokio::time::Instant::now)), if deferred.is_some() => {
+                    deferred = None;
+                    self.make_logged().await;
+                    last_made = Some(tokio::time::Instant::now());
                 }
                 _ = tick.tick() => {
                     if self.signal.committed.load(Ordering::Acquire) > self.frontier.size() {
