@@ -62,14 +62,21 @@ pub struct WitnessConfig {
 /// Checks beyond the types; errors name the setting.
 pub(crate) fn check(path: &str, source: &str, cfg: &LedgerConfig) -> Vec<FileError> {
     let mut errors = Vec::new();
-    // Point at the section (or its first witness) so the error reads `file:line:col`.
-    let section = source.find("[ledger").unwrap_or(0);
-    let witness_at = |i: usize| {
-        source
-            .match_indices("[[ledger.witnesses]]")
-            .nth(i)
-            .map_or(section, |(at, _)| at)
+    // Point at the section (or the witness) so the error reads `file:line:col`: the offsets of
+    // lines that open a table with this header (comments are skipped).
+    let headers = |header: &'static str| {
+        let mut at = 0usize;
+        source.split_inclusive('\n').filter_map(move |line| {
+            let start = at;
+            at += line.len();
+            let trimmed = line.trim_start();
+            trimmed
+                .starts_with(header)
+                .then_some(start + (line.len() - trimmed.len()))
+        })
     };
+    let section = headers("[ledger]").next().unwrap_or(0);
+    let witness_at = |i: usize| headers("[[ledger.witnesses]]").nth(i).unwrap_or(section);
     if cfg.checkpoint_every_records == 0 {
         errors.push(
             FileError::at(
