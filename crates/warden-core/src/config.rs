@@ -20,6 +20,9 @@ pub struct WardenConfig {
     /// expiring tokens when the identity work lands; a call without a valid key is refused.
     #[serde(default)]
     pub agent_keys: BTreeMap<String, Spanned<String>>,
+    /// Signed checkpoints of the ledger and their witnesses.
+    #[serde(default)]
+    pub ledger: crate::ledger_config::LedgerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +215,7 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
             .with_hint("use `sqlite://PATH`; PostgreSQL support is on the roadmap"),
         );
     }
+    errors.extend(crate::ledger_config::check(path, source, &cfg.ledger));
     if errors.is_empty() {
         Ok(cfg)
     } else {

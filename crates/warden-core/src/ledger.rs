@@ -5,18 +5,16 @@
 //! and the hash of the record before it (`prev_hash`; 64 zeros for the first), so changing,
 //! removing or reordering any stored record breaks the chain at that point. The leaf hashes are
 //! also what a Merkle tree over the ledger is built from (RFC 6962 §2.1).
+//!
+//! The hashing, the chain check and the Merkle proofs live in the `warden-verify` crate, which
+//! the standalone verifier is built from: one implementation for writer and verifier.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::policy::Decision;
 
-/// `prev_hash` of the first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The RFC 6962 leaf-hash prefix.
-const LEAF_PREFIX: u8 = 0x00;
+pub use warden_verify::chain::{ChainBreak, ChainVerifier, GENESIS_HASH};
 
 /// What happened, one typed struct per kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,10 +122,7 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Result<String, serde_json::Err
 
 /// RFC 6962 leaf hash of canonical record bytes: `SHA-256(0x00 || bytes)`, hex.
 pub fn leaf_hash(record_bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update([LEAF_PREFIX]);
-    h.update(record_bytes);
-    hex::encode(h.finalize())
+    hex::encode(warden_verify::merkle::leaf_hash(record_bytes))
 }
 
 /// Serialise and hash a record. Returns (canonical JSON, leaf hash).
@@ -162,169 +157,6 @@ pub fn assemble_record(
     Ok(out)
 }
 
-/// Where and why the chain broke.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ledger chain broken at record {seq}: {reason}")]
-pub struct ChainBreak {
-    /// The first sequence number that does not verify.
-    pub seq: u64,
-    pub reason: String,
-}
-
-/// The fields verification needs.
-#[derive(Debug, PartialEq, Eq)]
-struct ChainFields<'a> {
-    seq: u64,
-    prev_hash: &'a str,
-}
-
-/// Read `seq` and `prev_hash` from a record in Warden's canonical layout. RFC 8785 orders the
-/// top-level members `event`, `prev_hash`, `seq`, `ts`, so they close the record:
-/// `{"event":…,"prev_hash":"<64 hex>","seq":<n>,"ts":"<time>"}`. Reading the tail instead of
-/// parsing the whole record keeps verification at hashing speed. Anything else — including
-/// valid JSON in another layout — is `None`, which the verifier reports as a break: the writer
-/// only ever writes this layout, and the record's bytes are what its hash covers.
-fn chain_fields(record: &[u8]) -> Option<ChainFields<'_>> {
-    let text = std::str::from_utf8(record).ok()?;
-    if !text.starts_with("{\"event\":{") || !text.ends_with("\"}") {
-        return None;
-    }
-    let ts_at = text.rfind(",\"ts\":\"")?;
-    let ts = text.get(ts_at + 7..text.len() - 2)?;
-    if ts.contains(['"', '\\']) {
-        return None;
-    }
-    let head = text.get(..ts_at)?;
-    let seq_at = head.rfind(",\"seq\":")?;
-    let seq_text = head.get(seq_at + 7..)?;
-    if seq_text.is_empty()
-        || !seq_text.bytes().all(|b| b.is_ascii_digit())
-        || (seq_text.len() > 1 && seq_text.starts_with('0'))
-    {
-        return None;
-    }
-    let seq = seq_text.parse().ok()?;
-    let head = head.get(..seq_at)?;
-    let prev_at = head.len().checked_sub(79)?;
-    let tail = head.get(prev_at..)?;
-    let prev_hash = tail.strip_prefix(",\"prev_hash\":\"")?.strip_suffix('"')?;
-    if prev_hash.len() != 64 {
-        return None;
-    }
-    // What remains is `{"event":{…}`: the event object must close right before the tail.
-    if !head.get(..prev_at)?.ends_with('}') {
-        return None;
-    }
-    Some(ChainFields { seq, prev_hash })
-}
-
-/// Streams stored rows through the chain check. Rows must be fed in storage order.
-#[derive(Debug, Clone)]
-pub struct ChainVerifier {
-    expected_seq: u64,
-    prev_hash: [u8; 32],
-    count: u64,
-}
-
-impl Default for ChainVerifier {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn leaf_hash_bytes(record_bytes: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([LEAF_PREFIX]);
-    h.update(record_bytes);
-    h.finalize().into()
-}
-
-/// Decode a stored hash; only the lower-case hex Warden writes is accepted, so that any changed
-/// byte (even `a` to `A`) is a mismatch.
-fn decode_hash(hex_str: &str) -> Option<[u8; 32]> {
-    if !hex_str
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_str, &mut out).ok()?;
-    Some(out)
-}
-
-impl ChainVerifier {
-    pub fn new() -> Self {
-        Self {
-            expected_seq: 1,
-            prev_hash: [0u8; 32],
-            count: 0,
-        }
-    }
-
-    /// Check one stored row: its `seq` column, its stored `hash` column and the record bytes.
-    pub fn push(&mut self, row_seq: i64, row_hash: &str, record: &[u8]) -> Result<(), ChainBreak> {
-        let expected = self.expected_seq;
-        let fail = |seq: u64, reason: String| Err(ChainBreak { seq, reason });
-        if row_seq != expected as i64 {
-            if row_seq > expected as i64 {
-                return fail(
-                    expected,
-                    format!("record {expected} is missing (the next stored record is {row_seq})"),
-                );
-            }
-            return fail(
-                expected,
-                format!("stored sequence number {row_seq} where {expected} was expected"),
-            );
-        }
-        let computed = leaf_hash_bytes(record);
-        if decode_hash(row_hash) != Some(computed) {
-            return fail(
-                expected,
-                "the record's content does not match its stored hash (content or hash altered)"
-                    .to_string(),
-            );
-        }
-        let Some(fields) = chain_fields(record) else {
-            return fail(
-                expected,
-                "the record is not in the ledger's canonical form (content altered)".to_string(),
-            );
-        };
-        if fields.seq != expected {
-            return fail(
-                expected,
-                format!(
-                    "the record says it is number {}, stored as {expected}",
-                    fields.seq
-                ),
-            );
-        }
-        if decode_hash(fields.prev_hash) != Some(self.prev_hash) {
-            return fail(
-                expected,
-                "the record does not link to the hash of the record before it (a record before it was altered, removed or inserted)"
-                    .to_string(),
-            );
-        }
-        self.prev_hash = computed;
-        self.expected_seq += 1;
-        self.count += 1;
-        Ok(())
-    }
-
-    /// Records verified so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Hash (hex) of the last verified record: the chain head.
-    pub fn head(&self) -> String {
-        hex::encode(self.prev_hash)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,31 +168,6 @@ mod tests {
             leaf_hash(b""),
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
         );
-    }
-
-    #[test]
-    fn chain_fields_read_the_canonical_tail_only() {
-        let h = "ab".repeat(32);
-        let ok = format!(
-            r#"{{"event":{{"kind":"x","prev_hash":"zz"}},"prev_hash":"{h}","seq":12,"ts":"2026-11-25T00:00:00.000Z"}}"#
-        );
-        assert_eq!(
-            chain_fields(ok.as_bytes()),
-            Some(ChainFields {
-                seq: 12,
-                prev_hash: &h
-            })
-        );
-        for bad in [
-            ok.replace("\"seq\":12", "\"seq\":012"),
-            ok.replace("\"seq\":12", "\"seq\":-1"),
-            ok.replace("{\"event\":", "{ \"event\":"),
-            ok.replace(&h, &h[..62]),
-            format!("{ok} "),
-            ok.replace(",\"ts\"", ",\"tz\""),
-        ] {
-            assert_eq!(chain_fields(bad.as_bytes()), None, "{bad}");
-        }
     }
 
     #[test]

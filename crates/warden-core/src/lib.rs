@@ -17,6 +17,8 @@ pub mod config;
 pub mod diagnostic;
 pub mod example;
 pub mod ledger;
+pub mod ledger_config;
+pub mod ocsf;
 pub mod policy;
 pub mod project;
 pub mod scope_card;

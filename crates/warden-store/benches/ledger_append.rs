@@ -24,7 +24,7 @@ use std::time::Instant;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use warden_core::ledger::{seal, LedgerEvent, LedgerRecord, OutcomeEvent, GENESIS_HASH};
-use warden_store::{Durability, Ledger, LedgerOptions};
+use warden_store::{CheckpointOptions, Durability, Ledger, LedgerOptions};
 
 fn event(i: u64) -> LedgerEvent {
     // About the size of a real decision record (~600 bytes of canonical JSON).
@@ -50,11 +50,23 @@ async fn group_commit(
     writers: usize,
     n: u64,
 ) -> (f64, Ledger) {
-    let path = dir.join(format!("gc-{durability:?}-{writers}-{n}.db"));
+    group_commit_with(dir, durability, writers, n, None).await
+}
+
+async fn group_commit_with(
+    dir: &std::path::Path,
+    durability: Durability,
+    writers: usize,
+    n: u64,
+    checkpoints: Option<CheckpointOptions>,
+) -> (f64, Ledger) {
+    let signed = checkpoints.is_some();
+    let path = dir.join(format!("gc-{durability:?}-{writers}-{n}-{signed}.db"));
     let ledger = Ledger::open(
         &path,
         LedgerOptions {
             durability,
+            checkpoints,
             ..Default::default()
         },
     )
@@ -204,6 +216,41 @@ fn main() {
         println!("ledger append, {n} records per row (records/s; ratio = group commit / one record per commit)");
         let only = std::env::var("WARDEN_BENCH_ONLY").unwrap_or_default();
         let only_verify = only == "verify";
+        if only == "checkpoints" || only.is_empty() {
+            // Signed checkpoints every 1,000 records (the default), made off the commit path,
+            // against the same appends without them; alternating runs, best of three each.
+            let signer = std::sync::Arc::new(
+                warden_verify::NoteSigner::from_seed("bench.example/ledger", &[5u8; 32]).unwrap(),
+            );
+            for durability in [Durability::Process, Durability::Fsync] {
+                let (mut off, mut on) = (0f64, 0f64);
+                let mut sizes = 0;
+                for _ in 0..3 {
+                    let (rate, l) = group_commit_with(dir.path(), durability, 256, n, None).await;
+                    off = off.max(rate);
+                    l.close().await;
+                    let cp = CheckpointOptions {
+                        signer: signer.clone(),
+                        every_records: 1000,
+                        every: std::time::Duration::from_secs(10),
+                        publish: None,
+                    };
+                    let (rate, l) = group_commit_with(dir.path(), durability, 256, n, Some(cp)).await;
+                    on = on.max(rate);
+                    sizes = l.latest_checkpoint().await.unwrap().map_or(0, |c| c.size);
+                    l.close().await;
+                    let _ = std::fs::remove_dir_all(dir.path());
+                    std::fs::create_dir_all(dir.path()).unwrap();
+                }
+                println!(
+                    "  {durability:?}: 256 writers, checkpoints off {off:>10.0}/s, every 1000 records {on:>10.0}/s  ratio {:.2} (last checkpoint before close: size {sizes})",
+                    on / off
+                );
+            }
+            if only == "checkpoints" {
+                return;
+            }
+        }
         if only == "append" {
             let (rate, _) = group_commit(dir.path(), Durability::Process, 256, n * 5).await;
             println!("  Process: 256 concurrent writers: {rate:>10.0}/s");

@@ -9,9 +9,11 @@
 //! WAL checkpoints are taken by the writer in idle gaps, never inside a commit, with a cap on
 //! WAL size so it cannot grow without bound under constant load.
 
+mod checkpoints;
 mod pins;
 mod sqlite;
 
+pub use checkpoints::{CheckpointOptions, StoredCheckpoint};
 pub use pins::{Pin, PinCheck};
 
 pub use sqlite::{
@@ -32,6 +34,8 @@ pub enum StoreError {
     WriterGone,
     #[error("ledger verification could not read the database: {0}")]
     Verify(String),
+    #[error("no ledger signing key: checkpoints are made only by a ledger opened with one")]
+    NoSigner,
     #[error("unsupported store url `{0}`: use sqlite://PATH")]
     BadUrl(String),
 }

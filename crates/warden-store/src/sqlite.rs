@@ -18,6 +18,7 @@ use warden_core::ledger::{
     LedgerRecord, GENESIS_HASH,
 };
 
+use crate::checkpoints::{self, CheckpointCmd, CheckpointOptions, CommitSignal, StoredCheckpoint};
 use crate::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -30,6 +31,8 @@ pub struct LedgerOptions {
     pub max_batch: usize,
     /// Bytes appended after which the WAL is checkpointed even under constant load.
     pub wal_cap_bytes: u64,
+    /// Signed Merkle checkpoints; `None` for read-only uses (audit commands).
+    pub checkpoints: Option<CheckpointOptions>,
 }
 
 impl Default for LedgerOptions {
@@ -38,6 +41,7 @@ impl Default for LedgerOptions {
             durability: Durability::Process,
             max_batch: 256,
             wal_cap_bytes: 16 * 1024 * 1024,
+            checkpoints: None,
         }
     }
 }
@@ -97,6 +101,7 @@ pub struct Ledger {
     healthy: Arc<AtomicBool>,
     path: PathBuf,
     pub(crate) blocked_cache: Arc<crate::pins::BlockedCache>,
+    checkpointer: Option<mpsc::Sender<CheckpointCmd>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -148,7 +153,8 @@ impl Ledger {
     }
 
     /// Open (creating and migrating if needed) the ledger at `path`.
-    pub async fn open(path: &Path, opts: LedgerOptions) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path, mut opts: LedgerOptions) -> Result<Self, StoreError> {
+        let checkpoint_opts = opts.checkpoints.take();
         let connect = options(path, opts.durability);
         let mut setup = connect.connect().await?;
         MIGRATOR.run(&mut setup).await?;
@@ -164,6 +170,19 @@ impl Ledger {
         let healthy = Arc::new(AtomicBool::new(true));
         let wake = Arc::new(Notify::new());
         let written = Arc::new(AtomicU64::new(0));
+        let signal = Arc::new(CommitSignal::default());
+        signal
+            .committed
+            .store(next_seq.saturating_sub(1), Ordering::Release);
+        let every_records = checkpoint_opts
+            .as_ref()
+            .map_or(u64::MAX, |c| c.every_records.max(1));
+        let signed_checkpoints = match checkpoint_opts {
+            Some(c) => {
+                Some(checkpoints::Checkpointer::start(pool.clone(), c, Arc::clone(&signal)).await?)
+            }
+            None => None,
+        };
         tokio::spawn(checkpointer(
             checkpoint_conn,
             Arc::clone(&wake),
@@ -177,6 +196,8 @@ impl Ledger {
             healthy: Arc::clone(&healthy),
             wake,
             written,
+            signal,
+            every_records,
         };
         std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -189,6 +210,7 @@ impl Ledger {
             healthy,
             path: path.to_path_buf(),
             blocked_cache: Arc::new(crate::pins::BlockedCache::default()),
+            checkpointer: signed_checkpoints,
         })
     }
 
@@ -353,7 +375,6 @@ impl Ledger {
             .collect())
     }
 
-    /// Stop accepting appends and wait for those in flight to commit.
     /// Wait until every record queued before this call is committed (or its commit failed).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
@@ -369,13 +390,138 @@ impl Ledger {
         rx.await.map(|_| ()).map_err(|_| StoreError::WriterGone)
     }
 
+    /// The latest signed checkpoint stored.
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        checkpoints::latest(&self.pool).await
+    }
+
+    /// Sign a checkpoint of every committed record now (or return the latest if nothing is
+    /// new since). Fails when the ledger was opened without a signing key.
+    pub async fn checkpoint_now(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let Some(cmds) = &self.checkpointer else {
+            return Err(StoreError::NoSigner);
+        };
+        let (reply, rx) = oneshot::channel();
+        cmds.send(CheckpointCmd::Now(reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(StoreError::Verify)
+    }
+
+    /// The stored leaf hashes of records `1..=up_to`, in order (for proofs). Fails on a gap
+    /// or a malformed hash.
+    pub async fn leaf_hashes(&self, up_to: u64) -> Result<Vec<warden_verify::Hash>, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RowBatch, String>>(8);
+            let reader = std::thread::spawn(move || read_rows(&path, 1, up_to, false, &tx));
+            // `up_to` may come from a stored (so untrusted) checkpoint: no allocation on its word.
+            let mut out = Vec::with_capacity(usize::try_from(up_to.min(1 << 20)).unwrap_or(0));
+            for batch in &rx {
+                for (seq, hash, _) in batch.map_err(StoreError::Verify)? {
+                    let expected = out.len() as u64 + 1;
+                    let leaf = std::str::from_utf8(&hash)
+                        .ok()
+                        .and_then(warden_verify::encoding::hash_from_hex);
+                    match leaf {
+                        Some(h) if u64::try_from(seq).ok() == Some(expected) => out.push(h),
+                        _ => {
+                            return Err(StoreError::Verify(format!(
+                                "ledger record {expected} is missing or its hash is malformed; run `warden audit verify`"
+                            )))
+                        }
+                    }
+                }
+            }
+            let _ = reader.join();
+            if (out.len() as u64) < up_to {
+                return Err(StoreError::Verify(format!(
+                    "the ledger holds {} records, fewer than {up_to}",
+                    out.len()
+                )));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Verify(format!("reading leaf hashes failed: {e}")))?
+    }
+
+    /// Stream the stored bytes of records `first..=last` in order to `sink` (exports: the exact
+    /// bytes each leaf hash covers).
+    pub async fn export_raw(
+        &self,
+        first: u64,
+        last: u64,
+        mut sink: impl FnMut(u64, &[u8]) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RowBatch, String>>(8);
+            let reader = std::thread::spawn(move || read_rows(&path, first, last, true, &tx));
+            let mut n = 0u64;
+            for batch in &rx {
+                for (seq, _, record) in batch.map_err(StoreError::Verify)? {
+                    sink(u64::try_from(seq).unwrap_or(0), &record)
+                        .map_err(|e| StoreError::Verify(format!("writing the export: {e}")))?;
+                    n += 1;
+                }
+            }
+            let _ = reader.join();
+            Ok(n)
+        })
+        .await
+        .map_err(|e| StoreError::Verify(format!("export failed: {e}")))?
+    }
+
+    /// The first and last sequence numbers of records whose time is in `[since, until)`
+    /// (RFC 3339 text as stored), or `None` when there are none.
+    pub async fn seq_range(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT min(seq), max(seq) FROM ledger WHERE (?1 IS NULL OR json_extract(record, '$.ts') >= ?1) \
+             AND (?2 IS NULL OR json_extract(record, '$.ts') < ?2)",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_one(&self.pool)
+        .await?;
+        let lo: Option<i64> = row.try_get(0)?;
+        let hi: Option<i64> = row.try_get(1)?;
+        Ok(match (lo, hi) {
+            (Some(a), Some(b)) => {
+                Some((u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
+            }
+            _ => None,
+        })
+    }
+
+    /// Stop accepting appends, wait for those in flight to commit and, when checkpoints are
+    /// on, sign a final checkpoint over them.
     pub async fn close(self) {
         // Records queued without waiting (`enqueue`) are committed first.
         if let Err(error) = self.flush().await {
             warn!(message = "ledger queue not flushed at close", %error);
         }
-        let Self { tx, pool, .. } = self;
+        let Self {
+            tx,
+            pool,
+            checkpointer,
+            ..
+        } = self;
         drop(tx);
+        if let Some(cmds) = checkpointer {
+            let (reply, rx) = oneshot::channel();
+            if cmds.send(CheckpointCmd::Now(reply)).await.is_ok() {
+                if let Ok(Err(error)) = rx.await {
+                    warn!(message = "final ledger checkpoint failed", %error);
+                }
+            }
+        }
         // The writer holds its own connection; closing the pool waits for readers.
         pool.close().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -386,7 +532,13 @@ impl Ledger {
 type RowBatch = Vec<(i64, Vec<u8>, Vec<u8>)>;
 
 /// Read every row of the ledger in order, in batches, on the calling thread.
-fn read_rows(path: &Path, out: &std::sync::mpsc::SyncSender<Result<RowBatch, String>>) {
+fn read_rows(
+    path: &Path,
+    first: u64,
+    last: u64,
+    with_records: bool,
+    out: &std::sync::mpsc::SyncSender<Result<RowBatch, String>>,
+) {
     use rusqlite::types::ValueRef;
     use rusqlite::{Connection, OpenFlags};
     let run = || -> Result<(), String> {
@@ -395,10 +547,16 @@ fn read_rows(path: &Path, out: &std::sync::mpsc::SyncSender<Result<RowBatch, Str
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| e.to_string())?;
-        let mut stmt = conn
-            .prepare("SELECT seq, hash, record FROM ledger ORDER BY seq")
+        let sql = if with_records {
+            "SELECT seq, hash, record FROM ledger WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"
+        } else {
+            "SELECT seq, hash, '' FROM ledger WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"
+        };
+        let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+        let bound = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(rusqlite::params![bound(first), bound(last)])
             .map_err(|e| e.to_string())?;
-        let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
         let bytes = |v: ValueRef<'_>| match v {
             ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
             _ => Vec::new(),
@@ -434,7 +592,7 @@ fn verify_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<VerifyRepor
     let reader_path = path.to_path_buf();
     let reader = std::thread::Builder::new()
         .name("ledger-verify-reader".into())
-        .spawn(move || read_rows(&reader_path, &tx))
+        .spawn(move || read_rows(&reader_path, 0, u64::MAX, true, &tx))
         .map_err(|e| StoreError::Verify(format!("cannot start the reader thread: {e}")))?;
     let mut v = ChainVerifier::new();
     let mut result = None;
@@ -516,6 +674,9 @@ struct WriterState {
     healthy: Arc<AtomicBool>,
     wake: Arc<Notify>,
     written: Arc<AtomicU64>,
+    /// Tells the checkpointer what is committed; woken every `every_records`.
+    signal: Arc<CommitSignal>,
+    every_records: u64,
 }
 
 /// The only writer: a dedicated thread with a synchronous SQLite handle, so a commit costs no
@@ -613,6 +774,12 @@ fn write_thread(
         }
         match committed {
             Ok(()) => {
+                let before = st.next_seq.saturating_sub(1);
+                let now = seq.saturating_sub(1);
+                st.signal.committed.store(now, Ordering::Release);
+                if now / st.every_records != before / st.every_records {
+                    st.signal.wake.notify_one();
+                }
                 st.next_seq = seq;
                 st.prev_hash = prev;
                 st.healthy.store(true, Ordering::Relaxed);

@@ -40,7 +40,7 @@ async fn open_existing(dir: &Path) -> anyhow::Result<Ledger> {
     open_ledger(dir, &store.url, store.durability).await
 }
 
-pub async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn verify(dir: &Path, checkpoint: Option<&Path>) -> anyhow::Result<ExitCode> {
     let ledger = open_existing(dir).await?;
     let total = ledger.count().await?;
     let tty = std::io::stderr().is_terminal();
@@ -65,7 +65,14 @@ pub async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
             println!(
                 "(each record's RFC 6962 leaf hash recomputed and linked to the one before it)"
             );
-            Ok(ExitCode::SUCCESS)
+            let extends =
+                crate::ledger_cmd::verify_extends(dir, &ledger, report.verified, checkpoint)
+                    .await?;
+            Ok(if extends {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Some(b) => {
             println!("FAILED: the ledger chain is broken at record {}", b.seq);
@@ -196,7 +203,7 @@ pub async fn tail(dir: &Path, n: u32, follow: bool, json: bool) -> anyhow::Resul
 }
 
 /// `30m`, `12h`, `7d` ago, or an RFC 3339 time, as the ledger's timestamp text.
-fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<String> {
+pub(crate) fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<String> {
     let s = since.trim();
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(warden_ts(t));

@@ -15,7 +15,6 @@ use warden_gateway::demo_tools::DemoTools;
 use warden_gateway::AppState;
 
 use crate::project_cmds::{load, write_example};
-use crate::serve::open_ledger;
 
 struct Step {
     agent: &'static str,
@@ -179,12 +178,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         project.policy.policy_count(),
         project.policy.short_version()
     );
-    let ledger = open_ledger(
-        &dir,
-        &project.config.store.url,
-        project.config.store.durability,
-    )
-    .await?;
+    let ledger = crate::ledger_cmd::open_signing(&dir, &project.config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
@@ -356,7 +350,19 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    ledger.close().await;
+    match ledger.checkpoint_now().await {
+        Ok(Some(cp)) => println!(
+            "ledger:  signed checkpoint of {} records (C2SP tlog-checkpoint, Ed25519): {}",
+            cp.size,
+            cp.note.lines().nth(2).unwrap_or_default()
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            println!("ledger:  CHECKPOINT FAILED: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    crate::ledger_cmd::close(ledger).await;
     if !mismatches.is_empty() {
         for m in &mismatches {
             eprintln!("demo: {m}");

@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+mod ledger_cmd;
 mod mcp_cmd;
 mod project_cmds;
 mod serve;
@@ -177,7 +178,41 @@ enum ToolsCommand {
 enum AuditCommand {
     /// Recompute the hash chain over every record. On a break, name the first bad record and
     /// exit 1.
-    Verify,
+    Verify {
+        /// Also prove the ledger extends this older signed checkpoint (consistency proof):
+        /// detects truncation or rewriting even when every hash was recomputed.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the latest signed checkpoint (a C2SP tlog-checkpoint note).
+    Checkpoint {
+        /// Sign a checkpoint of every record now.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Print an inclusion proof of record SEQ against the latest checkpoint.
+    Prove {
+        seq: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export records: JSON Lines with a checkpoint and proof for `warden-verify`, or OCSF.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ledger_cmd::ExportFormat,
+        /// RFC 3339 time or an age (30m, 12h, 7d): records at or after it.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time or an age: records before it.
+        #[arg(long)]
+        until: Option<String>,
+        /// jsonl: a directory for ledger.jsonl, checkpoint.txt, ledger.vkey (and proof.json);
+        /// ocsf: a file. Default: stdout (records only).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the ledger's public key (C2SP verifier key) for auditors and witnesses.
+    Pubkey,
     /// Show the last records.
     Tail {
         /// How many.
@@ -298,7 +333,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Audit { command } => match command {
-            AuditCommand::Verify => audit::verify(&project).await,
+            AuditCommand::Verify { checkpoint } => {
+                audit::verify(&project, checkpoint.as_deref()).await
+            }
+            AuditCommand::Checkpoint { now } => ledger_cmd::checkpoint(&project, now).await,
+            AuditCommand::Prove { seq, json } => ledger_cmd::prove(&project, seq, json).await,
+            AuditCommand::Export {
+                format,
+                since,
+                until,
+                out,
+            } => ledger_cmd::export(&project, format, since, until, out).await,
+            AuditCommand::Pubkey => ledger_cmd::pubkey(&project),
             AuditCommand::Tail {
                 lines,
                 follow,

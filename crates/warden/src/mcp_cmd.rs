@@ -8,7 +8,6 @@ use anyhow::{bail, Context as _};
 use warden_gateway::mcp::gate::McpGate;
 
 use crate::project_cmds::load;
-use crate::serve::open_ledger;
 
 pub async fn stdio(
     dir: &Path,
@@ -54,12 +53,7 @@ pub async fn stdio(
     } else {
         command
     };
-    let ledger = open_ledger(
-        dir,
-        &project.config.store.url,
-        project.config.store.durability,
-    )
-    .await?;
+    let ledger = crate::ledger_cmd::open_signing(dir, &project.config).await?;
     let max_output = project.config.gateway.max_output_bytes;
     let session = format!("stdio-{}", uuid_v7());
     tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
@@ -93,7 +87,7 @@ pub async fn stdio(
     let code = warden_gateway::mcp::stdio::run(gate, &launch)
         .await
         .context("running the MCP stdio gate")?;
-    ledger.close().await;
+    crate::ledger_cmd::close(ledger).await;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 

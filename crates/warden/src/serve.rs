@@ -36,12 +36,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     for w in &project.policy.warnings {
         tracing::warn!(message = "project warning", warning = %w);
     }
-    let ledger = open_ledger(
-        dir,
-        &project.config.store.url,
-        project.config.store.durability,
-    )
-    .await?;
+    let ledger = crate::ledger_cmd::open_signing(dir, &project.config).await?;
     let addr = listen.unwrap_or_else(|| project.config.gateway.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -115,7 +110,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     println!("listening on http://{local}");
     tracing::info!(message = "gateway started", %local, policy_version = %version, agents);
     warden_gateway::serve(listener, state, shutdown_signal()).await?;
-    ledger.close().await;
+    crate::ledger_cmd::close(ledger).await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,493 @@
+//! The verifiable ledger from the command line: checkpoints, proofs, `verify --checkpoint`,
+//! exports checked by the standalone `warden-verify` binary in a directory with no Warden
+//! store, and OCSF.
+
+// Test code: a panic is a failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+fn warden() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
+    c.env_remove("WARDEN_PROJECT").env("WARDEN_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    warden().args(args).output().expect("warden runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The standalone verifier: built beside `warden` by `cargo test --workspace`; built here
+/// (in its own target directory) when only this package's tests run.
+fn warden_verify() -> PathBuf {
+    let beside = Path::new(env!("CARGO_BIN_EXE_warden")).with_file_name("warden-verify");
+    if beside.exists() {
+        return beside;
+    }
+    let target = Path::new(env!("CARGO_BIN_EXE_warden"))
+        .parent()
+        .unwrap()
+        .join("nested-warden-verify");
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "-p", "warden-verify", "--target-dir"])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "building warden-verify");
+    target.join("debug").join("warden-verify")
+}
+
+fn post(addr: &str, key: &str, body: &Value) -> Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let b = body.to_string();
+    write!(
+        s,
+        "POST /v1/decisions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+        b.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
+fn key_of(dir: &Path, agent: &str) -> String {
+    std::fs::read_to_string(dir.join("agent-keys.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .find(|(a, _)| *a == agent)
+        .map(|(_, k)| k.to_string())
+        .unwrap()
+}
+
+fn sqlite(dir: &Path, sql: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("warden.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .unwrap()
+            .rows_affected()
+    })
+}
+
+/// A project with `n` decisions recorded by a gateway that was stopped cleanly (SIGTERM).
+fn project_with_decisions(n: usize) -> (tempfile::TempDir, PathBuf) {
+    project_with(n, "")
+}
+
+fn project_with(n: usize, extra_config: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    let o = run(&["init", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    if !extra_config.is_empty() {
+        let toml = dir.join("warden.toml");
+        let mut text = std::fs::read_to_string(&toml).unwrap();
+        text.push_str(extra_config);
+        std::fs::write(&toml, text).unwrap();
+    }
+    let mut child = warden()
+        .args([
+            "serve",
+            "-p",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let key = key_of(&dir, "support-triage");
+    for i in 0..n {
+        let v = post(
+            &addr,
+            &key,
+            &json!({"tool": "get_ticket", "arguments": {"ticket_id": format!("T-{:04}", 1000 + i)}}),
+        );
+        assert_eq!(v["decision"], "allow");
+    }
+    // The one denied call, for the OCSF export.
+    let v = post(
+        &addr,
+        &key,
+        &json!({"tool": "get_ticket", "arguments": {"ticket_id": "not-a-ticket"}}),
+    );
+    assert_eq!(v["decision"], "deny", "{v}");
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(child.wait().unwrap().success());
+    (tmp, dir)
+}
+
+#[test]
+fn clean_shutdown_checkpoints_and_proofs_and_verify_against_an_older_checkpoint() {
+    let (tmp, dir) = project_with_decisions(20);
+    let p = dir.to_str().unwrap();
+
+    let o = run(&["audit", "checkpoint", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    let note = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = note.lines().collect();
+    assert!(lines[0].starts_with("warden-ledger-"), "{note}");
+    assert_eq!(
+        lines[1], "21",
+        "the clean shutdown checkpointed all 21 records: {note}"
+    );
+    assert!(lines[4].starts_with("\u{2014} warden-ledger-"), "{note}");
+    let older = tmp.path().join("older.checkpoint");
+    std::fs::write(&older, &note).unwrap();
+
+    let key_file = dir.join(".warden/ledger.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let o = run(&["audit", "pubkey", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    let vkey = String::from_utf8(o.stdout).unwrap();
+    assert!(vkey.starts_with(lines[0]), "{vkey}");
+    assert!(!vkey.contains("PRIVATE"));
+
+    let o = run(&["audit", "prove", "7", "-p", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let proof: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(proof["tree_size"], 21);
+    assert_eq!(proof["inclusion_proof"].as_array().unwrap().len(), 5);
+
+    let o = run(&[
+        "audit",
+        "verify",
+        "-p",
+        p,
+        "--checkpoint",
+        older.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("extends the checkpoint"), "{}", text(&o));
+
+    // Grow the log (a new checkpoint via --now), then truncate it back past the older
+    // checkpoint and drop the stored checkpoints as an intruder would: the chain of what is
+    // left verifies, the older checkpoint does not.
+    let o = run(&["audit", "checkpoint", "--now", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(sqlite(&dir, "DELETE FROM ledger WHERE seq >= 15") > 0);
+    let o = run(&["audit", "verify", "-p", p]);
+    assert!(
+        !o.status.success(),
+        "the stored checkpoint still covers 21: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("records were removed"), "{}", text(&o));
+    sqlite(&dir, "DELETE FROM ledger_checkpoints");
+    let o = run(&["audit", "verify", "-p", p]);
+    assert!(
+        o.status.success(),
+        "a truncated chain alone verifies: {}",
+        text(&o)
+    );
+    let o = run(&[
+        "audit",
+        "verify",
+        "-p",
+        p,
+        "--checkpoint",
+        older.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("truncated"), "{}", text(&o));
+}
+
+#[test]
+fn an_export_verifies_with_the_standalone_verifier_and_no_store() {
+    let (tmp, dir) = project_with_decisions(12);
+    let p = dir.to_str().unwrap();
+    let vkey = String::from_utf8(run(&["audit", "pubkey", "-p", p]).stdout).unwrap();
+    let out = tmp.path().join("bundle");
+    let o = run(&[
+        "audit",
+        "export",
+        "-p",
+        p,
+        "--format",
+        "jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("exported records 1..13 (13)"),
+        "{}",
+        text(&o)
+    );
+
+    // An auditor's machine: only the exported files and the public key, no project, no store.
+    let auditor = tempfile::tempdir().unwrap();
+    for f in ["ledger.jsonl", "checkpoint.txt"] {
+        std::fs::copy(out.join(f), auditor.path().join(f)).unwrap();
+    }
+    std::fs::write(auditor.path().join("ledger.vkey"), &vkey).unwrap();
+    let verify = |extra: &[&str]| {
+        Command::new(warden_verify())
+            .current_dir(auditor.path())
+            .args([
+                "--key",
+                "ledger.vkey",
+                "--log",
+                "ledger.jsonl",
+                "--checkpoint",
+                "checkpoint.txt",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = verify(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("ok: records 1..13 (13 records)"),
+        "{}",
+        text(&o)
+    );
+
+    // A changed byte in one record is refused.
+    let log = std::fs::read_to_string(auditor.path().join("ledger.jsonl")).unwrap();
+    std::fs::write(
+        auditor.path().join("ledger.jsonl"),
+        log.replacen("T-1004", "T-1005", 1),
+    )
+    .unwrap();
+    let o = verify(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A dropped last record is refused.
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines.pop();
+    std::fs::write(auditor.path().join("ledger.jsonl"), lines.join("\n") + "\n").unwrap();
+    let o = verify(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("ends at record 12"), "{}", text(&o));
+    // Another key does not open the checkpoint.
+    std::fs::write(auditor.path().join("ledger.jsonl"), &log).unwrap();
+    std::fs::write(
+        auditor.path().join("ledger.vkey"),
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW\n",
+    )
+    .unwrap();
+    let o = verify(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    std::fs::write(auditor.path().join("ledger.vkey"), &vkey).unwrap();
+
+    // A range export (records from the 6th on) verifies with its proof.
+    let sixth: Value = serde_json::from_str(log.lines().nth(5).unwrap()).unwrap();
+    let since = sixth["ts"].as_str().unwrap();
+    let range = tmp.path().join("range");
+    let o = run(&[
+        "audit",
+        "export",
+        "-p",
+        p,
+        "--since",
+        since,
+        "--out",
+        range.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(range.join("ledger.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(first["seq"].as_u64().unwrap() >= 2, "{first}");
+    for f in ["ledger.jsonl", "checkpoint.txt", "proof.json"] {
+        std::fs::copy(range.join(f), auditor.path().join(f)).unwrap();
+    }
+    let o = verify(&["--proof", "proof.json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a range without its proof: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn ocsf_export_maps_decisions_to_api_activity_with_security_control() {
+    let (_tmp, dir) = project_with_decisions(3);
+    let p = dir.to_str().unwrap();
+    let o = run(&["audit", "export", "-p", p, "--format", "ocsf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let events: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 4);
+    for e in &events {
+        assert_eq!(e["class_uid"], 6003);
+        assert_eq!(e["category_uid"], 6);
+        assert_eq!(e["type_uid"], 600_399);
+        assert_eq!(e["metadata"]["profiles"], json!(["security_control"]));
+        assert_eq!(e["actor"]["user"]["uid"], "support-triage");
+        assert!(e["time"].as_i64().unwrap() > 1_700_000_000_000);
+        assert!(e["src_endpoint"].is_object() && e["api"]["operation"] == "get_ticket");
+    }
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["action_id"] == 1 && e["disposition_id"] == 1)
+            .count(),
+        3
+    );
+    let denied: Vec<&Value> = events.iter().filter(|e| e["action_id"] == 2).collect();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["disposition"], "Blocked");
+}
+
+/// A plain HTTP server that answers 200 to every POST and keeps the bodies.
+fn http_witness() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let Ok(k) = s.read(&mut chunk) else {
+                    break None;
+                };
+                if k == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        assert!(head.starts_with("POST /add "), "{head}");
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            if let Some(b) = body {
+                keep.lock().unwrap().push(b);
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn checkpoints_reach_every_kind_of_witness() {
+    let (addr, posted) = http_witness();
+    let config = format!(
+        "\n[ledger]\ncheckpoint_every_records = 5\n\n[[ledger.witnesses]]\nfile = \"witness/latest.checkpoint\"\n\n[[ledger.witnesses]]\ndir = \"witness/all\"\n\n[[ledger.witnesses]]\nurl = \"http://{addr}/add\"\n"
+    );
+    let (_tmp, dir) = project_with(12, &config);
+    let p = dir.to_str().unwrap();
+    let latest = String::from_utf8(run(&["audit", "checkpoint", "-p", p]).stdout).unwrap();
+    assert!(
+        latest.contains("\n13\n"),
+        "the final checkpoint covers all 13 records: {latest}"
+    );
+    let vkey = String::from_utf8(run(&["audit", "pubkey", "-p", p]).stdout).unwrap();
+    let key = warden_verify::NoteVerifier::parse(vkey.trim()).unwrap();
+
+    // The file witness holds the latest checkpoint; the directory one file per checkpoint.
+    let file = std::fs::read_to_string(dir.join("witness/latest.checkpoint")).unwrap();
+    assert_eq!(file, latest);
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(dir.join("witness/all")).unwrap() {
+        let note = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        sizes.push(warden_verify::Checkpoint::open(&note, &key).unwrap().size);
+    }
+    sizes.sort_unstable();
+    assert!(sizes.len() >= 2 && sizes.last() == Some(&13), "{sizes:?}");
+    // The HTTP witness was sent each checkpoint, the last being the latest.
+    let posted = posted.lock().unwrap().clone();
+    assert_eq!(posted.len(), sizes.len(), "{posted:?}");
+    assert_eq!(posted.last().unwrap(), &latest);
+}
+
+#[test]
+fn a_witness_with_two_targets_is_a_located_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    assert!(run(&["init", dir.to_str().unwrap()]).status.success());
+    let toml = dir.join("warden.toml");
+    let mut config = std::fs::read_to_string(&toml).unwrap();
+    let line = config.lines().count() + 3;
+    config.push_str("\n[ledger]\n[[ledger.witnesses]]\nfile = \"a\"\ndir = \"b\"\n");
+    std::fs::write(&toml, config).unwrap();
+    let o = run(&["check", "-p", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(&format!(
+            "warden.toml:{line}:1: error: [[ledger.witnesses]] number 1 must have exactly one of"
+        )),
+        "{}",
+        text(&o)
+    );
+}
