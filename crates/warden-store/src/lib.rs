@@ -9,9 +9,11 @@
 //! WAL checkpoints are taken by the writer in idle gaps, never inside a commit, with a cap on
 //! WAL size so it cannot grow without bound under constant load.
 
+mod identity;
 mod pins;
 mod sqlite;
 
+pub use identity::{ClientRow, SecretRow, SessionRow, TokenRow, UserRow};
 pub use pins::{Pin, PinCheck};
 
 pub use sqlite::{

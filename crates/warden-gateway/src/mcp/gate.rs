@@ -191,6 +191,7 @@ impl McpGate {
             session: &self.session,
             request_id: &id,
             source: "mcp-stdio",
+            token_tools: None,
         })
         .await;
         match gated {
@@ -309,6 +310,8 @@ pub(crate) struct McpCall<'a> {
     pub request_id: &'a Value,
     /// `mcp-stdio` or `mcp-http`.
     pub source: &'static str,
+    /// The tool subset of the agent's token, if it has one (`server/name`).
+    pub token_tools: Option<&'a [String]>,
 }
 
 /// What the gate decided for a call.
@@ -330,6 +333,7 @@ pub(crate) async fn gate_call(c: McpCall<'_>) -> Gated {
         session: Some(c.session),
         correlation_id: None,
     });
+    crate::identity::apply_token_scope(&mut decision, c.token_tools, &qualified);
     // A tool whose definition changed since it was pinned is blocked for everyone.
     if decision.decision != Verdict::Deny {
         let blocked = match c.ledger.is_blocked(c.server, c.tool).await {

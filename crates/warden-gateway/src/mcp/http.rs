@@ -101,7 +101,9 @@ pub async fn delete_session(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let agent = crate::identity::authenticate_agent(&state, &headers)
+        .await?
+        .agent;
     let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
         return Err(ApiError::bad_request("missing Mcp-Session-Id"));
     };
@@ -126,7 +128,8 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let principal = crate::identity::authenticate_agent(&state, &headers).await?;
+    let agent = principal.agent.clone();
     let msg: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -205,7 +208,7 @@ pub async fn post(
         "ping" => rpc_result(&id, json!({})),
         "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent).await})),
         "tools/call" => match state.mcp.admit(&session) {
-            Some(_slot) => call_tool(&state, &agent, &session, &id, obj.get("params")).await,
+            Some(_slot) => call_tool(&state, &principal, &session, &id, obj.get("params")).await,
             None => rpc_error(
                 &id,
                 -32000,
@@ -323,7 +326,7 @@ fn resolve_tool(state: &AppState, agent: &str, called: &str) -> (String, String)
 
 async fn call_tool(
     state: &AppState,
-    agent: &str,
+    principal: &crate::identity::AgentPrincipal,
     session: &str,
     id: &Value,
     params: Option<&Value>,
@@ -335,6 +338,7 @@ async fn call_tool(
         .and_then(|p| p.get("arguments"))
         .cloned()
         .unwrap_or(Value::Object(serde_json::Map::new()));
+    let agent = principal.agent.as_str();
     let (server, name) = resolve_tool(state, agent, name);
     let name = name.as_str();
     let gated = gate_call(McpCall {
@@ -347,6 +351,7 @@ async fn call_tool(
         session,
         request_id: id,
         source: "mcp-http",
+        token_tools: principal.tools.as_deref(),
     })
     .await;
     let decision_id = match gated {
