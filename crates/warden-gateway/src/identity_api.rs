@@ -115,8 +115,8 @@ pub(crate) async fn token_endpoint(
                 "token_type": "Bearer",
                 "expires_in": expires_in,
             });
-            if let Some(tools) = &t.tools {
-                body["scope"] = json!(tools.join(" "));
+            if let (Some(tools), Some(obj)) = (&t.tools, body.as_object_mut()) {
+                obj.insert("scope".into(), json!(tools.join(" ")));
             }
             let mut resp = Json(body).into_response();
             let h = resp.headers_mut();
