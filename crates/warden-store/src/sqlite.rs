@@ -497,34 +497,11 @@ fn write_thread(
                 Err(_) => break,
             }
         }
-        // Seal each record onto the chain.
-        let mut rows: Vec<PendingRow> = Vec::with_capacity(batch.len());
-        let mut waiting: Vec<(oneshot::Sender<Result<Appended, String>>, Appended)> =
-            Vec::with_capacity(batch.len());
-        let mut seq = st.next_seq;
-        let mut prev = st.prev_hash.clone();
-        let mut bytes = 0u64;
+        // Records that cannot be linked are refused now; the rest are sealed onto the chain.
+        let mut items: Vec<AppendRequest> = Vec::with_capacity(batch.len());
         for a in batch.drain(..) {
-            match assemble_record(seq, &prev, &a.ts, &a.event_json) {
-                Ok(json) => {
-                    let hash = leaf_hash(json.as_bytes());
-                    bytes += json.len() as u64;
-                    waiting.push((
-                        a.reply,
-                        Appended {
-                            seq,
-                            hash: hash.clone(),
-                        },
-                    ));
-                    rows.push(PendingRow {
-                        seq,
-                        hash: hash.clone(),
-                        json,
-                        decision_id: a.decision_id,
-                    });
-                    prev = hash;
-                    seq += 1;
-                }
+            match assemble_record(0, &st.prev_hash, &a.ts, &a.event_json) {
+                Ok(_) => items.push(a),
                 Err(e) => {
                     let _ = a
                         .reply
@@ -532,40 +509,86 @@ fn write_thread(
                 }
             }
         }
-        if rows.is_empty() {
+        if items.is_empty() {
             continue;
         }
-        match commit(&conn, &rows) {
-            Ok(()) => {
-                st.next_seq = seq;
-                st.prev_hash = prev;
-                st.healthy.store(true, Ordering::Relaxed);
-                for (reply, appended) in waiting {
-                    let _ = reply.send(Ok(appended));
-                }
-                let total = st.written.fetch_add(bytes, Ordering::Relaxed) + bytes;
-                if total >= st.opts.wal_cap_bytes || rx.is_empty() {
-                    st.wake.notify_one();
-                }
-            }
-            Err(error) => {
-                st.healthy.store(false, Ordering::Relaxed);
-                warn!(message = "ledger commit failed; the calls it recorded are denied", %error);
-                let msg = error.to_string();
-                for (reply, _) in waiting {
-                    let _ = reply.send(Err(msg.clone()));
-                }
-                // Another writer may have moved the chain; start again from what is stored.
-                match writer_head(&conn) {
-                    Ok((s, h)) => {
-                        st.next_seq = s;
-                        st.prev_hash = h;
+        // Another process (the CLI issuing a token, approving a tool) may have appended since
+        // our last commit: then the commit fails, we re-read the head and seal once more.
+        let mut retried = false;
+        loop {
+            let (rows, seq, prev, bytes) = seal_batch(&items, st.next_seq, &st.prev_hash);
+            match commit(&conn, &rows) {
+                Ok(()) => {
+                    st.next_seq = seq;
+                    st.prev_hash = prev;
+                    st.healthy.store(true, Ordering::Relaxed);
+                    for (a, row) in items.drain(..).zip(&rows) {
+                        let _ = a.reply.send(Ok(Appended {
+                            seq: row.seq,
+                            hash: row.hash.clone(),
+                        }));
                     }
-                    Err(error) => warn!(message = "ledger head could not be re-read", %error),
+                    let total = st.written.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                    if total >= st.opts.wal_cap_bytes || rx.is_empty() {
+                        st.wake.notify_one();
+                    }
+                    break;
+                }
+                Err(error) => {
+                    // Another writer may have moved the chain; start again from what is stored.
+                    let moved = match writer_head(&conn) {
+                        Ok((s, h)) => {
+                            let moved = s != st.next_seq || h != st.prev_hash;
+                            st.next_seq = s;
+                            st.prev_hash = h;
+                            moved
+                        }
+                        Err(error) => {
+                            warn!(message = "ledger head could not be re-read", %error);
+                            false
+                        }
+                    };
+                    if moved && !retried {
+                        retried = true;
+                        continue;
+                    }
+                    st.healthy.store(false, Ordering::Relaxed);
+                    warn!(message = "ledger commit failed; the calls it recorded are denied", %error);
+                    let msg = error.to_string();
+                    for a in items.drain(..) {
+                        let _ = a.reply.send(Err(msg.clone()));
+                    }
+                    break;
                 }
             }
         }
     }
+}
+
+/// Link a batch onto the chain after (`seq`, `prev`): the rows, the next seq, the new head
+/// hash and the bytes written. Every item is known to assemble (checked by the caller).
+fn seal_batch(
+    items: &[AppendRequest],
+    mut seq: u64,
+    prev: &str,
+) -> (Vec<PendingRow>, u64, String, u64) {
+    let mut rows = Vec::with_capacity(items.len());
+    let mut prev = prev.to_string();
+    let mut bytes = 0u64;
+    for a in items {
+        let json = assemble_record(seq, &prev, &a.ts, &a.event_json).unwrap_or_default();
+        let hash = leaf_hash(json.as_bytes());
+        bytes += json.len() as u64;
+        rows.push(PendingRow {
+            seq,
+            hash: hash.clone(),
+            json,
+            decision_id: a.decision_id.clone(),
+        });
+        prev = hash;
+        seq += 1;
+    }
+    (rows, seq, prev, bytes)
 }
 
 fn writer_head(conn: &rusqlite::Connection) -> Result<(u64, String), rusqlite::Error> {

@@ -206,7 +206,7 @@ pub async fn post(
     };
     let answer = match method {
         "ping" => rpc_result(&id, json!({})),
-        "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent).await})),
+        "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent, principal.tools.as_deref()).await})),
         "tools/call" => match state.mcp.admit(&session) {
             Some(_slot) => call_tool(&state, &principal, &session, &id, obj.get("params")).await,
             None => rpc_error(
@@ -233,7 +233,7 @@ const NAMESPACE: &str = "__";
 
 /// The tools of every upstream that the agent's card grants and whose pins allow them. Names
 /// that more than one upstream offers are prefixed with the upstream's name.
-async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
+async fn list_tools(state: &AppState, agent: &str, subset: Option<&[String]>) -> Vec<Value> {
     let Some(card) = state.policy.cards.get(agent) else {
         return Vec::new();
     };
@@ -264,7 +264,10 @@ async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
                 }
                 ok
             };
-            if usable && card.tool(&format!("{server}/{name}")).is_some() {
+            let qualified = format!("{server}/{name}");
+            // A token narrowed to some tools sees only those.
+            let in_token = subset.is_none_or(|s| s.iter().any(|t| t == &qualified));
+            if usable && in_token && card.tool(&qualified).is_some() {
                 visible.push((server.clone(), name, tool));
             }
         }
