@@ -920,3 +920,27 @@ async fn break_glass_works_raises_an_alert_and_marks_its_records() {
     let r = login(&e.state, json!({"break_glass": cred})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn openapi_describes_the_identity_routes() {
+    let e = setup("prod").await;
+    let r = send(
+        &e.state,
+        Request::get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    for path in [
+        "/oauth/token",
+        "/v1/login",
+        "/v1/logout",
+        "/v1/session",
+        "/v1/session/step-up",
+        "/v1/tokens",
+        "/v1/tokens/{id}",
+    ] {
+        assert!(
+            r.body["paths"].get(path).is_some(),
+            "{path} missing from openapi.json"
+        );
+    }
+}
