@@ -30,6 +30,51 @@ pub enum LedgerEvent {
     ToolChanged(ToolEvent),
     /// A person approved a changed tool definition; the new one is pinned.
     ToolApproved(ToolEvent),
+    /// An identity event: a token issued or revoked, a client added, a login or failed login,
+    /// an MFA enrolment, break-glass use, a secret stored. Never carries a secret value.
+    Identity(IdentityEvent),
+    /// An owner's sign-off on an agent's access after a review.
+    AccessCertified(CertificationEvent),
+}
+
+/// Who did what to which identity. Secrets never appear: only ids and hash prefixes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityEvent {
+    /// `token_issued`, `token_revoked`, `client_added`, `client_token_issued`, `login`,
+    /// `login_failed`, `logout`, `user_added`, `user_disabled`, `mfa_enrolled`,
+    /// `step_up`, `break_glass_sealed`, `break_glass_used`, `secret_set`, `master_key_rotated`.
+    pub action: String,
+    /// Who acted: a user name, `cli:<os user>`, an OAuth client id, or `break-glass:<id>`.
+    pub actor: String,
+    /// What it was about: an agent id, a user name, a secret name.
+    pub subject: String,
+    /// `info`, or `high` for alerts (break-glass use, lock-outs).
+    pub severity: String,
+    /// True when the action was taken with the break-glass credential.
+    #[serde(default)]
+    pub break_glass: bool,
+    /// Non-secret particulars: token id, expiry, tool subset, hash prefix, reason of failure.
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// A reviewer certified that an agent's access is still needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificationEvent {
+    pub agent: String,
+    /// The user who signed off, and their role.
+    pub by: String,
+    pub role: String,
+    /// SHA-256 (hex) of the scope card file as certified.
+    pub card_hash: String,
+    /// The card's tools (`server/name`) at the time.
+    pub tools: Vec<String>,
+    /// Tools unused in the review window when certified.
+    pub unused: Vec<String>,
+    /// The review window, in days.
+    pub window_days: u32,
+    /// Whether the reviewer proved presence with a TOTP code.
+    pub mfa: bool,
 }
 
 /// A tool definition event (tool pinning).
@@ -54,6 +99,8 @@ impl LedgerEvent {
             Self::ToolPinned(_) => "tool_pinned",
             Self::ToolChanged(_) => "tool_changed",
             Self::ToolApproved(_) => "tool_approved",
+            Self::Identity(_) => "identity",
+            Self::AccessCertified(_) => "access_certified",
         }
     }
 
@@ -62,7 +109,11 @@ impl LedgerEvent {
         match self {
             Self::Decision(d) => Some(&d.decision_id),
             Self::Outcome(o) => Some(&o.decision_id),
-            Self::ToolPinned(_) | Self::ToolChanged(_) | Self::ToolApproved(_) => None,
+            Self::ToolPinned(_)
+            | Self::ToolChanged(_)
+            | Self::ToolApproved(_)
+            | Self::Identity(_)
+            | Self::AccessCertified(_) => None,
         }
     }
 }

@@ -11,11 +11,17 @@
 //!   decide calls against it.
 //! - [`ledger`]: ledger records, canonical JSON (RFC 8785), RFC 6962 leaf hashes, chain checks.
 //! - [`project`]: load a whole project from its files' text.
+//! - [`identity`]: credential formats, TOTP (RFC 6238), the OAuth client-credentials request.
+//! - [`envelope`]: envelope encryption (XChaCha20-Poly1305) of secrets at rest.
+//! - [`access`]: the access review (granted vs used).
 
+pub mod access;
 pub mod args;
 pub mod config;
 pub mod diagnostic;
+pub mod envelope;
 pub mod example;
+pub mod identity;
 pub mod ledger;
 pub mod ledger_config;
 pub mod ocsf;

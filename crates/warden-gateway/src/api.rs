@@ -33,6 +33,19 @@ pub fn app(state: AppState) -> Router {
                 .get(crate::mcp::http::get_stream)
                 .delete(crate::mcp::http::delete_session),
         )
+        .route("/oauth/token", post(crate::identity_api::token_endpoint))
+        .route("/v1/login", post(crate::session::login_handler))
+        .route("/v1/logout", post(crate::session::logout_handler))
+        .route("/v1/session", get(crate::session::whoami_handler))
+        .route("/v1/session/step-up", post(crate::session::step_up_handler))
+        .route(
+            "/v1/tokens",
+            post(crate::identity_api::issue_handler).get(crate::identity_api::list_handler),
+        )
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(crate::identity_api::revoke_handler),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
@@ -83,7 +96,8 @@ async fn propose(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let principal = crate::identity::authenticate_agent(&state, &headers).await?;
+    let agent = principal.agent.clone();
     let req: ProposeBody = parse_json(&body)?;
     if let Some(named) = &req.agent {
         if named != &agent {
@@ -109,6 +123,7 @@ async fn propose(
         correlation_id: req.correlation_id.as_deref(),
     };
     let mut decision = policy.decide(&call);
+    crate::identity::apply_token_scope(&mut decision, principal.tools.as_deref(), &req.tool);
     // Rate limits apply to calls the policy would let through.
     if decision.decision != Verdict::Deny {
         if let Some(card) = policy.cards.get(&agent) {
@@ -191,7 +206,9 @@ async fn show(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let agent = crate::identity::authenticate_agent(&state, &headers)
+        .await?
+        .agent;
     let records = state
         .ledger
         .records_of_decision(&id)
@@ -218,7 +235,9 @@ async fn outcome(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let agent = crate::identity::authenticate_agent(&state, &headers)
+        .await?
+        .agent;
     let req: OutcomeBody = parse_json(&body)?;
     // One outcome per decision: hold the id while we check and write.
     {

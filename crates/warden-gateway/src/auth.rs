@@ -1,13 +1,10 @@
-//! Agent authentication by static per-agent key (until scoped tokens land).
+//! Agent authentication by static per-agent key (tokens: `identity.rs`).
 //!
 //! Only SHA-256 hashes of keys are held. A presented key is hashed and compared against every
 //! agent's hash in constant time, without stopping at a match, so timing reveals nothing.
 
-use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use crate::error::ApiError;
 
 /// `sha256:<hex>` of a key, as stored in `warden.toml`.
 pub fn hash_key(key: &str) -> String {
@@ -36,14 +33,8 @@ impl AgentKeys {
         Self { keys }
     }
 
-    /// The agent a request authenticates as. The error says only that authentication failed.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthenticated)?;
+    /// The agent a presented static key belongs to.
+    pub fn authenticate_key(&self, presented: &str) -> Option<String> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found: Option<&str> = None;
         for (agent, hash) in &self.keys {
@@ -52,8 +43,6 @@ impl AgentKeys {
                 found = Some(agent);
             }
         }
-        found
-            .map(str::to_string)
-            .ok_or_else(ApiError::unauthenticated)
+        found.map(str::to_string)
     }
 }

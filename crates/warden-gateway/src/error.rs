@@ -54,7 +54,7 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
-            "a valid agent key is required: send `Authorization: Bearer <key>`",
+            "a valid agent key or token is required: send `Authorization: Bearer <key or token>`",
             Fault::Agent,
         )
     }

@@ -8,9 +8,13 @@ mod api;
 mod auth;
 pub mod demo_tools;
 mod error;
+pub mod identity;
+mod identity_api;
 pub mod mcp;
 pub mod project;
 mod rate;
+pub mod secrets;
+pub mod session;
 mod state;
 
 pub use api::{app, OPENAPI_JSON};

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use warden_core::config::WardenConfig;
+use warden_core::config::{IdentityConfig, WardenConfig};
 use warden_core::CompiledPolicy;
 use warden_store::Ledger;
 
@@ -13,6 +13,7 @@ use crate::auth::AgentKeys;
 use crate::mcp::http::McpHub;
 use crate::mcp::upstream::Upstream;
 use crate::rate::RateWindows;
+use crate::secrets::MasterKey;
 
 /// Shared state of the gateway. Cheap to clone.
 #[derive(Clone)]
@@ -27,7 +28,16 @@ pub struct AppState {
     pub(crate) outcomes_in_flight: Arc<Mutex<HashSet<String>>>,
     /// MCP upstreams and sessions.
     pub(crate) mcp: Arc<McpHub>,
+    /// Token and session lifetimes, lock-out.
+    pub(crate) identity: Arc<IdentityConfig>,
+    /// Where "now" comes from (Unix seconds); tests move it.
+    pub(crate) clock: Clock,
+    /// Opens sealed TOTP seeds; without it nobody with MFA can log in (fail closed).
+    pub(crate) master_key: Option<Arc<MasterKey>>,
 }
+
+/// A source of Unix time in seconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 impl AppState {
     pub fn new(config: &WardenConfig, policy: Arc<CompiledPolicy>, ledger: Ledger) -> Self {
@@ -46,7 +56,33 @@ impl AppState {
             rates: Arc::new(RateWindows::default()),
             outcomes_in_flight: Arc::new(Mutex::new(HashSet::new())),
             mcp: Arc::new(McpHub::default()),
+            identity: Arc::new(config.identity.clone()),
+            clock: Arc::new(crate::identity::unix_now),
+            master_key: None,
         }
+    }
+
+    /// Take the time from `clock` (Unix seconds) instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The master key of the secret store (TOTP seeds).
+    #[must_use]
+    pub fn with_master_key(mut self, key: Option<MasterKey>) -> Self {
+        self.master_key = key.map(Arc::new);
+        self
+    }
+
+    /// Unix seconds now, from the state's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    pub fn identity_config(&self) -> &IdentityConfig {
+        &self.identity
     }
 
     /// Serve these MCP upstreams at `/mcp`.

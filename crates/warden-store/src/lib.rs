@@ -10,10 +10,13 @@
 //! WAL size so it cannot grow without bound under constant load.
 
 mod checkpoints;
+mod identity;
 mod pins;
 mod sqlite;
 
 pub use checkpoints::{CheckpointOptions, StoredCheckpoint};
+
+pub use identity::{ClientRow, SecretRow, SessionRow, TokenRow, UserRow};
 pub use pins::{Pin, PinCheck};
 
 pub use sqlite::{

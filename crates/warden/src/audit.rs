@@ -121,6 +121,37 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
                 }
             ),
         ],
+        LedgerEvent::Identity(e) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "identity".into(),
+            e.actor.clone(),
+            e.subject.clone(),
+            if e.severity == "high" {
+                format!("ALERT: {}", e.action)
+            } else {
+                e.action.clone()
+            },
+            if e.break_glass {
+                "break-glass".to_string()
+            } else {
+                String::new()
+            },
+            e.details.to_string(),
+        ],
+        LedgerEvent::AccessCertified(c) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "access_certified".into(),
+            c.by.clone(),
+            c.agent.clone(),
+            format!("certified {} tools", c.tools.len()),
+            String::new(),
+            format!(
+                "card sha256 {}",
+                c.card_hash.chars().take(16).collect::<String>()
+            ),
+        ],
         LedgerEvent::ToolPinned(t) | LedgerEvent::ToolChanged(t) | LedgerEvent::ToolApproved(t) => {
             vec![
                 r.seq.to_string(),

@@ -168,7 +168,8 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "project: {} (example from `warden init`: 2 agents, 4 demo tool servers)",
         dir.display()
     );
-    let keys = write_example(&dir)?;
+    // The static keys of `warden init` are not used: each agent gets its own token below.
+    let _static_keys = write_example(&dir)?;
     let project = match load(&dir) {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -183,6 +184,31 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .await
         .context("binding a loopback port")?;
     let addr = listener.local_addr()?;
+    // Each agent gets its own short-lived token, bound to its card's environment.
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut token_lines = Vec::new();
+    for agent in project.policy.cards.keys() {
+        let t = warden_gateway::identity::issue_token(
+            &ledger,
+            &project.policy,
+            &project.config.identity,
+            warden_gateway::identity::TokenRequest {
+                agent,
+                ttl: Some(15 * 60),
+                tools: None,
+                issued_by: "demo",
+                break_glass: false,
+                now: warden_gateway::identity::unix_now(),
+            },
+        )
+        .await
+        .with_context(|| format!("issuing a token for {agent}"))?;
+        token_lines.push(format!(
+            "{agent} token {} ({}, expires in 15 min)",
+            t.id, t.environment
+        ));
+        keys.push((agent.clone(), t.token));
+    }
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(warden_gateway::serve(listener, state, async {
@@ -192,6 +218,9 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "gateway: http://{addr} (SQLite ledger {})",
         ledger.path().display()
     );
+    for line in &token_lines {
+        println!("token:   {line}");
+    }
     println!();
 
     let client = reqwest::Client::new();
@@ -337,9 +366,10 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     match &report.first_break {
         None => println!(
-            "ledger:  {count} records ({} decisions + {} outcomes), hash chain verified; head {}",
+            "ledger:  {count} records ({} token issues + {} decisions + {} outcomes), hash chain verified; head {}",
+            token_lines.len(),
             rows.len(),
-            count.saturating_sub(rows.len() as u64),
+            count.saturating_sub((rows.len() + token_lines.len()) as u64),
             report.head
         ),
         Some(b) => {

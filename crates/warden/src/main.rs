@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+mod identity_cmd;
 mod ledger_cmd;
 mod mcp_cmd;
 mod project_cmds;
@@ -121,6 +122,26 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Agent tokens and OAuth clients: issue, list, revoke, client-add.
+    Token {
+        #[command(subcommand)]
+        command: identity_cmd::TokenCommand,
+    },
+    /// People: add (password + TOTP enrolment), list, disable; the break-glass credential.
+    User {
+        #[command(subcommand)]
+        command: identity_cmd::UserCommand,
+    },
+    /// Access review (granted vs used, with the edits that remove unused grants) and sign-off.
+    Access {
+        #[command(subcommand)]
+        command: identity_cmd::AccessCommand,
+    },
+    /// Upstream credentials encrypted at rest (XChaCha20-Poly1305 under a master key).
+    Secret {
+        #[command(subcommand)]
+        command: identity_cmd::SecretCommand,
     },
 }
 
@@ -332,6 +353,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 audit::tools_approve(&project, &server, &tool, &by).await
             }
         },
+        Command::Token { command } => identity_cmd::token(&project, command).await,
+        Command::User { command } => identity_cmd::user(&project, command).await,
+        Command::Access { command } => identity_cmd::access(&project, command).await,
+        Command::Secret { command } => identity_cmd::secret(&project, command).await,
         Command::Audit { command } => match command {
             AuditCommand::Verify { checkpoint } => {
                 audit::verify(&project, checkpoint.as_deref()).await

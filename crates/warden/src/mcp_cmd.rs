@@ -66,6 +66,8 @@ pub async fn stdio(
         session,
         max_output,
     ));
+    let secret_values =
+        crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
     let mut env = Vec::new();
     for (var, value) in &upstream.get_ref().env {
         match value {
@@ -76,6 +78,10 @@ pub async fn stdio(
                     "upstream `{}`: {var} is to come from the environment variable {from_env}, which is not set",
                     gate_server
                 ),
+            },
+            warden_core::config::EnvValue::Secret { secret } => match secret_values.get(secret) {
+                Some(v) => env.push((var.clone(), v.clone())),
+                None => bail!("upstream `{gate_server}`: secret `{secret}` is not in the secret store"),
             },
         }
     }

@@ -47,6 +47,9 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     // Stdio MCP upstreams are started now and kept running (restarted with back-off).
     let timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
+    let secret_values =
+        crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
+    let master_key = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
     let resolve =
         |name: &str, table: &std::collections::BTreeMap<String, warden_core::config::EnvValue>| {
             let mut out = Vec::new();
@@ -58,6 +61,10 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
                     Err(_) => anyhow::bail!(
                         "upstream `{name}`: {key} is to come from the environment variable {from_env}, which is not set"
                     ),
+                },
+                warden_core::config::EnvValue::Secret { secret } => match secret_values.get(secret) {
+                    Some(v) => out.push((key.clone(), v.clone())),
+                    None => anyhow::bail!("upstream `{name}`: secret `{secret}` is not in the secret store"),
                 },
             }
             }
@@ -102,6 +109,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         }
     }
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
+        .with_master_key(master_key)
         .with_upstreams(
             upstreams,
             project.config.gateway.max_concurrent_calls_per_session,

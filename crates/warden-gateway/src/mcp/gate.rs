@@ -208,6 +208,7 @@ impl McpGate {
             session: &self.session,
             request_id: &id,
             source: "mcp-stdio",
+            token_tools: None,
         })
         .await;
         match gated {
@@ -268,6 +269,7 @@ impl McpGate {
                 session: &self.session,
                 request_id: &id,
                 source: "mcp-stdio",
+                token_tools: None,
             },
             &read_target,
         )
@@ -434,6 +436,8 @@ pub(crate) struct McpCall<'a> {
     pub request_id: &'a Value,
     /// `mcp-stdio` or `mcp-http`.
     pub source: &'static str,
+    /// The tool subset of the agent's token, if it has one (`server/name`).
+    pub token_tools: Option<&'a [String]>,
 }
 
 /// What the gate decided for a call.
@@ -448,7 +452,16 @@ pub(crate) enum Gated {
 /// Decide a read of a resource or prompt (`tool` names it for the record) and record the
 /// decision before anything is read.
 pub(crate) async fn gate_read(c: McpCall<'_>, target: &ReadTarget<'_>) -> Gated {
-    let decision = c.policy.decide_read(c.agent, target);
+    let mut decision = c.policy.decide_read(c.agent, target);
+    if c.token_tools.is_some() && decision.decision != Verdict::Deny {
+        // A token narrowed to some tools carries no read access besides them.
+        decision.decision = Verdict::Deny;
+        decision.reasons = vec![
+            "the agent's token is narrowed to a list of tools; resources and prompts are outside its scope"
+                .to_string(),
+        ];
+        decision.policies = vec!["warden/token-scope".to_string()];
+    }
     record_decision(c, decision).await
 }
 
@@ -462,6 +475,7 @@ pub(crate) async fn gate_call(c: McpCall<'_>) -> Gated {
         session: Some(c.session),
         correlation_id: None,
     });
+    crate::identity::apply_token_scope(&mut decision, c.token_tools, &qualified);
     // A tool whose definition changed since it was pinned is blocked for everyone.
     if decision.decision != Verdict::Deny {
         let blocked = match c.ledger.is_blocked(c.server, c.tool).await {

@@ -103,7 +103,9 @@ pub async fn delete_session(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let agent = crate::identity::authenticate_agent(&state, &headers)
+        .await?
+        .agent;
     let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
         return Err(ApiError::bad_request("missing Mcp-Session-Id"));
     };
@@ -128,7 +130,8 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let agent = state.keys.authenticate(&headers)?;
+    let principal = crate::identity::authenticate_agent(&state, &headers).await?;
+    let agent = principal.agent.clone();
     let msg: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -217,9 +220,9 @@ pub async fn post(
     };
     let answer = match method {
         "ping" => rpc_result(&id, json!({})),
-        "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent).await})),
+        "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent, principal.tools.as_deref()).await})),
         "tools/call" => match state.mcp.admit(&session) {
-            Some(_slot) => call_tool(&state, &agent, &session, &id, obj.get("params")).await,
+            Some(_slot) => call_tool(&state, &principal, &session, &id, obj.get("params")).await,
             None => rpc_error(
                 &id,
                 -32000,
@@ -239,7 +242,9 @@ pub async fn post(
             json!({"prompts": list_granted(&state, &agent, Listing::Prompts).await}),
         ),
         "resources/read" | "prompts/get" => match state.mcp.admit(&session) {
-            Some(_slot) => read(&state, &agent, &session, &id, method, obj.get("params")).await,
+            Some(_slot) => {
+                read(&state, &principal, &session, &id, method, obj.get("params")).await
+            }
             None => rpc_error(
                 &id,
                 -32000,
@@ -261,7 +266,7 @@ const NAMESPACE: &str = "__";
 
 /// The tools of every upstream that the agent's card grants and whose pins allow them. Names
 /// that more than one upstream offers are prefixed with the upstream's name.
-async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
+async fn list_tools(state: &AppState, agent: &str, subset: Option<&[String]>) -> Vec<Value> {
     let Some(card) = state.policy.cards.get(agent) else {
         return Vec::new();
     };
@@ -292,7 +297,10 @@ async fn list_tools(state: &AppState, agent: &str) -> Vec<Value> {
                 }
                 ok
             };
-            if usable && card.tool(&format!("{server}/{name}")).is_some() {
+            let qualified = format!("{server}/{name}");
+            // A token narrowed to some tools sees only those.
+            let in_token = subset.is_none_or(|s| s.iter().any(|t| t == &qualified));
+            if usable && in_token && card.tool(&qualified).is_some() {
                 visible.push((server.clone(), name, tool));
             }
         }
@@ -354,7 +362,7 @@ fn resolve_tool(state: &AppState, agent: &str, called: &str) -> (String, String)
 
 async fn call_tool(
     state: &AppState,
-    agent: &str,
+    principal: &crate::identity::AgentPrincipal,
     session: &str,
     id: &Value,
     params: Option<&Value>,
@@ -366,6 +374,7 @@ async fn call_tool(
         .and_then(|p| p.get("arguments"))
         .cloned()
         .unwrap_or(Value::Object(serde_json::Map::new()));
+    let agent = principal.agent.as_str();
     let (server, name) = resolve_tool(state, agent, name);
     let name = name.as_str();
     let gated = gate_call(McpCall {
@@ -378,6 +387,7 @@ async fn call_tool(
         session,
         request_id: id,
         source: "mcp-http",
+        token_tools: principal.tools.as_deref(),
     })
     .await;
     let decision_id = match gated {
@@ -499,12 +509,13 @@ async fn list_granted(state: &AppState, agent: &str, what: Listing) -> Vec<Value
 /// `isError` field to carry them).
 async fn read(
     state: &AppState,
-    agent: &str,
+    principal: &crate::identity::AgentPrincipal,
     session: &str,
     id: &Value,
     method: &str,
     params: Option<&Value>,
 ) -> Value {
+    let agent = principal.agent.as_str();
     let key = if method == "resources/read" {
         "uri"
     } else {
@@ -558,6 +569,7 @@ async fn read(
             session,
             request_id: id,
             source: "mcp-http",
+            token_tools: principal.tools.as_deref(),
         },
         &read_target,
     )

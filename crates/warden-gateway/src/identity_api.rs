@@ -1,0 +1,243 @@
+//! HTTP routes for identity: `POST /oauth/token` (RFC 6749 §4.4 client credentials) and the
+//! admin token API (`/v1/tokens`), which a logged-in admin or the break-glass credential uses.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use warden_core::identity::{parse_token_request, OAuthError};
+use warden_core::ledger::IdentityEvent;
+
+use crate::error::{ApiError, Fault};
+use crate::identity::{
+    append, issue_token, revoke_token, rfc3339, verify_password, IdentityError, TokenRequest,
+};
+use crate::session::{HumanSession, Role};
+use crate::state::AppState;
+
+/// An RFC 6749 §5.2 error response: 400, or 401 with `WWW-Authenticate` for
+/// `invalid_client` (401 also when the client tried HTTP Basic).
+fn oauth_error(e: &OAuthError) -> Response {
+    let status = if e.error == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut resp = (
+        status,
+        Json(json!({"error": e.error, "error_description": e.description})),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if status == StatusCode::UNAUTHORIZED {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"warden\""),
+        );
+    }
+    resp
+}
+
+/// `POST /oauth/token`.
+pub(crate) async fn token_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let req = match parse_token_request(ct, auth, &body) {
+        Ok(r) => r,
+        Err(e) => return oauth_error(&e),
+    };
+    let failed = || OAuthError::new("invalid_client", "client authentication failed");
+    let client = match state.ledger.client(&req.client_id).await {
+        Ok(c) => c,
+        Err(e) => return ApiError::ledger_unavailable(e.to_string()).into_response(),
+    };
+    let phc = client
+        .as_ref()
+        .filter(|c| !c.disabled)
+        .map(|c| c.secret_hash.clone());
+    let secret = req.client_secret.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&secret, phc.as_deref()))
+        .await
+        .unwrap_or(false);
+    let Some(client) = client.filter(|_| ok) else {
+        let logged = append(
+            &state.ledger,
+            IdentityEvent {
+                action: "client_auth_failed".into(),
+                actor: format!(
+                    "oauth:{}",
+                    req.client_id.chars().take(128).collect::<String>()
+                ),
+                subject: "oauth".into(),
+                severity: "info".into(),
+                break_glass: false,
+                details: json!({}),
+            },
+        )
+        .await;
+        if let Err(e) = logged {
+            return ApiError::ledger_unavailable(e.to_string()).into_response();
+        }
+        return oauth_error(&failed());
+    };
+    let issued = issue_token(
+        &state.ledger,
+        &state.policy,
+        &state.identity,
+        TokenRequest {
+            agent: &client.agent,
+            ttl: None,
+            tools: req.scope.clone(),
+            issued_by: &format!("oauth:{}", client.client_id),
+            break_glass: false,
+            now: state.now(),
+        },
+    )
+    .await;
+    match issued {
+        Ok(t) => {
+            let expires_in = t.expires_at - state.now();
+            let mut body = json!({
+                "access_token": t.token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+            });
+            if let (Some(tools), Some(obj)) = (&t.tools, body.as_object_mut()) {
+                obj.insert("scope".into(), json!(tools.join(" ")));
+            }
+            let mut resp = Json(body).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            resp
+        }
+        Err(IdentityError::ToolNotOnCard { .. }) => oauth_error(&OAuthError::new(
+            "invalid_scope",
+            "the scope names a tool the agent's scope card does not grant",
+        )),
+        Err(IdentityError::UnknownAgent(_)) => oauth_error(&OAuthError::new(
+            "unauthorized_client",
+            "the client's agent has no scope card",
+        )),
+        Err(e) => ApiError::ledger_unavailable(e.to_string()).into_response(),
+    }
+}
+
+fn forbidden(msg: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg, Fault::Agent)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    agent: String,
+    ttl_secs: Option<u64>,
+    tools: Option<Vec<String>>,
+}
+
+/// `POST /v1/tokens` (admin): issue a token; it is in this response only.
+pub(crate) async fn issue_handler(
+    State(state): State<AppState>,
+    session: HumanSession,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if session.role != Role::Admin {
+        return Err(forbidden("only admins issue tokens"));
+    }
+    let req: IssueBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be {{\"agent\", \"ttl_secs\"?, \"tools\"?}}: {e}"
+        ))
+    })?;
+    let t = issue_token(
+        &state.ledger,
+        &state.policy,
+        &state.identity,
+        TokenRequest {
+            agent: &req.agent,
+            ttl: req.ttl_secs,
+            tools: req.tools,
+            issued_by: &session.actor(),
+            break_glass: session.break_glass,
+            now: state.now(),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        IdentityError::Store(s) => ApiError::ledger_unavailable(s.to_string()),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let mut resp = Json(json!({
+        "token": t.token,
+        "id": t.id,
+        "agent": t.agent,
+        "environment": t.environment,
+        "tools": t.tools,
+        "expires_at": rfc3339(t.expires_at),
+    }))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `GET /v1/tokens` (admin, auditor): active tokens, without secrets.
+pub(crate) async fn list_handler(
+    State(state): State<AppState>,
+    session: HumanSession,
+) -> Result<Response, ApiError> {
+    if !matches!(session.role, Role::Admin | Role::Auditor) {
+        return Err(forbidden("only admins and auditors list tokens"));
+    }
+    let rows = state
+        .ledger
+        .tokens(state.now(), false)
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    let out: Vec<_> = rows
+        .iter()
+        .map(|t| {
+            json!({"id": t.id, "agent": t.agent, "environment": t.environment, "tools": t.tools,
+                   "issued_at": rfc3339(t.issued_at), "expires_at": rfc3339(t.expires_at), "issued_by": t.issued_by})
+        })
+        .collect();
+    Ok(Json(json!({"tokens": out})).into_response())
+}
+
+/// `DELETE /v1/tokens/{id}` (admin): revoke; effective on the token's next call.
+pub(crate) async fn revoke_handler(
+    State(state): State<AppState>,
+    session: HumanSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if session.role != Role::Admin {
+        return Err(forbidden("only admins revoke tokens"));
+    }
+    revoke_token(
+        &state.ledger,
+        &id,
+        &session.actor(),
+        session.break_glass,
+        state.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        IdentityError::NoSuchToken(_) => ApiError::not_found(e.to_string()),
+        IdentityError::Store(s) => ApiError::ledger_unavailable(s.to_string()),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
