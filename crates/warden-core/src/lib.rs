@@ -11,6 +11,7 @@
 //!   decide calls against it.
 //! - [`ledger`]: ledger records, canonical JSON (RFC 8785), RFC 6962 leaf hashes, chain checks.
 //! - [`project`]: load a whole project from its files' text.
+//! - [`redact`]: the redaction engine (secrets and personal data out of stored records).
 
 pub mod args;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod example;
 pub mod ledger;
 pub mod policy;
 pub mod project;
+pub mod redact;
 pub mod scope_card;
 pub mod tools;
 

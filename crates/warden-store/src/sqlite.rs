@@ -17,6 +17,7 @@ use warden_core::ledger::{
     assemble_record, canonical_json, leaf_hash, ChainBreak, ChainVerifier, LedgerEvent,
     LedgerRecord, GENESIS_HASH,
 };
+use warden_core::redact::{RedactionStats, Redactor};
 
 use crate::StoreError;
 
@@ -30,6 +31,10 @@ pub struct LedgerOptions {
     pub max_batch: usize,
     /// Bytes appended after which the WAL is checkpointed even under constant load.
     pub wal_cap_bytes: u64,
+    /// The redaction engine every event passes through before it is serialised. `None`
+    /// still redacts, with a random key for this process only (tokens then correlate within
+    /// one run, not across restarts).
+    pub redactor: Option<Redactor>,
 }
 
 impl Default for LedgerOptions {
@@ -38,6 +43,7 @@ impl Default for LedgerOptions {
             durability: Durability::Process,
             max_batch: 256,
             wal_cap_bytes: 16 * 1024 * 1024,
+            redactor: None,
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct Ledger {
     healthy: Arc<AtomicBool>,
     path: PathBuf,
     pub(crate) blocked_cache: Arc<crate::pins::BlockedCache>,
+    redactor: Redactor,
+    redacted: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -105,6 +113,14 @@ impl std::fmt::Debug for Ledger {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// A redactor with a random key, for ledgers opened without one.
+fn ephemeral_redactor() -> Result<Redactor, StoreError> {
+    use rand::RngCore as _;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    Redactor::new(&key).map_err(|e| StoreError::Verify(format!("redaction engine: {e}")))
 }
 
 /// Resolve `sqlite://PATH` against the project directory.
@@ -149,6 +165,10 @@ impl Ledger {
 
     /// Open (creating and migrating if needed) the ledger at `path`.
     pub async fn open(path: &Path, opts: LedgerOptions) -> Result<Self, StoreError> {
+        let redactor = match &opts.redactor {
+            Some(r) => r.clone(),
+            None => ephemeral_redactor()?,
+        };
         let connect = options(path, opts.durability);
         let mut setup = connect.connect().await?;
         MIGRATOR.run(&mut setup).await?;
@@ -189,7 +209,14 @@ impl Ledger {
             healthy,
             path: path.to_path_buf(),
             blocked_cache: Arc::new(crate::pins::BlockedCache::default()),
+            redactor,
+            redacted: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Values redacted from appended events since the ledger was opened.
+    pub fn redacted_values(&self) -> u64 {
+        self.redacted.load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &Path {
@@ -202,7 +229,16 @@ impl Ledger {
 
     /// Append one record and wait until it is durable. An error means the record was not
     /// written: the caller must not run the call it describes.
-    pub async fn append(&self, ts: String, event: LedgerEvent) -> Result<Appended, StoreError> {
+    ///
+    /// Every event is redacted first (arguments, outputs, errors, reasons): this is the one
+    /// path into storage, so nothing reaches the database, and nothing read back from it, in
+    /// the clear.
+    pub async fn append(&self, ts: String, mut event: LedgerEvent) -> Result<Appended, StoreError> {
+        let mut stats = RedactionStats::default();
+        self.redactor.redact_event(&mut event, &mut stats);
+        if stats.total() > 0 {
+            self.redacted.fetch_add(stats.total(), Ordering::Relaxed);
+        }
         // Canonicalise in the caller's task, in parallel; the writer only links records.
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
