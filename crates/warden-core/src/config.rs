@@ -26,6 +26,34 @@ pub struct WardenConfig {
     /// Tokens, human sessions and the master key of the secret store.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// The key of the redaction engine's HMAC tokens.
+    #[serde(default)]
+    pub redaction: RedactionConfig,
+}
+
+/// `[redaction]`: where the HMAC key of redaction tokens comes from. Everything stored is
+/// redacted; the key only decides which tokens equal values get, so records can be
+/// correlated without revealing the values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// A file holding the key as hex (at least 16 bytes), relative to the project directory.
+    /// Created with 32 random bytes, mode 0600, when it does not exist.
+    #[serde(default = "default_redaction_key_file")]
+    pub key_file: String,
+    /// An environment variable that, when set, holds the key as hex and takes precedence
+    /// over `key_file`.
+    #[serde(default = "default_redaction_key_env")]
+    pub key_env: String,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        Self {
+            key_file: default_redaction_key_file(),
+            key_env: default_redaction_key_env(),
+        }
+    }
 }
 
 /// `[identity]`: lifetimes of tokens and sessions, lock-out, the master key.
@@ -87,6 +115,14 @@ fn default_max_failed() -> u32 {
 }
 fn default_master_key_file() -> String {
     "master.key".to_string()
+}
+
+fn default_redaction_key_file() -> String {
+    "redaction.key".to_string()
+}
+
+fn default_redaction_key_env() -> String {
+    "WARDEN_REDACTION_KEY".to_string()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,6 +14,7 @@
 //! - [`identity`]: credential formats, TOTP (RFC 6238), the OAuth client-credentials request.
 //! - [`envelope`]: envelope encryption (XChaCha20-Poly1305) of secrets at rest.
 //! - [`access`]: the access review (granted vs used).
+//! - [`redact`]: the redaction engine (secrets and personal data out of stored records).
 
 pub mod access;
 pub mod args;
@@ -27,6 +28,7 @@ pub mod ledger_config;
 pub mod ocsf;
 pub mod policy;
 pub mod project;
+pub mod redact;
 pub mod scope_card;
 pub mod tools;
 

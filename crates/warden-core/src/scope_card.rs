@@ -203,6 +203,10 @@ pub enum Trust {
     Untrusted,
 }
 
+fn default_true() -> bool {
+    true
+}
+
 /// One tool grant as written in the card (`[[tools]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,6 +224,13 @@ pub struct ToolGrantFile {
     /// Accept arguments the card does not list (off by default: parameters are allowlisted).
     #[serde(default)]
     pub allow_unlisted_args: bool,
+    /// Keep the call's arguments in the ledger (redacted). `false` stores only an HMAC of
+    /// them: for tools whose arguments are a data class the card does not want kept.
+    #[serde(default = "default_true")]
+    pub store_arguments: bool,
+    /// Keep the tool's output in the ledger (redacted). `false` stores only an HMAC of it.
+    #[serde(default = "default_true")]
+    pub store_output: bool,
     #[serde(default)]
     pub args: BTreeMap<String, Spanned<ArgConstraintFile>>,
 }
@@ -354,6 +365,10 @@ pub struct ToolGrant {
     pub output_trust: Trust,
     pub description: Option<String>,
     pub allow_unlisted_args: bool,
+    /// Whether the ledger keeps the arguments (redacted) or only their HMAC.
+    pub store_arguments: bool,
+    /// Whether the ledger keeps the output (redacted) or only its HMAC.
+    pub store_output: bool,
     pub args: BTreeMap<String, ArgConstraint>,
     /// Byte offset of the `server` value in the card, for later cross-file checks.
     pub server_span: usize,
@@ -486,6 +501,8 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             output_trust: t.output_trust,
             description: t.description,
             allow_unlisted_args: t.allow_unlisted_args,
+            store_arguments: t.store_arguments,
+            store_output: t.store_output,
             args,
             server_span: t.server.span().start,
         });

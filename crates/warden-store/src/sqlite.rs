@@ -17,6 +17,7 @@ use warden_core::ledger::{
     assemble_record, canonical_json, leaf_hash, ChainBreak, ChainVerifier, LedgerEvent,
     LedgerRecord, GENESIS_HASH,
 };
+use warden_core::redact::{RedactionStats, Redactor};
 
 use crate::checkpoints::{self, CheckpointCmd, CheckpointOptions, CommitSignal, StoredCheckpoint};
 use crate::StoreError;
@@ -33,6 +34,10 @@ pub struct LedgerOptions {
     pub wal_cap_bytes: u64,
     /// Signed Merkle checkpoints; `None` for read-only uses (audit commands).
     pub checkpoints: Option<CheckpointOptions>,
+    /// The redaction engine every event passes through before it is serialised. `None`
+    /// still redacts, with a random key for this process only (tokens then correlate within
+    /// one run, not across restarts).
+    pub redactor: Option<Redactor>,
 }
 
 impl Default for LedgerOptions {
@@ -42,6 +47,7 @@ impl Default for LedgerOptions {
             max_batch: 256,
             wal_cap_bytes: 16 * 1024 * 1024,
             checkpoints: None,
+            redactor: None,
         }
     }
 }
@@ -102,6 +108,8 @@ pub struct Ledger {
     path: PathBuf,
     pub(crate) blocked_cache: Arc<crate::pins::BlockedCache>,
     checkpointer: Option<mpsc::Sender<CheckpointCmd>>,
+    redactor: Redactor,
+    redacted: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -110,6 +118,14 @@ impl std::fmt::Debug for Ledger {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// A redactor with a random key, for ledgers opened without one.
+fn ephemeral_redactor() -> Result<Redactor, StoreError> {
+    use rand::RngCore as _;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    Redactor::new(&key).map_err(|e| StoreError::Verify(format!("redaction engine: {e}")))
 }
 
 /// Resolve `sqlite://PATH` against the project directory.
@@ -155,6 +171,10 @@ impl Ledger {
     /// Open (creating and migrating if needed) the ledger at `path`.
     pub async fn open(path: &Path, mut opts: LedgerOptions) -> Result<Self, StoreError> {
         let checkpoint_opts = opts.checkpoints.take();
+        let redactor = match &opts.redactor {
+            Some(r) => r.clone(),
+            None => ephemeral_redactor()?,
+        };
         let connect = options(path, opts.durability);
         let mut setup = connect.connect().await?;
         MIGRATOR.run(&mut setup).await?;
@@ -211,7 +231,14 @@ impl Ledger {
             path: path.to_path_buf(),
             blocked_cache: Arc::new(crate::pins::BlockedCache::default()),
             checkpointer: signed_checkpoints,
+            redactor,
+            redacted: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Values redacted from appended events since the ledger was opened.
+    pub fn redacted_values(&self) -> u64 {
+        self.redacted.load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &Path {
@@ -224,7 +251,12 @@ impl Ledger {
 
     /// Append one record and wait until it is durable. An error means the record was not
     /// written: the caller must not run the call it describes.
-    pub async fn append(&self, ts: String, event: LedgerEvent) -> Result<Appended, StoreError> {
+    ///
+    /// Every event is redacted first (arguments, outputs, errors, reasons): this is the one
+    /// path into storage, so nothing reaches the database, and nothing read back from it, in
+    /// the clear.
+    pub async fn append(&self, ts: String, mut event: LedgerEvent) -> Result<Appended, StoreError> {
+        self.redact(&mut event);
         // Canonicalise in the caller's task, in parallel; the writer only links records.
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
@@ -245,12 +277,23 @@ impl Ledger {
         }
     }
 
+    /// Run the redaction engine over an event before it is serialised (every path to the
+    /// store passes here).
+    fn redact(&self, event: &mut LedgerEvent) {
+        let mut stats = RedactionStats::default();
+        self.redactor.redact_event(event, &mut stats);
+        if stats.total() > 0 {
+            self.redacted.fetch_add(stats.total(), Ordering::Relaxed);
+        }
+    }
+
     /// Queue a record for the next group commit without waiting for it to be durable. For
     /// records of what has already happened, such as the outcome of a call that ran: waiting
     /// would not change the fact, only delay the answer. When this returns the record is in
     /// the writer's queue, behind every record appended before it; [`Ledger::close`] commits
     /// the queue, and a failed commit is logged by the writer and marks the ledger unhealthy.
-    pub async fn enqueue(&self, ts: String, event: LedgerEvent) -> Result<(), StoreError> {
+    pub async fn enqueue(&self, ts: String, mut event: LedgerEvent) -> Result<(), StoreError> {
+        self.redact(&mut event);
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
         let (reply, _ignored) = oneshot::channel();

@@ -6,6 +6,7 @@ mod identity_cmd;
 mod ledger_cmd;
 mod mcp_cmd;
 mod project_cmds;
+mod redact_cmd;
 mod serve;
 mod table;
 
@@ -117,6 +118,21 @@ enum Command {
     Tools {
         #[command(subcommand)]
         command: ToolsCommand,
+    },
+    /// Redact secrets and personal data from text (FILE, or stdin) with the ledger's engine.
+    ///
+    /// Values become `[REDACTED:<kind>:<hmac8>]`, keyed with the project's redaction key, so
+    /// the same value gets the same token as in the ledger.
+    Redact {
+        /// The file to redact; standard input when absent or `-`.
+        file: Option<PathBuf>,
+        /// The input is JSON (one document or JSON Lines): walk it, redacting string values
+        /// and the values of secret-named members.
+        #[arg(long)]
+        json: bool,
+        /// Print counts per kind on standard error.
+        #[arg(long)]
+        stats: bool,
     },
     /// Read and check the ledger.
     Audit {
@@ -357,6 +373,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => identity_cmd::user(&project, command).await,
         Command::Access { command } => identity_cmd::access(&project, command).await,
         Command::Secret { command } => identity_cmd::secret(&project, command).await,
+        Command::Redact { file, json, stats } => {
+            redact_cmd::run(&project, file.as_deref(), json, stats)
+        }
         Command::Audit { command } => match command {
             AuditCommand::Verify { checkpoint } => {
                 audit::verify(&project, checkpoint.as_deref()).await

@@ -63,13 +63,13 @@ pub fn write_example(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     }
     fs::write(
         dir.join(".gitignore"),
-        "agent-keys.txt\n*.db\n*.db-wal\n*.db-shm\n",
+        "agent-keys.txt\nredaction.key\n*.db\n*.db-wal\n*.db-shm\n",
     )?;
     Ok(keys)
 }
 
 #[cfg(unix)]
-fn open_private(path: &Path) -> anyhow::Result<fs::File> {
+pub fn open_private(path: &Path) -> anyhow::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     fs::OpenOptions::new()
         .write(true)
@@ -80,7 +80,7 @@ fn open_private(path: &Path) -> anyhow::Result<fs::File> {
 }
 
 #[cfg(not(unix))]
-fn open_private(path: &Path) -> anyhow::Result<fs::File> {
+pub fn open_private(path: &Path) -> anyhow::Result<fs::File> {
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -21,6 +21,7 @@ pub async fn open_ledger(
         dir,
         LedgerOptions {
             durability,
+            redactor: Some(crate::redact_cmd::redactor_for(dir)?),
             ..Default::default()
         },
     )

@@ -1,0 +1,699 @@
+//! The redaction engine: secrets and personal data out of everything Warden stores.
+//!
+//! One pass over the text finds where rules may apply, then only those rules run, only near
+//! their triggers:
+//!
+//! 1. An Aho-Corasick automaton over every rule's keywords (`ghp_`, `AKIA`, `-----BEGIN`,
+//!    `password`, `@`, `://`, …) reports each keyword hit; each hit opens a window for the
+//!    rules that keyword belongs to. A byte scan finds runs of digits (and an upper-case
+//!    country code before two digits) for the personal-data rules that have no keyword:
+//!    phone numbers, card numbers, US SSNs, IBANs.
+//! 2. Overlapping windows of one rule are merged and the rule's regex runs on each window
+//!    once; its validator (Luhn, ISO 7064 mod-97, Shannon entropy, placeholders, token
+//!    boundaries) accepts or rejects each match.
+//! 3. Where accepted matches overlap, the more specific rule wins.
+//!
+//! Clean text therefore costs one automaton scan and one digit scan. A match becomes
+//! `[REDACTED:<kind>:<hmac8>]`, where `hmac8` is the first 8 hex digits of
+//! HMAC-SHA256(key, value) (RFC 2104): the same value gives the same token under one key, so
+//! records can be correlated, and the value cannot be recovered or confirmed without the key.
+//! Markers already in the text are left as they are, so redacting twice changes nothing.
+//!
+//! JSON is walked value by value ([`Redactor::redact_json`]): every string (and member name)
+//! goes through the text engine, and the whole value of a member named like a secret
+//! (`password`, `api_key`, `client_secret`, `authorization`, …) is redacted whatever it looks
+//! like.
+
+mod rules;
+mod validate;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use hmac::{Hmac, Mac};
+use regex::bytes::{Regex, RegexBuilder};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::ledger::LedgerEvent;
+use rules::{RuleDef, Trigger, RULES, SECRET_FIELD_SUFFIXES};
+
+/// The kind given to values redacted because of their JSON member name.
+pub const SECRET_FIELD_KIND: &str = "secret_field";
+
+/// The marker prefix of a redacted value.
+pub const MARKER_PREFIX: &str = "[REDACTED:";
+
+/// One value the engine would redact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Byte offsets into the text.
+    pub start: usize,
+    pub end: usize,
+    /// The rule family, e.g. `github_token`, `email`.
+    pub kind: &'static str,
+}
+
+/// Counts of redacted values per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedactionStats {
+    pub counts: BTreeMap<&'static str, u64>,
+}
+
+impl RedactionStats {
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    fn add(&mut self, kind: &'static str) {
+        *self.counts.entry(kind).or_insert(0) += 1;
+    }
+}
+
+/// Every kind the engine can report, for documentation and reports.
+pub fn kinds() -> Vec<&'static str> {
+    let mut k: Vec<&'static str> = RULES
+        .iter()
+        .map(|r| r.kind)
+        .filter(|k| !k.is_empty())
+        .chain(std::iter::once(SECRET_FIELD_KIND))
+        .collect();
+    k.sort_unstable();
+    k.dedup();
+    k
+}
+
+/// Every rule's regex, for benchmarks that compare against running them all unfiltered.
+#[doc(hidden)]
+pub fn rule_patterns() -> Vec<&'static str> {
+    RULES.iter().map(|r| r.pattern).collect()
+}
+
+struct CompiledRule {
+    def: &'static RuleDef,
+    re: Regex,
+    secret_group: Option<usize>,
+}
+
+/// The compiled rule set; built once per process.
+struct Engine {
+    keywords: AhoCorasick,
+    /// For each keyword pattern id, the rules it triggers.
+    keyword_rules: Vec<Vec<usize>>,
+    rules: Vec<CompiledRule>,
+    digit_rules: Vec<usize>,
+    country_rules: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    start: usize,
+    end: usize,
+    rule: usize,
+}
+
+fn fold_variants(word: &str) -> Vec<String> {
+    let lower = word.to_ascii_lowercase();
+    let mut capital = lower.clone();
+    if let Some(first) = capital.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    let upper = word.to_ascii_uppercase();
+    let mut v = vec![word.to_string(), lower, capital, upper];
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl Engine {
+    fn build() -> Result<Self, String> {
+        let mut keyword_index: HashMap<String, usize> = HashMap::new();
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut rules = Vec::with_capacity(RULES.len());
+        let mut digit_rules = Vec::new();
+        let mut country_rules = Vec::new();
+        for (i, def) in RULES.iter().enumerate() {
+            let re = RegexBuilder::new(def.pattern)
+                .unicode(false)
+                .size_limit(8 * 1024 * 1024)
+                .dfa_size_limit(16 * 1024 * 1024)
+                .build()
+                .map_err(|e| format!("redaction rule {i} ({}): {e}", def.kind))?;
+            let secret_group = re.capture_names().position(|n| n == Some("s"));
+            rules.push(CompiledRule {
+                def,
+                re,
+                secret_group,
+            });
+            match def.trigger {
+                Trigger::Keywords { words, fold } => {
+                    for w in words {
+                        let forms = if fold {
+                            fold_variants(w)
+                        } else {
+                            vec![(*w).to_string()]
+                        };
+                        for f in forms {
+                            let id = *keyword_index.entry(f.clone()).or_insert_with(|| {
+                                keywords.push(f);
+                                keyword_rules.push(Vec::new());
+                                keywords.len() - 1
+                            });
+                            if let Some(list) = keyword_rules.get_mut(id) {
+                                if !list.contains(&i) {
+                                    list.push(i);
+                                }
+                            }
+                        }
+                    }
+                }
+                Trigger::Digits => digit_rules.push(i),
+                Trigger::CountryDigits => country_rules.push(i),
+            }
+        }
+        let keywords = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&keywords)
+            .map_err(|e| format!("redaction keywords: {e}"))?;
+        Ok(Self {
+            keywords,
+            keyword_rules,
+            rules,
+            digit_rules,
+            country_rules,
+        })
+    }
+
+    /// Every accepted match in `text`, sorted by start, without overlaps (markers included).
+    fn scan(&self, text: &str) -> Vec<Candidate> {
+        let bytes = text.as_bytes();
+        let mut windows = Windows {
+            open: vec![None; self.rules.len()],
+            found: Vec::new(),
+        };
+        for m in self.keywords.find_overlapping_iter(bytes) {
+            let Some(rules) = self.keyword_rules.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            for &r in rules {
+                if let Some(rule) = self.rules.get(r) {
+                    let ws = m.start().saturating_sub(rule.def.back);
+                    let we = m.end().saturating_add(rule.def.fwd).min(bytes.len());
+                    windows.push(self, text, r, ws, we);
+                }
+            }
+        }
+        self.digit_windows(text, &mut windows);
+        windows.flush_all(self, text);
+        resolve(&self.rules, windows.found)
+    }
+
+    /// Open windows for the digit-shaped rules: runs of at least 8 digits joined by single
+    /// separators (space, `-`, `.`, parentheses), and two upper-case letters before two digits.
+    fn digit_windows(&self, text: &str, windows: &mut Windows) {
+        let bytes = text.as_bytes();
+        let n = bytes.len();
+        let mut i = 0;
+        while i < n {
+            let Some(off) = bytes
+                .get(i..)
+                .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+            else {
+                break;
+            };
+            let start = i + off;
+            let at = |k: usize| bytes.get(k).copied().unwrap_or(0);
+            if start >= 2
+                && at(start - 2).is_ascii_uppercase()
+                && at(start - 1).is_ascii_uppercase()
+                && at(start + 1).is_ascii_digit()
+            {
+                for &r in &self.country_rules {
+                    if let Some(rule) = self.rules.get(r) {
+                        let we = (start + rule.def.fwd).min(n);
+                        windows.push(self, text, r, start - 2, we);
+                    }
+                }
+            }
+            let mut j = start;
+            let mut digits = 0usize;
+            let mut last_end = start;
+            loop {
+                let b = at(j);
+                if b.is_ascii_digit() {
+                    digits += 1;
+                    j += 1;
+                    last_end = j;
+                } else if matches!(b, b' ' | b'-' | b'.' | b'(' | b')') && j < n {
+                    // Up to two separators in a row (`) ` in `(415) 555`).
+                    let next = at(j + 1);
+                    if next.is_ascii_digit() {
+                        j += 1;
+                    } else if matches!(next, b' ' | b'-' | b'(' | b')')
+                        && at(j + 2).is_ascii_digit()
+                    {
+                        j += 2;
+                    } else {
+                        break;
+                    }
+                } else {
+                    break;
+                }
+            }
+            if digits >= 8 {
+                for &r in &self.digit_rules {
+                    if let Some(rule) = self.rules.get(r) {
+                        let ws = start.saturating_sub(rule.def.back);
+                        windows.push(self, text, r, ws, last_end);
+                    }
+                }
+            }
+            i = last_end.max(start + 1);
+        }
+    }
+
+    /// Run one rule on one window and keep what its validator accepts.
+    fn run_rule(&self, text: &str, r: usize, ws: usize, we: usize, found: &mut Vec<Candidate>) {
+        let bytes = text.as_bytes();
+        let Some(rule) = self.rules.get(r) else {
+            return;
+        };
+        let Some(window) = bytes.get(ws..we) else {
+            return;
+        };
+        // The fast search finds each match; capture groups (slower) run only on a match.
+        for whole in rule.re.find_iter(window) {
+            let part = match rule.secret_group {
+                Some(g) => rule
+                    .re
+                    .captures_at(window, whole.start())
+                    .and_then(|c| c.get(g))
+                    .unwrap_or(whole),
+                None => whole,
+            };
+            let span = (ws + part.start(), ws + part.end());
+            if span.0 >= span.1 {
+                continue;
+            }
+            if rule.def.bounded {
+                let before = span.0.checked_sub(1).and_then(|k| bytes.get(k)).copied();
+                let after = bytes.get(span.1).copied();
+                if before.is_some_and(validate::is_token_byte)
+                    || after.is_some_and(validate::is_token_byte)
+                {
+                    continue;
+                }
+            }
+            let whole_span = (ws + whole.start(), ws + whole.end());
+            let Some((mut s, mut e)) = validate::check(rule.def.check, bytes, span, whole_span)
+            else {
+                continue;
+            };
+            // Redact whole characters.
+            while s > 0 && !text.is_char_boundary(s) {
+                s -= 1;
+            }
+            while e < bytes.len() && !text.is_char_boundary(e) {
+                e += 1;
+            }
+            found.push(Candidate {
+                start: s,
+                end: e,
+                rule: r,
+            });
+        }
+    }
+}
+
+/// Per-rule open windows, merged while they overlap.
+struct Windows {
+    open: Vec<Option<(usize, usize)>>,
+    found: Vec<Candidate>,
+}
+
+impl Windows {
+    fn push(&mut self, engine: &Engine, text: &str, r: usize, ws: usize, we: usize) {
+        let Some(slot) = self.open.get_mut(r) else {
+            return;
+        };
+        match *slot {
+            Some((a, b)) if ws <= b => *slot = Some((a.min(ws), b.max(we))),
+            Some((a, b)) => {
+                *slot = Some((ws, we));
+                engine.run_rule(text, r, a, b, &mut self.found);
+            }
+            None => *slot = Some((ws, we)),
+        }
+    }
+
+    fn flush_all(&mut self, engine: &Engine, text: &str) {
+        for r in 0..self.open.len() {
+            if let Some(Some((a, b))) = self.open.get_mut(r).map(Option::take) {
+                engine.run_rule(text, r, a, b, &mut self.found);
+            }
+        }
+    }
+}
+
+/// Keep the best of overlapping matches: higher priority, then longer, then earlier.
+fn resolve(rules: &[CompiledRule], mut found: Vec<Candidate>) -> Vec<Candidate> {
+    if found.len() <= 1 {
+        return found;
+    }
+    let prio = |c: &Candidate| rules.get(c.rule).map_or(0, |r| r.def.priority);
+    found.sort_by(|a, b| {
+        prio(b)
+            .cmp(&prio(a))
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: BTreeMap<usize, Candidate> = BTreeMap::new();
+    for c in found {
+        let overlaps = kept
+            .range(..c.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > c.start);
+        if !overlaps {
+            kept.insert(c.start, c);
+        }
+    }
+    kept.into_values().collect()
+}
+
+fn engine() -> Option<&'static Engine> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE.get_or_init(Engine::build).as_ref().ok()
+}
+
+/// Why the redaction engine could not start.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RedactError {
+    #[error("the redaction rules did not compile: {0}")]
+    Rules(String),
+    #[error("the redaction key must be at least 16 bytes")]
+    ShortKey,
+}
+
+/// Find what the engine would redact in `text`, without a key.
+pub fn find(text: &str) -> Result<Vec<Finding>, RedactError> {
+    let engine = engine().ok_or_else(build_error)?;
+    Ok(engine
+        .scan(text)
+        .into_iter()
+        .filter_map(|c| {
+            let kind = engine.rules.get(c.rule)?.def.kind;
+            (!kind.is_empty()).then_some(Finding {
+                start: c.start,
+                end: c.end,
+                kind,
+            })
+        })
+        .collect())
+}
+
+fn build_error() -> RedactError {
+    static ENGINE_ERR: OnceLock<String> = OnceLock::new();
+    RedactError::Rules(
+        ENGINE_ERR
+            .get_or_init(|| Engine::build().err().unwrap_or_default())
+            .clone(),
+    )
+}
+
+/// What the scope cards say not to store at all: per (agent, tool) — the tool by its name
+/// and by `server/name` — whether arguments and outputs are withheld.
+#[derive(Debug, Clone, Default)]
+pub struct Withholding {
+    /// (agent, tool) → (withhold arguments, withhold output).
+    tools: HashMap<(String, String), (bool, bool)>,
+}
+
+impl Withholding {
+    /// From the cards' `store_arguments = false` / `store_output = false` grants.
+    pub fn from_cards<'a>(cards: impl IntoIterator<Item = &'a crate::ScopeCard>) -> Self {
+        let mut tools = HashMap::new();
+        for card in cards {
+            for t in &card.tools {
+                let flags = (!t.store_arguments, !t.store_output);
+                if flags != (false, false) {
+                    tools.insert((card.id.clone(), t.name.clone()), flags);
+                    tools.insert((card.id.clone(), t.qualified().to_string()), flags);
+                }
+            }
+        }
+        Self { tools }
+    }
+
+    fn flags(&self, agent: &str, tools: &[Option<&str>]) -> (bool, bool) {
+        if self.tools.is_empty() {
+            return (false, false);
+        }
+        tools
+            .iter()
+            .flatten()
+            .find_map(|t| self.tools.get(&(agent.to_string(), (*t).to_string())))
+            .copied()
+            .unwrap_or((false, false))
+    }
+}
+
+/// Redacts text and JSON with a keyed HMAC for correlation. Cheap to clone.
+#[derive(Clone)]
+pub struct Redactor {
+    mac: Hmac<Sha256>,
+    engine: &'static Engine,
+    withholding: std::sync::Arc<Withholding>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").finish_non_exhaustive()
+    }
+}
+
+impl Redactor {
+    /// A redactor keyed with `key` (at least 16 bytes; Warden generates 32).
+    pub fn new(key: &[u8]) -> Result<Self, RedactError> {
+        if key.len() < 16 {
+            return Err(RedactError::ShortKey);
+        }
+        let engine = engine().ok_or_else(build_error)?;
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| RedactError::ShortKey)?;
+        Ok(Self {
+            mac,
+            engine,
+            withholding: std::sync::Arc::new(Withholding::default()),
+        })
+    }
+
+    /// Also withhold what the scope cards say not to store.
+    pub fn with_withholding(mut self, withholding: Withholding) -> Self {
+        self.withholding = std::sync::Arc::new(withholding);
+        self
+    }
+
+    /// What replaces a withheld value: the reason and the HMAC of its canonical JSON, so
+    /// equal payloads still correlate.
+    fn withheld(&self, setting: &str, value: &Value, stats: &mut RedactionStats) -> Value {
+        let canonical = crate::ledger::canonical_json(value).unwrap_or_default();
+        stats.add("withheld");
+        serde_json::json!({
+            "withheld": format!("{setting} = false in the scope card"),
+            "hmac8": self.token(canonical.as_bytes()),
+        })
+    }
+
+    /// First 8 hex digits of HMAC-SHA256(key, value).
+    pub fn token(&self, value: &[u8]) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(value);
+        let tag = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(8);
+        for b in tag.iter().take(4) {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+
+    fn marker(&self, out: &mut String, kind: &str, value: &[u8]) {
+        out.push_str(MARKER_PREFIX);
+        out.push_str(kind);
+        out.push(':');
+        out.push_str(&self.token(value));
+        out.push(']');
+    }
+
+    /// Redact `text`; borrowed back unchanged when nothing was found.
+    pub fn redact_text<'a>(&self, text: &'a str, stats: &mut RedactionStats) -> Cow<'a, str> {
+        let found = self.engine.scan(text);
+        let mut out = String::new();
+        let mut at = 0;
+        let bytes = text.as_bytes();
+        for c in found {
+            let Some(kind) = self.engine.rules.get(c.rule).map(|r| r.def.kind) else {
+                continue;
+            };
+            if kind.is_empty() {
+                continue;
+            }
+            if out.capacity() == 0 {
+                out.reserve(text.len() + 32);
+            }
+            out.push_str(text.get(at..c.start).unwrap_or_default());
+            self.marker(
+                &mut out,
+                kind,
+                bytes.get(c.start..c.end).unwrap_or_default(),
+            );
+            stats.add(kind);
+            at = c.end;
+        }
+        if at == 0 {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(text.get(at..).unwrap_or_default());
+        Cow::Owned(out)
+    }
+
+    /// Redact a string in place.
+    pub fn redact_string(&self, s: &mut String, stats: &mut RedactionStats) {
+        if let Cow::Owned(new) = self.redact_text(s, stats) {
+            *s = new;
+        }
+    }
+
+    /// Redact every string in a JSON value, member names included, and the whole value of
+    /// members named like secrets.
+    pub fn redact_json(&self, value: &mut Value, stats: &mut RedactionStats) {
+        match value {
+            Value::String(s) => self.redact_string(s, stats),
+            Value::Array(items) => {
+                for v in items {
+                    self.redact_json(v, stats);
+                }
+            }
+            Value::Object(map) => {
+                let needs_rename = map.keys().any(|k| !self.engine.scan(k).is_empty());
+                if needs_rename {
+                    let old = std::mem::take(map);
+                    for (k, v) in old {
+                        let k = self.redact_text(&k, stats).into_owned();
+                        map.insert(k, v);
+                    }
+                }
+                for (k, v) in map.iter_mut() {
+                    if is_secret_field(k) {
+                        self.redact_field(v, stats);
+                    } else {
+                        self.redact_json(v, stats);
+                    }
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// The value of a secret-named member: every string and number is redacted whole.
+    fn redact_field(&self, value: &mut Value, stats: &mut RedactionStats) {
+        match value {
+            Value::String(s) => {
+                if s.is_empty() || is_marker(s) {
+                    return;
+                }
+                let mut out = String::with_capacity(32);
+                self.marker(&mut out, SECRET_FIELD_KIND, s.as_bytes());
+                stats.add(SECRET_FIELD_KIND);
+                *s = out;
+            }
+            Value::Number(n) => {
+                let mut out = String::with_capacity(32);
+                self.marker(&mut out, SECRET_FIELD_KIND, n.to_string().as_bytes());
+                stats.add(SECRET_FIELD_KIND);
+                *value = Value::String(out);
+            }
+            Value::Array(items) => {
+                for v in items {
+                    self.redact_field(v, stats);
+                }
+            }
+            Value::Object(_) => self.redact_json(value, stats),
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    /// Redact everything a ledger event carries that came from an agent or a tool: call
+    /// arguments, outputs and errors, sessions and correlation ids, and the reasons and
+    /// violations (they quote argument values).
+    pub fn redact_event(&self, event: &mut LedgerEvent, stats: &mut RedactionStats) {
+        match event {
+            LedgerEvent::Decision(d) => {
+                let (args, _) = self
+                    .withholding
+                    .flags(&d.agent, &[Some(&d.tool), d.qualified_tool.as_deref()]);
+                if args && !d.arguments.is_null() {
+                    d.arguments = self.withheld("store_arguments", &d.arguments, stats);
+                } else {
+                    self.redact_json(&mut d.arguments, stats);
+                }
+                for s in [&mut d.session, &mut d.correlation_id]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.redact_string(s, stats);
+                }
+                if let Some(id) = d.mcp_request_id.as_mut() {
+                    self.redact_json(id, stats);
+                }
+                for r in &mut d.decision.reasons {
+                    self.redact_string(r, stats);
+                }
+                for v in &mut d.decision.violations {
+                    self.redact_string(&mut v.message, stats);
+                }
+            }
+            LedgerEvent::Outcome(o) => {
+                let (_, output) = self.withholding.flags(&o.agent, &[Some(&o.tool)]);
+                if output && !o.output.is_null() {
+                    o.output = self.withheld("store_output", &o.output, stats);
+                } else {
+                    self.redact_json(&mut o.output, stats);
+                }
+                if let Some(c) = o.correlation_id.as_mut() {
+                    self.redact_string(c, stats);
+                }
+            }
+            // Written by Warden itself from ids and hashes, never from agent or tool content.
+            LedgerEvent::ToolPinned(_)
+            | LedgerEvent::ToolChanged(_)
+            | LedgerEvent::ToolApproved(_)
+            | LedgerEvent::Identity(_)
+            | LedgerEvent::AccessCertified(_) => {}
+        }
+    }
+}
+
+fn is_marker(s: &str) -> bool {
+    s.starts_with(MARKER_PREFIX) && s.ends_with(']') && !s.contains(' ')
+}
+
+/// Whether a JSON member name says its value is a secret (`password`, `db_password`,
+/// `apiKey`, `Authorization`, `client-secret`, …).
+pub fn is_secret_field(name: &str) -> bool {
+    if name.len() > 64 {
+        return false;
+    }
+    let norm: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_FIELD_SUFFIXES.iter().any(|s| norm.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests;
