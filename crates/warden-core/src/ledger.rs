@@ -32,6 +32,27 @@ pub enum LedgerEvent {
     ToolChanged(ToolEvent),
     /// A person approved a changed tool definition; the new one is pinned.
     ToolApproved(ToolEvent),
+    /// Alert: the injection detector found instructions in an untrusted tool output; the
+    /// session is now `suspicious`.
+    InjectionDetected(InjectionEvent),
+}
+
+/// The injection detector fired on a tool output (see `crate::injection`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InjectionEvent {
+    /// The decision whose outcome carried the output.
+    pub decision_id: String,
+    pub agent: String,
+    pub session: Option<String>,
+    /// `server/name`.
+    pub tool: String,
+    /// Ledger sequence number of the outcome record that carried the output.
+    pub outcome_seq: u64,
+    /// The session's taint before and after (`clean`/`untrusted`/`suspicious`).
+    pub taint_before: String,
+    pub taint_after: String,
+    /// Each finding: rule id, byte span in the output's text, excerpt.
+    pub findings: Vec<crate::injection::Finding>,
 }
 
 /// A tool definition event (tool pinning).
@@ -56,6 +77,7 @@ impl LedgerEvent {
             Self::ToolPinned(_) => "tool_pinned",
             Self::ToolChanged(_) => "tool_changed",
             Self::ToolApproved(_) => "tool_approved",
+            Self::InjectionDetected(_) => "injection_detected",
         }
     }
 
@@ -64,6 +86,7 @@ impl LedgerEvent {
         match self {
             Self::Decision(d) => Some(&d.decision_id),
             Self::Outcome(o) => Some(&o.decision_id),
+            Self::InjectionDetected(i) => Some(&i.decision_id),
             Self::ToolPinned(_) | Self::ToolChanged(_) | Self::ToolApproved(_) => None,
         }
     }

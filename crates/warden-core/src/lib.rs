@@ -11,17 +11,22 @@
 //!   decide calls against it.
 //! - [`ledger`]: ledger records, canonical JSON (RFC 8785), RFC 6962 leaf hashes, chain checks.
 //! - [`project`]: load a whole project from its files' text.
+//! - [`injection`]: the detector for instructions planted in untrusted tool output.
+//! - [`session`]: per-session taint, data classes read, argument provenance, egress lists.
 
 pub mod args;
 pub mod config;
 pub mod diagnostic;
 pub mod example;
+pub mod injection;
 pub mod ledger;
 pub mod policy;
 pub mod project;
 pub mod scope_card;
+pub mod session;
 pub mod tools;
 
 pub use diagnostic::{FileError, FileErrors};
 pub use policy::{CallRequest, CompiledPolicy, Decision, SourceFile, Verdict};
 pub use scope_card::{ScopeCard, Tier};
+pub use session::{SessionState, Taint};
