@@ -110,6 +110,9 @@ pub struct DecisionEvent {
     /// The JSON-RPC id of the MCP `tools/call` request, when the call came over MCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_request_id: Option<Value>,
+    /// The user's own request as the caller declared it (trusted input), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_request: Option<String>,
     pub decision: Decision,
 }
 

@@ -11,6 +11,7 @@ mod error;
 pub mod mcp;
 pub mod project;
 mod rate;
+pub mod sessions;
 mod state;
 
 pub use api::{app, OPENAPI_JSON};

@@ -27,6 +27,8 @@ pub struct AppState {
     pub(crate) outcomes_in_flight: Arc<Mutex<HashSet<String>>>,
     /// MCP upstreams and sessions.
     pub(crate) mcp: Arc<McpHub>,
+    /// Taint, data classes and untrusted text per (agent, session).
+    pub(crate) sessions: Arc<crate::sessions::Sessions>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             rates: Arc::new(RateWindows::default()),
             outcomes_in_flight: Arc::new(Mutex::new(HashSet::new())),
             mcp: Arc::new(McpHub::default()),
+            sessions: Arc::new(crate::sessions::Sessions::default()),
         }
     }
 
@@ -66,6 +69,11 @@ impl AppState {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The per-session taint state.
+    pub fn sessions(&self) -> &crate::sessions::Sessions {
+        &self.sessions
     }
 }
 

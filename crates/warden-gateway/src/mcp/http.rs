@@ -347,6 +347,8 @@ async fn call_tool(
         session,
         request_id: id,
         source: "mcp-http",
+        sessions: &state.sessions,
+        user_request: crate::mcp::gate::user_request(params.and_then(Value::as_object)),
     })
     .await;
     let decision_id = match gated {
@@ -367,6 +369,12 @@ async fn call_tool(
                 name.to_string(),
                 started,
                 state.max_output_bytes,
+                Some(crate::mcp::gate::Observe {
+                    policy: &state.policy,
+                    sessions: &state.sessions,
+                    session,
+                    server: &server,
+                }),
             )
             .await;
             match (response.get("result"), response.get("error")) {
@@ -385,6 +393,12 @@ async fn call_tool(
                 name.to_string(),
                 started,
                 state.max_output_bytes,
+                Some(crate::mcp::gate::Observe {
+                    policy: &state.policy,
+                    sessions: &state.sessions,
+                    session,
+                    server: &server,
+                }),
             )
             .await;
             tool_error(id, format!("the upstream failed: {e}"))
