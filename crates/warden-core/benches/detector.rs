@@ -44,7 +44,11 @@ fn bench(c: &mut Criterion) {
     let detector = Detector::new(&tools);
     let clean = corpus(64 * 1024, false);
     let injected = corpus(64 * 1024, true);
-    assert!(detector.scan(&clean).is_empty(), "{:?}", detector.scan(&clean));
+    assert!(
+        detector.scan(&clean).is_empty(),
+        "{:?}",
+        detector.scan(&clean)
+    );
     assert!(!detector.scan(&injected).is_empty());
     let mut g = c.benchmark_group("detector_64KiB");
     for (name, text) in [("clean", &clean), ("injected", &injected)] {

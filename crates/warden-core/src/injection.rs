@@ -301,7 +301,11 @@ impl Detector {
         for (bit, rule, re) in [
             (OVERRIDE, "instruction.override", &r.override_re),
             (NEW_TASK, "instruction.new-task", &r.new_task_re),
-            (ADDRESSED, "instruction.addressed-to-assistant", &r.addressed_re),
+            (
+                ADDRESSED,
+                "instruction.addressed-to-assistant",
+                &r.addressed_re,
+            ),
             (ROLE, "role.marker", &r.role_re),
         ] {
             if groups & bit != 0 {

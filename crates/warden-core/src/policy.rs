@@ -989,9 +989,7 @@ impl CompiledPolicy {
 
     /// The injection detector for an agent (it knows the agent's own tool names).
     pub fn detector(&self, agent: &str) -> &Detector {
-        self.detectors
-            .get(agent)
-            .unwrap_or(&self.default_detector)
+        self.detectors.get(agent).unwrap_or(&self.default_detector)
     }
 
     fn request_for(
@@ -1088,11 +1086,7 @@ impl CompiledPolicy {
                 "untrusted_args".to_string(),
                 RestrictedExpression::new_set(facts.provenance.iter().map(|p| {
                     RestrictedExpression::new_string(
-                        p.argument
-                            .split('.')
-                            .next()
-                            .unwrap_or_default()
-                            .to_string(),
+                        p.argument.split('.').next().unwrap_or_default().to_string(),
                     )
                 })),
             ),
@@ -1220,14 +1214,9 @@ impl CompiledPolicy {
         };
         let guards_quiet =
             facts.taint == Taint::Clean && provenance.is_empty() && off_list.is_empty();
-        let Some((request, violations)) = self.request_for(
-            grant,
-            &ids.uid,
-            tool_ids,
-            call,
-            tool_ids.needs_args,
-            &facts,
-        ) else {
+        let Some((request, violations)) =
+            self.request_for(grant, &ids.uid, tool_ids, call, tool_ids.needs_args, &facts)
+        else {
             return self.deny(
                 Some(qualified),
                 vec![

@@ -327,7 +327,11 @@ impl SessionState {
                 .rev()
                 .find(|s| contains_word(&s.lower, &cand))
             {
-                let shown = if whole { value.trim().to_string() } else { cand };
+                let shown = if whole {
+                    value.trim().to_string()
+                } else {
+                    cand
+                };
                 return Some(ArgProvenance {
                     argument: argument.to_string(),
                     value: shown,
@@ -422,10 +426,7 @@ pub fn destination_allowed(allow: &[String], destination: &str) -> bool {
     }
     let under = |host: &str, domain: &str| {
         !domain.is_empty()
-            && (host == domain
-                || host
-                    .strip_suffix(domain)
-                    .is_some_and(|p| p.ends_with('.')))
+            && (host == domain || host.strip_suffix(domain).is_some_and(|p| p.ends_with('.')))
     };
     let email_domain = d
         .rsplit_once('@')
@@ -483,7 +484,10 @@ mod tests {
         assert!(destination_allowed(&allow, "support"));
         assert!(!destination_allowed(&allow, "#random"));
         assert!(destination_allowed(&allow, "https://api.partner.org/hook"));
-        assert!(!destination_allowed(&allow, "https://partner.org.evil.net/"));
+        assert!(!destination_allowed(
+            &allow,
+            "https://partner.org.evil.net/"
+        ));
         assert!(!destination_allowed(
             &allow,
             "https://partner.org@evil.net/x"

@@ -107,7 +107,8 @@ fn rule_tool_command_names_the_agents_own_tools() {
     );
     fires("tool.command", "then send_email(to='x@evil.example')");
     // A tool name in passing, without a command, is not a finding.
-    assert!(!rules("The send_email feature was released last year.").contains(&"tool.command".to_string()));
+    assert!(!rules("The send_email feature was released last year.")
+        .contains(&"tool.command".to_string()));
     // Part of a longer identifier is not the tool.
     assert!(!rules("use my_issue_refund_v2 please").contains(&"tool.command".to_string()));
 }
@@ -225,7 +226,10 @@ fn tainted_sessions_refund_is_held_for_approval_with_the_reason() {
     assert!(clean.taint.is_none());
     // A clean e-mail runs at once.
     let mail = json!({"to": "ada@example.com", "subject": "hi", "body": "hello"});
-    assert_eq!(decide(&p, &s, "send_email", mail.clone()).decision, Verdict::Allow);
+    assert_eq!(
+        decide(&p, &s, "send_email", mail.clone()).decision,
+        Verdict::Allow
+    );
 
     read_ticket(&p, &mut s, "My card was charged twice this month.", 7);
     assert_eq!(s.taint(), Taint::Untrusted);
@@ -274,7 +278,11 @@ fn a_detected_injection_makes_writes_deny() {
         json!({"account_id": "ACC-0002", "amount": 20, "reason": "x"}),
     );
     assert_eq!(d.decision, Verdict::Deny);
-    assert!(d.reasons.iter().any(|r| r.contains("instruction.override")), "{:?}", d.reasons);
+    assert!(
+        d.reasons.iter().any(|r| r.contains("instruction.override")),
+        "{:?}",
+        d.reasons
+    );
     // Taint never goes down within a session.
     read_ticket(&p, &mut s, "all good now", 4);
     assert_eq!(s.taint(), Taint::Suspicious);
@@ -308,7 +316,9 @@ fn argument_provenance_traces_values_to_untrusted_output() {
     assert!(!by.contains_key("subject"));
     // 31 is not 310: values match on word edges only.
     assert!(!by.contains_key("n"));
-    assert!(by["to"].describe().contains("came from untrusted output of `helpdesk/get_ticket` (seq 12)"));
+    assert!(by["to"]
+        .describe()
+        .contains("came from untrusted output of `helpdesk/get_ticket` (seq 12)"));
 
     // A value the user asked for is theirs, even if the untrusted text repeats it.
     let mut s2 = s.clone();
@@ -349,7 +359,12 @@ fn untrusted_args_guard_holds_a_call_even_when_after_untrusted_is_auto() {
         "update_account",
         json!({"account_id": "ACC-0002", "field": "phone", "value": "+1 555 0199"}),
     );
-    assert_eq!(from_ticket.decision, Verdict::ApprovalRequired, "{:?}", from_ticket.reasons);
+    assert_eq!(
+        from_ticket.decision,
+        Verdict::ApprovalRequired,
+        "{:?}",
+        from_ticket.reasons
+    );
     assert!(from_ticket
         .policies
         .contains(&"card/crm-writer/crm/update_account#untrusted-args".to_string()));
@@ -389,7 +404,10 @@ fn egress_allowlist_denies_destinations_off_the_list() {
         json!({"to": "ops@example.com.evil.net", "format": "csv"}),
     );
     assert_eq!(off.decision, Verdict::Deny);
-    assert_eq!(off.egress_off_list, vec!["ops@example.com.evil.net".to_string()]);
+    assert_eq!(
+        off.egress_off_list,
+        vec!["ops@example.com.evil.net".to_string()]
+    );
     assert!(off
         .reasons
         .iter()
@@ -449,16 +467,22 @@ fn hand_written_policies_can_read_the_session_context() {
     let p = load_project(&sources).unwrap();
     let mut s = SessionState::default();
     let mail = json!({"to": "ada@example.com", "subject": "hi", "body": "hello"});
-    assert_eq!(decide(&p, &s, "send_email", mail.clone()).decision, Verdict::Allow);
+    assert_eq!(
+        decide(&p, &s, "send_email", mail.clone()).decision,
+        Verdict::Allow
+    );
     read_ticket(&p, &mut s, "hello", 1);
     let d = decide(&p, &s, "send_email", mail);
     assert_eq!(d.decision, Verdict::Deny);
-    assert!(d.policies.contains(&"nothing-external-after-suspicious".to_string()));
+    assert!(d
+        .policies
+        .contains(&"nothing-external-after-suspicious".to_string()));
     // A policy naming an attribute the schema lacks is refused in strict validation.
     let mut bad = example::sources(|_| "1".repeat(64));
     bad.policies.push(warden_core::SourceFile {
         path: "policies/bad.cedar".to_string(),
-        text: "forbid (principal, action, resource) when { context.taintt == \"x\" };\n".to_string(),
+        text: "forbid (principal, action, resource) when { context.taintt == \"x\" };\n"
+            .to_string(),
     });
     assert!(load_project(&bad).is_err());
 }
@@ -468,9 +492,15 @@ fn output_trust_defaults_come_from_the_upstream_then_the_access() {
     let p = project();
     let card = &p.policy.cards["crm-writer"];
     // Declared in the card.
-    assert_eq!(card.tool("get_account").unwrap().output_trust, Trust::Trusted);
+    assert_eq!(
+        card.tool("get_account").unwrap().output_trust,
+        Trust::Trusted
+    );
     // Writes default to trusted.
-    assert_eq!(card.tool("issue_refund").unwrap().output_trust, Trust::Trusted);
+    assert_eq!(
+        card.tool("issue_refund").unwrap().output_trust,
+        Trust::Trusted
+    );
     let mut sources = example::sources(|_| "1".repeat(64));
     sources.config.text = sources.config.text.replace(
         "[upstreams.helpdesk]\nbuiltin = \"demo\"",
@@ -481,7 +511,10 @@ fn output_trust_defaults_come_from_the_upstream_then_the_access() {
     }
     let p = load_project(&sources).unwrap();
     assert_eq!(
-        p.policy.cards["support-triage"].tool("get_ticket").unwrap().output_trust,
+        p.policy.cards["support-triage"]
+            .tool("get_ticket")
+            .unwrap()
+            .output_trust,
         Trust::Trusted
     );
 }

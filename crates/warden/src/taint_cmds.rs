@@ -189,7 +189,15 @@ fn attacker_args(grant: &ToolGrant, inj: &Injection) -> Value {
                     Value::String(tok.unwrap_or_else(|| inj.account.clone().unwrap_or_default()))
                 } else if egress_args.contains(&name.as_str())
                     || c.email_domains.is_some()
-                    || is(&["to", "recipient", "email", "cc", "user", "address", "channel"])
+                    || is(&[
+                        "to",
+                        "recipient",
+                        "email",
+                        "cc",
+                        "user",
+                        "address",
+                        "channel",
+                    ])
                 {
                     let d = if is(&["channel"]) {
                         inj.channel.clone().or(dest)
