@@ -594,7 +594,7 @@ pub fn compile(
                     }
                     let built_in = p.id() == &PolicyId::new(ARGUMENTS_POLICY)
                         || p.id() == &PolicyId::new(ENVIRONMENT_POLICY)
-                        || is_guard_id(&p.id().to_string());
+                        || is_guard_id(p.id().as_ref());
                     if !built_in {
                         if let Err(e) = fast.add((**p).clone()) {
                             errors
