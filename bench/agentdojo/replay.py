@@ -44,6 +44,15 @@ def to_text(result):
         return str(result)
 
 
+def squash(text):
+    return " ".join(text.replace("\\n", " ").replace("'", "").replace('"', "").split())
+
+
+def seen(goal, output):
+    """Whether the injected goal reached this output (YAML output folds lines and quotes)."""
+    return squash(goal)[:60] in squash(output)
+
+
 def propose_and_run(suite_name, key, runtime, env, session, call, user_request):
     body = {"tool": call.function, "arguments": dict(call.args), "session": session}
     if user_request:
@@ -93,7 +102,7 @@ def run_suite(name):
             exposed = False
             for c in ut.ground_truth(env.model_copy(deep=True)):
                 d, out = propose_and_run(name, key, runtime, env, session, c, ut.PROMPT)
-                if out and it.GOAL in out:
+                if out and seen(it.GOAL, out):
                     exposed = True
             if not exposed:
                 continue
