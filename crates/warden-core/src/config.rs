@@ -211,6 +211,8 @@ pub struct UpstreamConfig {
     /// A tool server built into Warden (`demo`).
     pub builtin: Option<String>,
     pub description: Option<String>,
+    /// Default output trust of this server's tools (a tool's own `output_trust` wins).
+    pub output_trust: Option<crate::scope_card::Trust>,
     /// Working directory of a stdio server, relative to the project directory.
     pub cwd: Option<String>,
     /// Environment of a stdio server. It does not inherit Warden's environment (only `PATH`,

@@ -35,6 +35,9 @@ pub enum LedgerEvent {
     Identity(IdentityEvent),
     /// An owner's sign-off on an agent's access after a review.
     AccessCertified(CertificationEvent),
+    /// Alert: the injection detector found instructions in an untrusted tool output; the
+    /// session is now `suspicious`.
+    InjectionDetected(InjectionEvent),
 }
 
 /// Who did what to which identity. Secrets never appear: only ids and hash prefixes.
@@ -77,6 +80,24 @@ pub struct CertificationEvent {
     pub mfa: bool,
 }
 
+/// The injection detector fired on a tool output (see `crate::injection`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InjectionEvent {
+    /// The decision whose outcome carried the output.
+    pub decision_id: String,
+    pub agent: String,
+    pub session: Option<String>,
+    /// `server/name`.
+    pub tool: String,
+    /// Ledger sequence number of the outcome record that carried the output.
+    pub outcome_seq: u64,
+    /// The session's taint before and after (`clean`/`untrusted`/`suspicious`).
+    pub taint_before: String,
+    pub taint_after: String,
+    /// Each finding: rule id, byte span in the output's text, excerpt.
+    pub findings: Vec<crate::injection::Finding>,
+}
+
 /// A tool definition event (tool pinning).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolEvent {
@@ -101,6 +122,7 @@ impl LedgerEvent {
             Self::ToolApproved(_) => "tool_approved",
             Self::Identity(_) => "identity",
             Self::AccessCertified(_) => "access_certified",
+            Self::InjectionDetected(_) => "injection_detected",
         }
     }
 
@@ -109,6 +131,7 @@ impl LedgerEvent {
         match self {
             Self::Decision(d) => Some(&d.decision_id),
             Self::Outcome(o) => Some(&o.decision_id),
+            Self::InjectionDetected(i) => Some(&i.decision_id),
             Self::ToolPinned(_)
             | Self::ToolChanged(_)
             | Self::ToolApproved(_)
@@ -136,6 +159,9 @@ pub struct DecisionEvent {
     /// The JSON-RPC id of the MCP `tools/call` request, when the call came over MCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_request_id: Option<Value>,
+    /// The user's own request as the caller declared it (trusted input), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_request: Option<String>,
     pub decision: Decision,
 }
 

@@ -15,6 +15,8 @@
 //! - [`envelope`]: envelope encryption (XChaCha20-Poly1305) of secrets at rest.
 //! - [`access`]: the access review (granted vs used).
 //! - [`redact`]: the redaction engine (secrets and personal data out of stored records).
+//! - [`injection`]: the detector for instructions planted in untrusted tool output.
+//! - [`session`]: per-session taint, data classes read, argument provenance, egress lists.
 
 pub mod access;
 pub mod args;
@@ -23,6 +25,7 @@ pub mod diagnostic;
 pub mod envelope;
 pub mod example;
 pub mod identity;
+pub mod injection;
 pub mod ledger;
 pub mod ledger_config;
 pub mod ocsf;
@@ -30,8 +33,10 @@ pub mod policy;
 pub mod project;
 pub mod redact;
 pub mod scope_card;
+pub mod session;
 pub mod tools;
 
 pub use diagnostic::{FileError, FileErrors};
 pub use policy::{CallRequest, CompiledPolicy, Decision, ReadTarget, SourceFile, Verdict};
 pub use scope_card::{ScopeCard, Tier};
+pub use session::{SessionState, Taint};

@@ -31,7 +31,11 @@ use sha2::{Digest, Sha256};
 use crate::args::{check_arguments, Violation};
 use crate::config::WardenConfig;
 use crate::diagnostic::{line_col, FileError};
-use crate::scope_card::{Access, ArgType, Environment, Impact, ScopeCard, Tier, ToolGrant};
+use crate::injection::Detector;
+use crate::scope_card::{
+    Access, ArgType, Environment, Guard, Impact, OffList, ScopeCard, Tier, ToolGrant,
+};
+use crate::session::{egress_off_list, ArgProvenance, SessionState, Taint};
 
 /// A file's path (relative to the project) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +75,9 @@ pub struct CompiledPolicy {
     entities: Entities,
     meta: HashMap<PolicyId, PolicyMeta>,
     authorizer: Authorizer,
+    /// Per agent: the injection detector, knowing the agent's own tool names.
+    detectors: HashMap<String, Detector>,
+    default_detector: Detector,
 }
 
 impl std::fmt::Debug for CompiledPolicy {
@@ -93,8 +100,9 @@ struct ToolIndex {
     action: EntityUid,
     resource: EntityUid,
     slice: PolicySet,
-    /// The slice without the two built-in forbids, for calls that cannot trigger them (valid
-    /// arguments, agent in this environment): same decision, fewer policies to evaluate.
+    /// The slice without the two built-in forbids and the card's taint and egress guards, for
+    /// calls that cannot trigger them (valid arguments, agent in this environment, clean
+    /// session, destinations on the list): same decision, fewer policies to evaluate.
     fast: PolicySet,
     /// Whether any policy of the slice may read `context.args`. When none can, the typed
     /// arguments are not built for Cedar (the constraints are still checked in Rust).
@@ -175,6 +183,15 @@ pub struct Decision {
     /// The tool as `server/name` when the card grants it.
     pub tool: Option<String>,
     pub policy_version: String,
+    /// The session's taint when the call was decided (absent when clean or no session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taint: Option<Taint>,
+    /// Argument values that came from untrusted content the session read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<ArgProvenance>,
+    /// Destinations off the tool's egress allowlist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress_off_list: Vec<String>,
 }
 
 /// Compile a project from its parsed parts. `cards` pairs each card with its source, for
@@ -216,7 +233,18 @@ pub fn compile(
     // action -> arg -> (type, required by every card that grants the action)
     let mut actions: BTreeMap<String, BTreeMap<String, (ArgType, bool)>> = BTreeMap::new();
     let mut arg_origin: HashMap<(String, String), String> = HashMap::new();
-    for (card, text) in cards {
+    for (mut card, text) in cards {
+        for tool in &mut card.tools {
+            if tool.output_trust_declared.is_none() {
+                if let Some(t) = config
+                    .upstreams
+                    .get(&tool.server)
+                    .and_then(|u| u.get_ref().output_trust)
+                {
+                    tool.output_trust = t;
+                }
+            }
+        }
         if card.environment != environment {
             warnings.push(format!(
                 "{}: agent `{}` is bound to `{}` but this gateway serves `{}`; its calls will be denied",
@@ -598,7 +626,8 @@ pub fn compile(
                         errors.push(FileError::whole(&card.path, format!("internal error: {e}")));
                     }
                     let built_in = p.id() == &PolicyId::new(ARGUMENTS_POLICY)
-                        || p.id() == &PolicyId::new(ENVIRONMENT_POLICY);
+                        || p.id() == &PolicyId::new(ENVIRONMENT_POLICY)
+                        || is_guard_id(p.id().as_ref());
                     if !built_in {
                         if let Err(e) = fast.add((**p).clone()) {
                             errors
@@ -628,7 +657,17 @@ pub fn compile(
         return Err(errors);
     }
 
+    let detectors = by_id
+        .values()
+        .map(|card| {
+            let names: Vec<String> = card.tools.iter().map(|t| t.name.clone()).collect();
+            (card.id.clone(), Detector::new(&names))
+        })
+        .collect();
+
     Ok(CompiledPolicy {
+        detectors,
+        default_detector: Detector::default(),
         version,
         environment,
         cards: by_id,
@@ -688,6 +727,9 @@ fn schema_text(actions: &BTreeMap<String, BTreeMap<String, (ArgType, bool)>>) ->
         s.push_str("    \"environment\": String,\n    \"args_valid\": Bool,\n");
         s.push_str("    \"session\": String,\n    \"correlation_id\": String,\n");
         s.push_str("    \"tool_access\": String,\n    \"tool_impact\": String,\n");
+        s.push_str("    \"taint\": String,\n    \"untrusted_args\": Set<String>,\n");
+        s.push_str("    \"read_classes\": Set<String>,\n    \"untrusted_sources\": Set<String>,\n");
+        s.push_str("    \"egress\": String,\n    \"egress_off_list\": Set<String>,\n");
         s.push_str("    \"args\": {");
         if args.is_empty() {
             s.push_str("},\n");
@@ -746,6 +788,110 @@ fn generated_policies(cards: &BTreeMap<String, ScopeCard>) -> Vec<String> {
                 qs = quote(&t.server),
             );
             out.push(s);
+            out.extend(guard_policies(card, t));
+        }
+    }
+    out
+}
+
+/// Whether a policy id is one of the generated taint or egress guards (`card/…#…`).
+fn is_guard_id(id: &str) -> bool {
+    id.starts_with("card/") && id.contains('#')
+}
+
+/// The taint and egress guards a card's tool grant compiles to.
+fn guard_policies(card: &ScopeCard, t: &ToolGrant) -> Vec<String> {
+    let mut out = Vec::new();
+    let scope = format!(
+        "(\n  principal == Agent::{},\n  action == Action::{},\n  resource == Server::{}\n)",
+        quote(&card.id),
+        quote(t.qualified()),
+        quote(&t.server)
+    );
+    let mut guard = |suffix: &str, g: Guard, when: &str, why: &str, setting: &str| {
+        let id = format!("card/{}/{}#{suffix}", card.id, t.qualified());
+        let reason = format!(
+            "{why}; scope card {} sets {setting} = \\\"{}\\\" for {}",
+            card.path,
+            g.as_str(),
+            t.qualified()
+        );
+        match g.tier() {
+            Some(Tier::Auto) => {}
+            Some(tier) => out.push(format!(
+                "@id(\"{id}\")\n@approval(\"{tier}\")\n@reason(\"{reason}\")\npermit {scope}\nwhen {{ {when} }};\n"
+            )),
+            None => out.push(format!(
+                "@id(\"{id}\")\n@reason(\"{reason}\")\nforbid {scope}\nwhen {{ {when} }};\n"
+            )),
+        }
+    };
+    guard(
+        "after-untrusted",
+        t.after_untrusted,
+        "context.taint != \"clean\"",
+        "the session has read untrusted content",
+        "after_untrusted",
+    );
+    guard(
+        "after-suspicious",
+        t.after_suspicious,
+        "context.taint == \"suspicious\"",
+        "the injection detector found instructions in content this session read",
+        "after_suspicious",
+    );
+    guard(
+        "untrusted-args",
+        t.untrusted_args,
+        "!context.untrusted_args.isEmpty()",
+        "an argument value came from untrusted content, not from the user's request",
+        "untrusted_args",
+    );
+    if let Some(e) = &t.egress {
+        let off = "context.egress == \"off_list\"";
+        let sensitive = if e.sensitive.is_empty() {
+            "!context.read_classes.isEmpty()".to_string()
+        } else {
+            format!(
+                "context.read_classes.containsAny([{}])",
+                e.sensitive
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        match e.off_list {
+            OffList::Deny => guard(
+                "egress",
+                Guard::Deny,
+                off,
+                "a destination is not on the tool's egress allowlist",
+                "egress.off_list",
+            ),
+            OffList::Approve => guard(
+                "egress",
+                Guard::Approve,
+                off,
+                "a destination is not on the tool's egress allowlist",
+                "egress.off_list",
+            ),
+            OffList::ApproveUnlessSensitive => {
+                guard(
+                    "egress",
+                    Guard::Approve,
+                    off,
+                    "a destination is not on the tool's egress allowlist",
+                    "egress.off_list",
+                );
+                guard(
+                    "egress-sensitive",
+                    Guard::Deny,
+                    &format!("{off} && {sensitive}"),
+                    "a destination is not on the tool's egress allowlist and the session has read sensitive data",
+                    "egress.off_list",
+                );
+            }
         }
     }
     out
@@ -887,6 +1033,9 @@ impl CompiledPolicy {
                 violations: Vec::new(),
                 tool: Some(label),
                 policy_version: self.version.clone(),
+                taint: None,
+                provenance: Vec::new(),
+                egress_off_list: Vec::new(),
             },
             None => self.deny(
                 Some(label),
@@ -908,6 +1057,9 @@ impl CompiledPolicy {
             violations: Vec::new(),
             tool,
             policy_version: self.version.clone(),
+            taint: None,
+            provenance: Vec::new(),
+            egress_off_list: Vec::new(),
         }
     }
 
@@ -918,7 +1070,19 @@ impl CompiledPolicy {
         let grant = card.tools.get(i)?;
         let ids = self.index.get(&card.id)?;
         let tool_ids = ids.tools.get(i)?;
-        self.request_for(grant, &ids.uid, tool_ids, call, true)
+        self.request_for(
+            grant,
+            &ids.uid,
+            tool_ids,
+            call,
+            true,
+            &SessionFacts::clean(grant),
+        )
+    }
+
+    /// The injection detector for an agent (it knows the agent's own tool names).
+    pub fn detector(&self, agent: &str) -> &Detector {
+        self.detectors.get(agent).unwrap_or(&self.default_detector)
     }
 
     fn request_for(
@@ -928,6 +1092,7 @@ impl CompiledPolicy {
         tool_ids: &ToolIndex,
         call: &CallRequest<'_>,
         with_args: bool,
+        facts: &SessionFacts<'_>,
     ) -> Option<(Request, Vec<Violation>)> {
         let mut violations = check_arguments(grant, call.args);
         let mut args = Vec::new();
@@ -1006,6 +1171,50 @@ impl CompiledPolicy {
                 ),
             ),
             ("args".to_string(), args),
+            (
+                "taint".to_string(),
+                RestrictedExpression::new_string(facts.taint.as_str().to_string()),
+            ),
+            (
+                "untrusted_args".to_string(),
+                RestrictedExpression::new_set(facts.provenance.iter().map(|p| {
+                    RestrictedExpression::new_string(
+                        p.argument.split('.').next().unwrap_or_default().to_string(),
+                    )
+                })),
+            ),
+            (
+                "read_classes".to_string(),
+                RestrictedExpression::new_set(
+                    facts
+                        .read_classes
+                        .into_iter()
+                        .flatten()
+                        .map(|c| RestrictedExpression::new_string(c.clone())),
+                ),
+            ),
+            (
+                "untrusted_sources".to_string(),
+                RestrictedExpression::new_set(
+                    facts
+                        .sources
+                        .iter()
+                        .map(|s| RestrictedExpression::new_string(s.tool.clone())),
+                ),
+            ),
+            (
+                "egress".to_string(),
+                RestrictedExpression::new_string(facts.egress.to_string()),
+            ),
+            (
+                "egress_off_list".to_string(),
+                RestrictedExpression::new_set(
+                    facts
+                        .off_list
+                        .iter()
+                        .map(|d| RestrictedExpression::new_string(d.clone())),
+                ),
+            ),
         ])
         .ok()?;
         let request = Request::new(
@@ -1034,8 +1243,16 @@ impl CompiledPolicy {
             .map_err(|e| e.to_string())
     }
 
-    /// Decide a proposed call. Pure: the same policy and call give the same decision.
+    /// Decide a proposed call outside any session state (a clean session). Pure: the same
+    /// policy and call give the same decision.
     pub fn decide(&self, call: &CallRequest<'_>) -> Decision {
+        self.decide_with(call, None)
+    }
+
+    /// Decide a proposed call in a session: its taint, the data classes it read and the
+    /// provenance of the call's arguments reach Cedar as context (`taint`, `read_classes`,
+    /// `untrusted_args`, `untrusted_sources`, `egress`, `egress_off_list`). Pure.
+    pub fn decide_with(&self, call: &CallRequest<'_>, session: Option<&SessionState>) -> Decision {
         let Some(card) = self.cards.get(call.agent) else {
             return self.deny(
                 None,
@@ -1067,8 +1284,31 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
+        let provenance = session
+            .filter(|s| s.has_untrusted_text())
+            .map(|s| s.provenance(call.args))
+            .unwrap_or_default();
+        let off_list = grant
+            .egress
+            .as_ref()
+            .map(|e| egress_off_list(e, call.args))
+            .unwrap_or_default();
+        let facts = SessionFacts {
+            taint: session.map_or(Taint::Clean, SessionState::taint),
+            provenance: &provenance,
+            read_classes: session.map(SessionState::read_classes),
+            sources: session.map_or(&[], SessionState::untrusted_sources),
+            egress: match (&grant.egress, off_list.is_empty()) {
+                (None, _) => "none",
+                (Some(_), true) => "allowed",
+                (Some(_), false) => "off_list",
+            },
+            off_list: &off_list,
+        };
+        let guards_quiet =
+            facts.taint == Taint::Clean && provenance.is_empty() && off_list.is_empty();
         let Some((request, violations)) =
-            self.request_for(grant, &ids.uid, tool_ids, call, tool_ids.needs_args)
+            self.request_for(grant, &ids.uid, tool_ids, call, tool_ids.needs_args, &facts)
         else {
             return self.deny(
                 Some(qualified),
@@ -1081,7 +1321,7 @@ impl CompiledPolicy {
         };
         // The built-in forbids can only fire on bad arguments or a foreign environment; when
         // neither holds, evaluate without them.
-        let slice = if ids.environment_ok && violations.is_empty() {
+        let slice = if ids.environment_ok && violations.is_empty() && guards_quiet {
             &tool_ids.fast
         } else {
             &tool_ids.slice
@@ -1129,6 +1369,9 @@ impl CompiledPolicy {
                         reasons.push(m.because.clone());
                     }
                 }
+                if determining.iter().any(|m| is_guard_id(&m.id)) {
+                    reasons.extend(guard_details(session, &facts));
+                }
                 Decision {
                     decision: Verdict::Deny,
                     tier: grant.approval,
@@ -1137,6 +1380,9 @@ impl CompiledPolicy {
                     violations,
                     tool: Some(qualified),
                     policy_version: self.version.clone(),
+                    taint: (facts.taint != Taint::Clean).then_some(facts.taint),
+                    provenance,
+                    egress_off_list: off_list,
                 }
             }
             CedarDecision::Allow => {
@@ -1147,6 +1393,9 @@ impl CompiledPolicy {
                     .unwrap_or(Tier::Auto);
                 let mut reasons: Vec<String> =
                     determining.iter().map(|m| m.because.clone()).collect();
+                if determining.iter().any(|m| is_guard_id(&m.id)) {
+                    reasons.extend(guard_details(session, &facts));
+                }
                 let decision = if tier.holds_call() {
                     reasons.push(match tier {
                         Tier::TwoPerson => {
@@ -1173,10 +1422,75 @@ impl CompiledPolicy {
                     violations,
                     tool: Some(qualified),
                     policy_version: self.version.clone(),
+                    taint: (facts.taint != Taint::Clean).then_some(facts.taint),
+                    provenance,
+                    egress_off_list: off_list,
                 }
             }
         }
     }
+}
+
+/// What a session contributes to a request's context.
+struct SessionFacts<'a> {
+    taint: Taint,
+    provenance: &'a [ArgProvenance],
+    read_classes: Option<&'a BTreeSet<String>>,
+    sources: &'a [crate::session::Source],
+    egress: &'static str,
+    off_list: &'a [String],
+}
+
+impl SessionFacts<'_> {
+    fn clean(grant: &ToolGrant) -> SessionFacts<'static> {
+        SessionFacts {
+            taint: Taint::Clean,
+            provenance: &[],
+            read_classes: None,
+            sources: &[],
+            egress: if grant.egress.is_some() {
+                "allowed"
+            } else {
+                "none"
+            },
+            off_list: &[],
+        }
+    }
+}
+
+/// Reasons that explain a taint or egress guard: what the session read, what the detector
+/// found, where argument values came from, which destinations are off the list.
+fn guard_details(session: Option<&SessionState>, facts: &SessionFacts<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = session {
+        if facts.taint != Taint::Clean {
+            let read: Vec<String> = s
+                .untrusted_sources()
+                .iter()
+                .rev()
+                .take(3)
+                .map(|src| format!("`{}` (seq {})", src.tool, src.seq))
+                .collect();
+            out.push(format!(
+                "session taint is {}: it read untrusted output of {}",
+                facts.taint.as_str(),
+                read.join(", ")
+            ));
+        }
+        for (src, f) in s.findings().iter().take(3) {
+            out.push(format!(
+                "injection detector: rule `{}` in output of `{}` (seq {}, bytes {}..{}): \"{}\"",
+                f.rule, src.tool, src.seq, f.start, f.end, f.excerpt
+            ));
+        }
+    }
+    out.extend(facts.provenance.iter().map(ArgProvenance::describe));
+    for d in facts.off_list {
+        out.push(format!(
+            "destination `{d}` is not on the tool's egress allowlist"
+        ));
+    }
+    out
 }
 
 /// The tools each agent may call, for listings.

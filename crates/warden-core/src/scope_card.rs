@@ -36,6 +36,10 @@ pub struct ScopeCardFile {
     /// MCP prompts the agent may fetch (`[[prompts]]`); none by default.
     #[serde(default)]
     pub prompts: Vec<PromptGrantFile>,
+    /// Wrap untrusted tool outputs returned over MCP in data markers (spotlighting), so the
+    /// model can tell data from instructions. Off by default.
+    #[serde(default)]
+    pub spotlight: bool,
 }
 
 /// Read access to MCP resources of one upstream (`[[resources]]`).
@@ -207,6 +211,107 @@ fn default_true() -> bool {
     true
 }
 
+impl Trust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trusted => "trusted",
+            Self::Untrusted => "untrusted",
+        }
+    }
+}
+
+/// A guard on calls after untrusted input: a tier to raise the call to, or `deny`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    Auto,
+    Review,
+    Approve,
+    TwoPerson,
+    Deny,
+}
+
+impl Guard {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Review => "review",
+            Self::Approve => "approve",
+            Self::TwoPerson => "two_person",
+            Self::Deny => "deny",
+        }
+    }
+
+    /// The tier it raises a call to, `None` for `deny`.
+    pub fn tier(self) -> Option<Tier> {
+        match self {
+            Self::Auto => Some(Tier::Auto),
+            Self::Review => Some(Tier::Review),
+            Self::Approve => Some(Tier::Approve),
+            Self::TwoPerson => Some(Tier::TwoPerson),
+            Self::Deny => None,
+        }
+    }
+}
+
+/// What happens to a destination that is not on an egress allowlist.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OffList {
+    /// Always denied.
+    #[default]
+    Deny,
+    /// Held for one approval.
+    Approve,
+    /// Held for approval, but denied once the session has read a sensitive data class.
+    ApproveUnlessSensitive,
+}
+
+impl OffList {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::Approve => "approve",
+            Self::ApproveUnlessSensitive => "approve_unless_sensitive",
+        }
+    }
+}
+
+/// An egress allowlist as written: `egress = { arg = "to", allow = ["@acme.com", "#support"] }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressFile {
+    /// The argument(s) that name the destination.
+    pub arg: ArgNames,
+    /// Allowed destinations: `@domain` (e-mail addresses at it or its subdomains), a bare
+    /// domain (e-mail or URL hosts at it or its subdomains), `#channel`, or an exact value
+    /// (an account, a user name).
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub off_list: OffList,
+    /// Data classes that count as sensitive for `approve_unless_sensitive`; empty = any class.
+    #[serde(default)]
+    pub sensitive: Vec<String>,
+}
+
+/// One argument name or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ArgNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A validated egress allowlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egress {
+    pub args: Vec<String>,
+    /// Lower-cased entries.
+    pub allow: Vec<String>,
+    pub off_list: OffList,
+    pub sensitive: Vec<String>,
+}
+
 /// One tool grant as written in the card (`[[tools]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,8 +323,24 @@ pub struct ToolGrantFile {
     pub access: Access,
     pub impact: Impact,
     pub approval: Tier,
+    /// Whether the tool's output is trusted; when absent, the upstream's `output_trust`, else
+    /// `untrusted` for `read` tools and `trusted` for `write` tools (see [`ToolGrant::output_trust`]).
+    pub output_trust: Option<Trust>,
+    /// Data classes the tool's output carries (e.g. `customer_pii`); a session that reads them
+    /// has them in `context.read_classes`.
     #[serde(default)]
-    pub output_trust: Trust,
+    pub data_classes: Vec<String>,
+    /// What happens to a call of this tool once the session has read untrusted content.
+    /// Default: `approve` for `write` tools, nothing for `read` tools.
+    pub after_untrusted: Option<Guard>,
+    /// What happens once the injection detector fired in the session. Default: `deny` for
+    /// `write` tools, nothing for `read` tools.
+    pub after_suspicious: Option<Guard>,
+    /// What happens when an argument value came from untrusted content (and not from the
+    /// user's own request). Default: `approve` for `write` tools, nothing for `read` tools.
+    pub untrusted_args: Option<Guard>,
+    /// Where the tool may send data (tools that send data out).
+    pub egress: Option<EgressFile>,
     pub description: Option<String>,
     /// Accept arguments the card does not list (off by default: parameters are allowlisted).
     #[serde(default)]
@@ -297,6 +418,8 @@ pub struct ScopeCard {
     pub tools: Vec<ToolGrant>,
     pub resources: Vec<ResourceGrant>,
     pub prompts: Vec<PromptGrant>,
+    /// Wrap untrusted outputs returned over MCP in data markers.
+    pub spotlight: bool,
 }
 
 /// A validated resource grant: read access to one URI or to every URI under a prefix.
@@ -362,7 +485,17 @@ pub struct ToolGrant {
     pub access: Access,
     pub impact: Impact,
     pub approval: Tier,
+    /// Resolved at compile time: the grant's own setting, else the upstream's, else
+    /// `untrusted` for reads and `trusted` for writes.
     pub output_trust: Trust,
+    /// The trust the card itself declares, before defaults.
+    pub output_trust_declared: Option<Trust>,
+    pub data_classes: Vec<String>,
+    /// Resolved guards (defaults applied by access).
+    pub after_untrusted: Guard,
+    pub after_suspicious: Guard,
+    pub untrusted_args: Guard,
+    pub egress: Option<Egress>,
     pub description: Option<String>,
     pub allow_unlisted_args: bool,
     /// Whether the ledger keeps the arguments (redacted) or only their HMAC.
@@ -481,6 +614,54 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
                 .with_hint("merge the two `[[tools]]` entries"),
             );
         }
+        let write = t.access == Access::Write;
+        let by_access = |g: Option<Guard>, write_default: Guard| {
+            g.unwrap_or(if write { write_default } else { Guard::Auto })
+        };
+        let egress = match t.egress {
+            None => None,
+            Some(e) => {
+                let names = match e.arg {
+                    ArgNames::One(a) => vec![a],
+                    ArgNames::Many(v) => v,
+                };
+                if names.is_empty() || e.allow.is_empty() {
+                    errors.push(
+                        FileError::at(
+                            path,
+                            source,
+                            t.name.span().start,
+                            format!("tool `{name}`: `egress` needs an `arg` and a non-empty `allow` list"),
+                        )
+                        .with_hint("egress = { arg = \"to\", allow = [\"@example.com\", \"#support\"] }"),
+                    );
+                }
+                for a in &names {
+                    if !t.args.contains_key(a) && !t.allow_unlisted_args {
+                        errors.push(
+                            FileError::at(
+                                path,
+                                source,
+                                t.name.span().start,
+                                format!("tool `{name}`: `egress` names argument `{a}`, which is not among its arguments"),
+                            )
+                            .with_hint("list the argument under [tools.args] or fix the name"),
+                        );
+                    }
+                }
+                Some(Egress {
+                    args: names,
+                    allow: e
+                        .allow
+                        .iter()
+                        .map(|a| a.trim().to_ascii_lowercase())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                    off_list: e.off_list,
+                    sensitive: e.sensitive,
+                })
+            }
+        };
         let mut args = BTreeMap::new();
         for (arg_name, spanned) in t.args {
             let span = spanned.span().start;
@@ -498,7 +679,17 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             access: t.access,
             impact: t.impact,
             approval: t.approval,
-            output_trust: t.output_trust,
+            output_trust: t.output_trust.unwrap_or(if write {
+                Trust::Trusted
+            } else {
+                Trust::Untrusted
+            }),
+            output_trust_declared: t.output_trust,
+            data_classes: t.data_classes,
+            after_untrusted: by_access(t.after_untrusted, Guard::Approve),
+            after_suspicious: by_access(t.after_suspicious, Guard::Deny),
+            untrusted_args: by_access(t.untrusted_args, Guard::Approve),
+            egress,
             description: t.description,
             allow_unlisted_args: t.allow_unlisted_args,
             store_arguments: t.store_arguments,
@@ -572,6 +763,7 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
         tools,
         resources,
         prompts,
+        spotlight: file.spotlight,
     })
 }
 

@@ -397,6 +397,7 @@ fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
             correlation_id: Some(format!("C-{n}")),
             source: "test".into(),
             mcp_request_id: None,
+            user_request: None,
             decision,
         })),
     }

@@ -63,8 +63,13 @@ struct ProposeBody {
     tool: String,
     #[serde(default)]
     arguments: Value,
+    /// The session the call belongs to; calls without one share the agent's default session.
+    #[serde(alias = "session_id")]
     session: Option<String>,
     correlation_id: Option<String>,
+    /// The user's own request, declared trusted by the caller: argument values found in it
+    /// are not counted as coming from untrusted content.
+    user_request: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,7 +127,16 @@ async fn propose(
         session: req.session.as_deref(),
         correlation_id: req.correlation_id.as_deref(),
     };
-    let mut decision = policy.decide(&call);
+    let session_state = state.sessions.get(&agent, req.session.as_deref());
+    let mut decision = {
+        let Ok(mut s) = session_state.lock() else {
+            return Err(ApiError::ledger_unavailable("session state lock poisoned"));
+        };
+        if let Some(text) = &req.user_request {
+            s.declare_user_request(text);
+        }
+        policy.decide_with(&call, Some(&s))
+    };
     crate::identity::apply_token_scope(&mut decision, principal.tools.as_deref(), &req.tool);
     // Rate limits apply to calls the policy would let through.
     if decision.decision != Verdict::Deny {
@@ -141,6 +155,9 @@ async fn propose(
                     violations: Vec::new(),
                     tool: decision.tool,
                     policy_version: decision.policy_version,
+                    taint: decision.taint,
+                    provenance: decision.provenance,
+                    egress_off_list: decision.egress_off_list,
                 };
             }
         }
@@ -161,6 +178,7 @@ async fn propose(
         correlation_id: req.correlation_id.clone(),
         source: "api".to_string(),
         mcp_request_id: None,
+        user_request: req.user_request.clone(),
         decision: decision.clone(),
     }));
     // The decision is durable before the caller learns it may run the call.
@@ -291,6 +309,7 @@ async fn record_outcome(
             decision.decision.decision.as_str()
         )));
     }
+    let observed = req.output.clone();
     let (output, output_bytes, output_truncated) =
         crate::state::bound_output(req.output, state.max_output_bytes);
     let event = LedgerEvent::Outcome(OutcomeEvent {
@@ -313,6 +332,20 @@ async fn record_outcome(
         .append(now_rfc3339(), event)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    if let Some(tool) = &decision.decision.tool {
+        crate::sessions::observe_output(
+            &state.policy,
+            &state.ledger,
+            &state.sessions,
+            agent,
+            decision.session.as_deref(),
+            id,
+            tool,
+            &observed,
+            appended.seq,
+        )
+        .await;
+    }
     Ok(Json(json!({
         "id": id,
         "output_truncated": output_truncated,

@@ -15,6 +15,7 @@ pub mod project;
 mod rate;
 pub mod secrets;
 pub mod session;
+pub mod sessions;
 mod state;
 
 pub use api::{app, OPENAPI_JSON};

@@ -34,6 +34,8 @@ pub struct AppState {
     pub(crate) clock: Clock,
     /// Opens sealed TOTP seeds; without it nobody with MFA can log in (fail closed).
     pub(crate) master_key: Option<Arc<MasterKey>>,
+    /// Taint, data classes and untrusted text per (agent, session).
+    pub(crate) sessions: Arc<crate::sessions::Sessions>,
 }
 
 /// A source of Unix time in seconds.
@@ -59,6 +61,7 @@ impl AppState {
             identity: Arc::new(config.identity.clone()),
             clock: Arc::new(crate::identity::unix_now),
             master_key: None,
+            sessions: Arc::new(crate::sessions::Sessions::default()),
         }
     }
 
@@ -102,6 +105,11 @@ impl AppState {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The per-session taint state.
+    pub fn sessions(&self) -> &crate::sessions::Sessions {
+        &self.sessions
     }
 }
 

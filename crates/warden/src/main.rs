@@ -9,6 +9,7 @@ mod project_cmds;
 mod redact_cmd;
 mod serve;
 mod table;
+mod taint_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,6 +103,11 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Run the built-in corpus of prompt injections against every agent instead: report
+        /// which high-impact calls an injected session could still make without a human
+        /// (exit 1 if any).
+        #[arg(long)]
+        adversarial: bool,
     },
     /// Start the gateway: the decision API, /healthz, /readyz, /openapi.json.
     Serve {
@@ -352,7 +358,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             correlation_id.as_deref(),
             json,
         ),
-        Command::Test { paths, junit } => project_cmds::test(&project, &paths, junit.as_deref()),
+        Command::Test {
+            adversarial: true,
+            junit,
+            ..
+        } => taint_cmds::adversarial(&project, junit.as_deref()),
+        Command::Test { paths, junit, .. } => {
+            project_cmds::test(&project, &paths, junit.as_deref())
+        }
         Command::Serve { listen } => serve::run(&project, listen).await,
         Command::Mcp {
             command:

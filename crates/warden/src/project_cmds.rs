@@ -219,8 +219,18 @@ struct Case {
     #[serde(default)]
     args: toml::Table,
     session: Option<String>,
+    /// The user's own request, declared trusted (as the decision API's `user_request`).
+    user_request: Option<String>,
     expect: Verdict,
     tier: Option<Tier>,
+    /// The tool's output when the call is allowed: it feeds the session state of later cases.
+    output: Option<toml::Value>,
+    /// The session's taint after this case's output (`clean`/`untrusted`/`suspicious`).
+    expect_taint: Option<warden_core::Taint>,
+    /// Arguments expected to be traced to untrusted content.
+    expect_untrusted_args: Option<Vec<String>>,
+    /// Text one of the decision's reasons must contain.
+    reason_contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,17 +290,38 @@ pub fn test(dir: &Path, paths: &[PathBuf], junit: Option<&Path>) -> anyhow::Resu
                 continue;
             }
         };
-        for case in parsed.cases {
+        // Session state per (agent, session), fresh for every file.
+        let mut sessions = crate::taint_cmds::ScenarioSessions::default();
+        for (step, case) in parsed.cases.into_iter().enumerate() {
             let args = serde_json::to_value(&case.args)?;
-            let d = project.policy.decide(&CallRequest {
-                agent: &case.agent,
-                tool: &case.tool,
-                args: &args,
-                session: case.session.as_deref(),
-                correlation_id: None,
-            });
-            let mut failure = None;
-            if d.decision != case.expect {
+            let state = sessions.get(&case.agent, case.session.as_deref());
+            if let Some(text) = &case.user_request {
+                state.declare_user_request(text);
+            }
+            let d = project.policy.decide_with(
+                &CallRequest {
+                    agent: &case.agent,
+                    tool: &case.tool,
+                    args: &args,
+                    session: case.session.as_deref(),
+                    correlation_id: None,
+                },
+                Some(state),
+            );
+            let mut failure = crate::taint_cmds::check_case_extras(
+                &project.policy,
+                state,
+                &case.agent,
+                &d,
+                step as u64 + 1,
+                case.output.as_ref(),
+                case.expect_taint,
+                case.expect_untrusted_args.as_deref(),
+                case.reason_contains.as_deref(),
+            )?;
+            if failure.is_some() && d.decision == case.expect {
+                // An extra expectation failed; report it below.
+            } else if d.decision != case.expect {
                 failure = Some(format!(
                     "expected {}, got {}: {}",
                     case.expect.as_str(),

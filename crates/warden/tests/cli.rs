@@ -90,7 +90,7 @@ fn init_then_check_and_test_pass() {
     let o = run(&["check", "-p", p]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("ok: 2 agents, 7 tools granted"),
+        text(&o).contains("ok: 2 agents, 9 tools granted"),
         "{}",
         text(&o)
     );
@@ -98,13 +98,31 @@ fn init_then_check_and_test_pass() {
     let o = run(&["test", "-p", p, "--junit", junit.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("policy scenarios: 7 passed, 0 failed"),
+        text(&o).contains("policy scenarios: 13 passed, 0 failed"),
         "{}",
         text(&o)
     );
     assert!(std::fs::read_to_string(junit)
         .unwrap()
-        .contains("tests=\"7\" failures=\"0\""));
+        .contains("tests=\"13\" failures=\"0\""));
+    // The built-in adversarial corpus: no injected call runs without a human.
+    let o = run(&["test", "-p", p, "--adversarial"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 could run without a human (contained)"),
+        "{}",
+        text(&o)
+    );
+    // Loosen a card and the same run fails, naming the call.
+    let card = dir.join("agents/crm-writer.toml");
+    let loose = std::fs::read_to_string(&card).unwrap().replace(
+        "name = \"update_account\"\naccess = \"write\"",
+        "name = \"update_account\"\nafter_untrusted = \"auto\"\nafter_suspicious = \"auto\"\nuntrusted_args = \"auto\"\naccess = \"write\"",
+    );
+    std::fs::write(&card, loose).unwrap();
+    let o = run(&["test", "-p", p, "--adversarial"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("UNSEEN"), "{}", text(&o));
     let o = run(&["init", p]);
     assert!(!o.status.success(), "init must not overwrite a project");
 }

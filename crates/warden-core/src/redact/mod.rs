@@ -667,6 +667,15 @@ impl Redactor {
                     self.redact_string(c, stats);
                 }
             }
+            // Excerpts quote untrusted tool output.
+            LedgerEvent::InjectionDetected(i) => {
+                for f in &mut i.findings {
+                    self.redact_string(&mut f.excerpt, stats);
+                }
+                if let Some(s) = i.session.as_mut() {
+                    self.redact_string(s, stats);
+                }
+            }
             // Written by Warden itself from ids and hashes, never from agent or tool content.
             LedgerEvent::ToolPinned(_)
             | LedgerEvent::ToolChanged(_)

@@ -48,6 +48,9 @@ enum Pending {
     },
 }
 
+/// The `_meta` key under which an MCP client declares the user's own request (trusted input).
+pub const USER_REQUEST_META: &str = "warden/user_request";
+
 /// The gate for one agent and one upstream.
 pub struct McpGate {
     policy: Arc<CompiledPolicy>,
@@ -57,6 +60,7 @@ pub struct McpGate {
     session: String,
     max_output_bytes: usize,
     pending: Mutex<HashMap<String, Pending>>,
+    sessions: crate::sessions::Sessions,
 }
 
 fn id_key(id: &Value) -> String {
@@ -102,6 +106,7 @@ impl McpGate {
             session,
             max_output_bytes,
             pending: Mutex::new(HashMap::new()),
+            sessions: crate::sessions::Sessions::default(),
         }
     }
 
@@ -209,6 +214,8 @@ impl McpGate {
             request_id: &id,
             source: "mcp-stdio",
             token_tools: None,
+            sessions: &self.sessions,
+            user_request: user_request(params),
         })
         .await;
         match gated {
@@ -270,6 +277,8 @@ impl McpGate {
                 request_id: &id,
                 source: "mcp-stdio",
                 token_tools: None,
+                sessions: &self.sessions,
+                user_request: None,
             },
             &read_target,
         )
@@ -419,6 +428,12 @@ impl McpGate {
             tool,
             started,
             self.max_output_bytes,
+            Some(Observe {
+                policy: &self.policy,
+                sessions: &self.sessions,
+                session: &self.session,
+                server: &self.server,
+            }),
         )
         .await;
     }
@@ -438,6 +453,26 @@ pub(crate) struct McpCall<'a> {
     pub source: &'static str,
     /// The tool subset of the agent's token, if it has one (`server/name`).
     pub token_tools: Option<&'a [String]>,
+    pub sessions: &'a crate::sessions::Sessions,
+    /// The user's request declared in `_meta["warden/user_request"]`.
+    pub user_request: Option<String>,
+}
+
+/// `params._meta["warden/user_request"]` of a `tools/call`, if a string.
+pub(crate) fn user_request(params: Option<&serde_json::Map<String, Value>>) -> Option<String> {
+    params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(USER_REQUEST_META))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Where an allowed call's output goes besides the ledger: the session it taints.
+pub(crate) struct Observe<'a> {
+    pub policy: &'a CompiledPolicy,
+    pub sessions: &'a crate::sessions::Sessions,
+    pub session: &'a str,
+    pub server: &'a str,
 }
 
 /// What the gate decided for a call.
@@ -468,13 +503,33 @@ pub(crate) async fn gate_read(c: McpCall<'_>, target: &ReadTarget<'_>) -> Gated 
 /// Decide a call, apply tool pinning, and record the decision before anything runs.
 pub(crate) async fn gate_call(c: McpCall<'_>) -> Gated {
     let qualified = format!("{}/{}", c.server, c.tool);
-    let mut decision = c.policy.decide(&CallRequest {
-        agent: c.agent,
-        tool: &qualified,
-        args: &c.args,
-        session: Some(c.session),
-        correlation_id: None,
-    });
+    let session_state = c.sessions.get(c.agent, Some(c.session));
+    let mut decision = {
+        let call = CallRequest {
+            agent: c.agent,
+            tool: &qualified,
+            args: &c.args,
+            session: Some(c.session),
+            correlation_id: None,
+        };
+        match session_state.lock() {
+            Ok(mut s) => {
+                if let Some(text) = &c.user_request {
+                    s.declare_user_request(text);
+                }
+                c.policy.decide_with(&call, Some(&s))
+            }
+            Err(_) => {
+                let mut d = c.policy.decide(&call);
+                d.decision = Verdict::Deny;
+                d.reasons = vec![
+                    "the session's taint state could not be read, so the call is refused (fail closed)"
+                        .to_string(),
+                ];
+                d
+            }
+        }
+    };
     crate::identity::apply_token_scope(&mut decision, c.token_tools, &qualified);
     // A tool whose definition changed since it was pinned is blocked for everyone.
     if decision.decision != Verdict::Deny {
@@ -519,6 +574,7 @@ async fn record_decision(c: McpCall<'_>, decision: Decision) -> Gated {
         correlation_id: None,
         source: c.source.to_string(),
         mcp_request_id: Some(c.request_id.clone()),
+        user_request: c.user_request.clone(),
         decision: decision.clone(),
     }));
     if let Err(error) = c.ledger.append(now_rfc3339(), event).await {
@@ -593,7 +649,9 @@ pub(crate) async fn pin_tool(
     }
 }
 
-/// Record the outcome of an allowed call from the upstream's response message.
+/// Record the outcome of an allowed call from the upstream's response message, and let its
+/// output update the session (taint, data classes, injection detector).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_outcome(
     ledger: &Ledger,
     agent: &str,
@@ -602,6 +660,7 @@ pub(crate) async fn record_outcome(
     tool: String,
     started: Instant,
     max_output_bytes: usize,
+    observe: Option<Observe<'_>>,
 ) {
     let failed = msg.get("error").is_some()
         || msg
@@ -614,12 +673,13 @@ pub(crate) async fn record_outcome(
         .or_else(|| msg.get("error"))
         .cloned()
         .unwrap_or(Value::Null);
+    let observed = observe.as_ref().map(|_| output.clone());
     let (output, output_bytes, output_truncated) =
         crate::state::bound_output(output, max_output_bytes);
     let event = LedgerEvent::Outcome(OutcomeEvent {
-        decision_id,
+        decision_id: decision_id.clone(),
         agent: agent.to_string(),
-        tool,
+        tool: tool.clone(),
         correlation_id: None,
         status: if failed { "error" } else { "success" }.to_string(),
         output,
@@ -627,9 +687,26 @@ pub(crate) async fn record_outcome(
         output_truncated,
         duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
     });
-    // The call has run; waiting for this record to be durable would only delay the answer.
-    // It is queued before the answer leaves, behind the call's decision record.
-    if let Err(error) = ledger.enqueue(now_rfc3339(), event).await {
-        tracing::error!(message = "outcome of an allowed call not recorded", %error);
+    let seq = match ledger.append(now_rfc3339(), event).await {
+        Ok(a) => a.seq,
+        Err(error) => {
+            tracing::error!(message = "outcome of an allowed call not recorded", %error);
+            0
+        }
+    };
+    if let (Some(o), Some(output)) = (observe, observed) {
+        let qualified = format!("{}/{tool}", o.server);
+        crate::sessions::observe_output(
+            o.policy,
+            ledger,
+            o.sessions,
+            agent,
+            Some(o.session),
+            &decision_id,
+            &qualified,
+            &output,
+            seq,
+        )
+        .await;
     }
 }

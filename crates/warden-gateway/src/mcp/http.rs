@@ -388,6 +388,8 @@ async fn call_tool(
         request_id: id,
         source: "mcp-http",
         token_tools: principal.tools.as_deref(),
+        sessions: &state.sessions,
+        user_request: crate::mcp::gate::user_request(params.and_then(Value::as_object)),
     })
     .await;
     let decision_id = match gated {
@@ -408,6 +410,12 @@ async fn call_tool(
                 name.to_string(),
                 started,
                 state.max_output_bytes,
+                Some(crate::mcp::gate::Observe {
+                    policy: &state.policy,
+                    sessions: &state.sessions,
+                    session,
+                    server: &server,
+                }),
             )
             .await;
             match (response.get("result"), response.get("error")) {
@@ -426,6 +434,12 @@ async fn call_tool(
                 name.to_string(),
                 started,
                 state.max_output_bytes,
+                Some(crate::mcp::gate::Observe {
+                    policy: &state.policy,
+                    sessions: &state.sessions,
+                    session,
+                    server: &server,
+                }),
             )
             .await;
             tool_error(id, format!("the upstream failed: {e}"))
@@ -570,6 +584,8 @@ async fn read(
             request_id: id,
             source: "mcp-http",
             token_tools: principal.tools.as_deref(),
+            sessions: &state.sessions,
+            user_request: None,
         },
         &read_target,
     )
@@ -596,6 +612,13 @@ async fn read(
         method.to_string(),
         started,
         state.max_output_bytes,
+        // What a read returns is content the session has now seen.
+        Some(crate::mcp::gate::Observe {
+            policy: &state.policy,
+            sessions: &state.sessions,
+            session,
+            server: &server,
+        }),
     )
     .await;
     match (response.get("result"), response.get("error")) {
