@@ -23,6 +23,9 @@ pub struct WardenConfig {
     /// Tokens, human sessions and the master key of the secret store.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Human approvals: expiry, how long an MCP call is held, notifications, fatigue alerts.
+    #[serde(default)]
+    pub approvals: crate::approval::ApprovalsConfig,
 }
 
 /// `[identity]`: lifetimes of tokens and sessions, lock-out, the master key.

@@ -14,8 +14,10 @@
 //! - [`identity`]: credential formats, TOTP (RFC 6238), the OAuth client-credentials request.
 //! - [`envelope`]: envelope encryption (XChaCha20-Poly1305) of secrets at rest.
 //! - [`access`]: the access review (granted vs used).
+//! - [`approval`]: human approvals: argument hash, signed votes, fatigue figures.
 
 pub mod access;
+pub mod approval;
 pub mod args;
 pub mod config;
 pub mod diagnostic;

@@ -290,6 +290,8 @@ fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
             correlation_id: Some(format!("C-{n}")),
             source: "test".into(),
             mcp_request_id: None,
+            approval_id: None,
+            on_behalf_of: None,
             decision,
         })),
     }

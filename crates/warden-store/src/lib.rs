@@ -9,10 +9,12 @@
 //! WAL checkpoints are taken by the writer in idle gaps, never inside a commit, with a cap on
 //! WAL size so it cannot grow without bound under constant load.
 
+mod approvals;
 mod identity;
 mod pins;
 mod sqlite;
 
+pub use approvals::{ApprovalFilter, ApprovalRow, VoteRow};
 pub use identity::{ClientRow, SecretRow, SessionRow, TokenRow, UserRow};
 pub use pins::{Pin, PinCheck};
 

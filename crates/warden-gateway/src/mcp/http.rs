@@ -357,6 +357,28 @@ async fn call_tool(
     let decision_id = match gated {
         Gated::Refused(text) => return tool_error(id, text),
         Gated::Run { decision_id } => decision_id,
+        Gated::Held {
+            decision_id,
+            seq,
+            decision,
+            ..
+        } => match crate::approvals::hold_mcp(
+            state,
+            agent,
+            session,
+            &server,
+            name,
+            &args,
+            &decision_id,
+            seq,
+            *decision,
+            id,
+        )
+        .await
+        {
+            Ok(execution_id) => execution_id,
+            Err(text) => return tool_error(id, text),
+        },
     };
     let Some(up) = state.mcp.upstreams.get(&server) else {
         return tool_error(id, format!("no upstream `{server}` is configured"));
