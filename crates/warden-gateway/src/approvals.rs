@@ -850,6 +850,7 @@ pub(crate) async fn key_handler(State(state): State<AppState>) -> Response {
 
 /// For the execution of an approved MCP call: record an `allow` decision bound to the
 /// approval (after claiming it), so the ledger reads proposal → votes → execution.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_execution(
     state: &AppState,
     row_id: &str,
