@@ -210,6 +210,12 @@ async fn propose(
     let appended = match state.ledger.append(now_rfc3339(), event).await {
         Ok(a) => a,
         Err(e) => {
+            // The execution did not run: an approval it used stays usable.
+            if let (Some(approval_id), Verdict::Allow) = (&req.approval_id, decision.decision) {
+                if let Err(error) = state.ledger.release_claim(approval_id, &id).await {
+                    tracing::error!(message = "approval claim not released", %error);
+                }
+            }
             let body = json!({
                 "id": Value::Null,
                 "decision": "deny",

@@ -890,6 +890,9 @@ pub(crate) async fn record_execution(
     }));
     if let Err(error) = state.ledger.append(now_rfc3339(), event).await {
         tracing::error!(message = "execution decision not recorded; refused", %error);
+        if allowed {
+            let _ = state.ledger.release_claim(row_id, &execution_id).await;
+        }
         return Err(
             "the ledger could not record the approved execution, so it must not run (fail closed)"
                 .into(),

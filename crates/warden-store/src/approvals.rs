@@ -261,6 +261,19 @@ impl Ledger {
         Ok(n == 1)
     }
 
+    /// Give back a claim whose execution could not be recorded (the call did not run).
+    pub async fn release_claim(&self, id: &str, by: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE approvals SET used_at = NULL, used_by = NULL WHERE id = ? AND used_by = ?",
+        )
+        .bind(id)
+        .bind(by)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Requests past their expiry that are still pending, or approved but never used.
     pub async fn due_to_expire(&self, now: i64) -> Result<Vec<ApprovalRow>, StoreError> {
         let rows = sqlx::query(
