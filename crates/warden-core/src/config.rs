@@ -29,6 +29,9 @@ pub struct WardenConfig {
     /// The key of the redaction engine's HMAC tokens.
     #[serde(default)]
     pub redaction: RedactionConfig,
+    /// Human approvals: expiry, how long an MCP call is held, notifications, fatigue alerts.
+    #[serde(default)]
+    pub approvals: crate::approval::ApprovalsConfig,
 }
 
 /// `[redaction]`: where the HMAC key of redaction tokens comes from. Everything stored is

@@ -38,6 +38,45 @@ pub enum LedgerEvent {
     /// Alert: the injection detector found instructions in an untrusted tool output; the
     /// session is now `suspicious`.
     InjectionDetected(InjectionEvent),
+    /// A person approved or denied a held call: the signed vote (approver, MFA, reason,
+    /// argument hash, Ed25519 signature by Warden's key).
+    ApprovalVote(ApprovalVoteEvent),
+    /// A held call reached an end without running: expired (not approved).
+    ApprovalExpired(ApprovalExpiredEvent),
+    /// Alert: an approver's votes look like rubber-stamping (approval fatigue).
+    ApprovalFatigue(ApprovalFatigueEvent),
+}
+
+/// One approver's signed vote on a held call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalVoteEvent {
+    #[serde(flatten)]
+    pub vote: crate::approval::SignedVote,
+    /// The request's state after this vote (`pending`, `approved`, `denied`).
+    pub state_after: String,
+}
+
+/// A request that expired before enough people approved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalExpiredEvent {
+    pub approval_id: String,
+    pub agent: String,
+    pub tool: String,
+    pub arguments_hash: String,
+    /// Always `expired, not approved`.
+    pub outcome: String,
+    pub expired_at: i64,
+}
+
+/// Rubber-stamp alert for one approver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalFatigueEvent {
+    pub approver: String,
+    pub votes: u32,
+    pub approvals: u32,
+    pub quick_approvals: u32,
+    pub median_secs_to_decide: f64,
+    pub severity: String,
 }
 
 /// Who did what to which identity. Secrets never appear: only ids and hash prefixes.
@@ -123,6 +162,9 @@ impl LedgerEvent {
             Self::Identity(_) => "identity",
             Self::AccessCertified(_) => "access_certified",
             Self::InjectionDetected(_) => "injection_detected",
+            Self::ApprovalVote(_) => "approval_vote",
+            Self::ApprovalExpired(_) => "approval_expired",
+            Self::ApprovalFatigue(_) => "approval_fatigue",
         }
     }
 
@@ -132,11 +174,14 @@ impl LedgerEvent {
             Self::Decision(d) => Some(&d.decision_id),
             Self::Outcome(o) => Some(&o.decision_id),
             Self::InjectionDetected(i) => Some(&i.decision_id),
+            Self::ApprovalVote(v) => Some(&v.vote.statement.approval_id),
+            Self::ApprovalExpired(e) => Some(&e.approval_id),
             Self::ToolPinned(_)
             | Self::ToolChanged(_)
             | Self::ToolApproved(_)
             | Self::Identity(_)
-            | Self::AccessCertified(_) => None,
+            | Self::AccessCertified(_)
+            | Self::ApprovalFatigue(_) => None,
         }
     }
 }
@@ -163,6 +208,13 @@ pub struct DecisionEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_request: Option<String>,
     pub decision: Decision,
+    /// The approval this call runs under (the id of the held proposal), when it is the
+    /// execution of an approved call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// The person on whose behalf the agent acts, when the caller named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

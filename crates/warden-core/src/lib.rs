@@ -17,8 +17,10 @@
 //! - [`redact`]: the redaction engine (secrets and personal data out of stored records).
 //! - [`injection`]: the detector for instructions planted in untrusted tool output.
 //! - [`session`]: per-session taint, data classes read, argument provenance, egress lists.
+//! - [`approval`]: human approvals: argument hash, signed votes, fatigue figures.
 
 pub mod access;
+pub mod approval;
 pub mod args;
 pub mod config;
 pub mod diagnostic;

@@ -398,6 +398,8 @@ fn record(seq: u64, prev: &str, n: u8) -> LedgerRecord {
             source: "test".into(),
             mcp_request_id: None,
             user_request: None,
+            approval_id: None,
+            on_behalf_of: None,
             decision,
         })),
     }

@@ -46,6 +46,18 @@ pub fn app(state: AppState) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(crate::identity_api::revoke_handler),
         )
+        .route("/v1/approvals", get(crate::approvals::list_handler))
+        .route("/v1/approvals/key", get(crate::approvals::key_handler))
+        .route("/v1/approvals/{id}", get(crate::approvals::show_handler))
+        .route(
+            "/v1/approvals/{id}/approve",
+            post(crate::approvals::approve_handler),
+        )
+        .route(
+            "/v1/approvals/{id}/deny",
+            post(crate::approvals::deny_handler),
+        )
+        .merge(crate::ui::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
@@ -70,6 +82,13 @@ struct ProposeBody {
     /// The user's own request, declared trusted by the caller: argument values found in it
     /// are not counted as coming from untrusted content.
     user_request: Option<String>,
+    /// The person the agent acts for; they cannot approve the call themselves.
+    on_behalf_of: Option<String>,
+    /// Execute a call approved under this id (the id of the held decision); the arguments
+    /// must be exactly the approved ones.
+    approval_id: Option<String>,
+    /// The state the call will change, as the framework read it, shown to approvers.
+    before_state: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +186,28 @@ async fn propose(
         |c| c.environment.to_string(),
     );
     let id = uuid::Uuid::now_v7().to_string();
+    // Executing under an approval: bind it to exactly this call and use it up.
+    if let Some(approval_id) = &req.approval_id {
+        if decision.decision == Verdict::ApprovalRequired {
+            let qualified = decision.tool.clone().unwrap_or_else(|| req.tool.clone());
+            let used = crate::approvals::use_approval(
+                &state,
+                approval_id,
+                &agent,
+                &qualified,
+                &req.arguments,
+                &id,
+            )
+            .await;
+            let approvers = crate::approvals::approvers_of(&state, approval_id).await;
+            crate::approvals::apply_approval(&mut decision, used, &approvers);
+        }
+    }
+    if req.on_behalf_of.as_ref().is_some_and(|p| p.len() > 256) {
+        return Err(ApiError::bad_request(
+            "`on_behalf_of` may have at most 256 characters",
+        ));
+    }
     let event = LedgerEvent::Decision(Box::new(DecisionEvent {
         decision_id: id.clone(),
         agent: agent.clone(),
@@ -180,11 +221,19 @@ async fn propose(
         mcp_request_id: None,
         user_request: req.user_request.clone(),
         decision: decision.clone(),
+        approval_id: req.approval_id.clone(),
+        on_behalf_of: req.on_behalf_of.clone(),
     }));
     // The decision is durable before the caller learns it may run the call.
     let appended = match state.ledger.append(now_rfc3339(), event).await {
         Ok(a) => a,
         Err(e) => {
+            // The execution did not run: an approval it used stays usable.
+            if let (Some(approval_id), Verdict::Allow) = (&req.approval_id, decision.decision) {
+                if let Err(error) = state.ledger.release_claim(approval_id, &id).await {
+                    tracing::error!(message = "approval claim not released", %error);
+                }
+            }
             let body = json!({
                 "id": Value::Null,
                 "decision": "deny",
@@ -206,9 +255,47 @@ async fn propose(
         tier = decision.tier.as_str(),
         seq = appended.seq
     );
+    let mut approval = Value::Null;
+    if decision.decision == Verdict::ApprovalRequired && req.approval_id.is_none() {
+        let row = crate::approvals::open_request(
+            &state,
+            crate::approvals::HeldCall {
+                decision_id: &id,
+                seq: appended.seq,
+                agent: &agent,
+                on_behalf_of: req.on_behalf_of.as_deref(),
+                tool: &req.tool,
+                upstream: decision
+                    .tool
+                    .as_deref()
+                    .and_then(|t| t.split_once('/'))
+                    .map_or("", |(s, _)| s),
+                args: &req.arguments,
+                decision: &decision,
+                session: req.session.as_deref(),
+                correlation_id: req.correlation_id.as_deref(),
+                source: "api",
+                before_state: req.before_state.clone(),
+            },
+        )
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+        approval = json!({
+            "id": row.id,
+            "state": row.state,
+            "required_approvals": row.required,
+            "arguments_hash": row.arguments_hash,
+            "expires_at": crate::identity::rfc3339(row.expires_at),
+            "poll": format!("/v1/decisions/{}?wait=30", row.id),
+            "execute": "when approved, POST /v1/decisions again with the same tool and arguments and \"approval_id\"",
+        });
+    }
     let mut body =
         serde_json::to_value(&decision).map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
     if let Some(obj) = body.as_object_mut() {
+        if !approval.is_null() {
+            obj.insert("approval".into(), approval);
+        }
         obj.insert("id".into(), Value::String(id));
         obj.insert("agent".into(), Value::String(agent));
         obj.insert(
@@ -219,14 +306,42 @@ async fn propose(
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+struct ShowQuery {
+    /// Long-poll: wait up to this many seconds (at most 60) for a held decision to be voted on.
+    wait: Option<u64>,
+}
+
 async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ShowQuery>,
 ) -> Result<Response, ApiError> {
     let agent = crate::identity::authenticate_agent(&state, &headers)
         .await?
         .agent;
+    let mut approval = Value::Null;
+    let row = state
+        .ledger
+        .approval(&id)
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?
+        .filter(|r| r.agent == agent);
+    if row.is_some() {
+        let wait = std::time::Duration::from_secs(q.wait.unwrap_or(0).min(60));
+        let row = crate::approvals::wait_for(&state, &id, wait)
+            .await
+            .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+        if let Some(row) = row {
+            let votes = state
+                .ledger
+                .approval_votes(&id)
+                .await
+                .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+            approval = crate::approvals::agent_view(&row, &votes);
+        }
+    }
     let records = state
         .ledger
         .records_of_decision(&id)
@@ -244,7 +359,7 @@ async fn show(
         .iter()
         .map(|r| json!({"seq": r.seq, "hash": r.hash, "ts": r.record.ts, "event": r.record.event}))
         .collect();
-    Ok(Json(json!({"id": id, "records": out})).into_response())
+    Ok(Json(json!({"id": id, "records": out, "approval": approval})).into_response())
 }
 
 async fn outcome(

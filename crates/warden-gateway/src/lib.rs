@@ -5,6 +5,7 @@
 //! (`app(state).oneshot(request)`), `warden serve` binds it to a listener.
 
 mod api;
+pub mod approvals;
 mod auth;
 pub mod demo_tools;
 mod error;
@@ -17,6 +18,7 @@ pub mod secrets;
 pub mod session;
 pub mod sessions;
 mod state;
+mod ui;
 
 pub use api::{app, OPENAPI_JSON};
 pub use auth::hash_key;

@@ -36,6 +36,14 @@ pub struct AppState {
     pub(crate) master_key: Option<Arc<MasterKey>>,
     /// Taint, data classes and untrusted text per (agent, session).
     pub(crate) sessions: Arc<crate::sessions::Sessions>,
+    /// `[approvals]` settings.
+    pub(crate) approvals: Arc<warden_core::approval::ApprovalsConfig>,
+    /// Signs approval and denial records; without it no vote can be recorded (fail closed).
+    pub(crate) approval_signer: Option<Arc<crate::approvals::ApprovalSigner>>,
+    /// Serialises votes (one vote at a time is checked and counted).
+    pub(crate) approval_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Woken when a request is voted on or expires (long-polls and held MCP calls).
+    pub(crate) approval_changed: Arc<tokio::sync::Notify>,
 }
 
 /// A source of Unix time in seconds.
@@ -62,7 +70,45 @@ impl AppState {
             clock: Arc::new(crate::identity::unix_now),
             master_key: None,
             sessions: Arc::new(crate::sessions::Sessions::default()),
+            approvals: Arc::new(config.approvals.clone()),
+            approval_signer: None,
+            approval_lock: Arc::new(tokio::sync::Mutex::new(())),
+            approval_changed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// The key that signs approval records (`name` is its C2SP key name).
+    #[must_use]
+    pub fn with_approval_signer(
+        mut self,
+        name: &str,
+        key: Option<ed25519_dalek::SigningKey>,
+    ) -> Self {
+        self.approval_signer =
+            key.map(|k| Arc::new(crate::approvals::ApprovalSigner::new(name, k)));
+        self
+    }
+
+    /// The base URL people reach this gateway at (links in notifications), unless
+    /// `[approvals] public_url` sets one.
+    #[must_use]
+    pub fn with_public_url(mut self, url: String) -> Self {
+        if self.approvals.public_url.is_none() {
+            let mut cfg = (*self.approvals).clone();
+            cfg.public_url = Some(url);
+            self.approvals = Arc::new(cfg);
+        }
+        self
+    }
+
+    /// The master key of the secret store, if loaded.
+    pub fn master_key_ref(&self) -> Option<&MasterKey> {
+        self.master_key.as_deref()
+    }
+
+    /// The `[approvals]` settings in force.
+    pub fn approvals_config(&self) -> &warden_core::approval::ApprovalsConfig {
+        &self.approvals
     }
 
     /// Take the time from `clock` (Unix seconds) instead of the system clock.

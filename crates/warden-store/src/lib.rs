@@ -9,6 +9,7 @@
 //! WAL checkpoints are taken by the writer in idle gaps, never inside a commit, with a cap on
 //! WAL size so it cannot grow without bound under constant load.
 
+mod approvals;
 mod checkpoints;
 mod identity;
 mod pins;
@@ -16,6 +17,7 @@ mod sqlite;
 
 pub use checkpoints::{CheckpointOptions, StoredCheckpoint};
 
+pub use approvals::{ApprovalFilter, ApprovalRow, VoteRow};
 pub use identity::{ClientRow, SecretRow, SessionRow, TokenRow, UserRow};
 pub use pins::{Pin, PinCheck};
 

@@ -667,7 +667,7 @@ fn verify_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<VerifyRepor
     })
 }
 
-fn to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRecord, StoreError> {
+pub(crate) fn to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRecord, StoreError> {
     let seq: i64 = row.try_get(0)?;
     let hash: String = row.try_get(1)?;
     let record: String = row.try_get(2)?;

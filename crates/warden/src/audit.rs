@@ -139,6 +139,44 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
             },
             e.details.to_string(),
         ],
+        LedgerEvent::ApprovalVote(v) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "approval_vote".into(),
+            v.vote.statement.approver.clone(),
+            v.vote.statement.tool.clone(),
+            format!("{} → {}", v.vote.statement.verdict, v.state_after),
+            v.vote.statement.approval_id.clone(),
+            format!(
+                "MFA totp at {}, key {}, {}",
+                v.vote.statement.mfa.verified_at,
+                v.vote.statement.key_id,
+                v.vote.statement.reason.clone().unwrap_or_default()
+            ),
+        ],
+        LedgerEvent::ApprovalExpired(x) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "approval_expired".into(),
+            x.agent.clone(),
+            x.tool.clone(),
+            x.outcome.clone(),
+            x.approval_id.clone(),
+            String::new(),
+        ],
+        LedgerEvent::ApprovalFatigue(f) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "approval_fatigue".into(),
+            f.approver.clone(),
+            String::new(),
+            "ALERT: rubber-stamping".into(),
+            String::new(),
+            format!(
+                "{} of {} approvals under the quick threshold",
+                f.quick_approvals, f.approvals
+            ),
+        ],
         LedgerEvent::AccessCertified(c) => vec![
             r.seq.to_string(),
             rec.ts.clone(),

@@ -269,7 +269,35 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         ));
         keys.push((agent.clone(), t.token));
     }
-    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
+    // A scripted approver, enrolled like a person (password + TOTP).
+    let master = warden_gateway::secrets::MasterKey::generate();
+    let approver_pw = "demo approver password 1".to_string();
+    let enrolled = warden_gateway::session::add_user(
+        &ledger,
+        &master,
+        "demo-approver",
+        warden_gateway::session::Role::Approver,
+        Some(approver_pw.clone()),
+        true,
+        "demo",
+        warden_gateway::identity::unix_now(),
+    )
+    .await
+    .context("enrolling the demo approver")?;
+    let seed = enrolled
+        .otpauth_uri
+        .as_deref()
+        .and_then(|u| u.split("secret=").nth(1))
+        .and_then(|s| s.split('&').next())
+        .and_then(base32_decode)
+        .context("reading the demo approver's TOTP seed")?;
+    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
+        .with_master_key(Some(master))
+        .with_approval_signer(
+            crate::approvals_cmd::KEY_NAME,
+            Some(crate::approvals_cmd::signing_key(&dir)?),
+        )
+        .with_public_url(format!("http://{addr}"));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(warden_gateway::serve(listener, state, async {
         let _ = stop_rx.await;
@@ -287,6 +315,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let tools = DemoTools::new();
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
+    let mut first_held: Option<(String, String, Value)> = None;
     for (n, step) in script().into_iter().enumerate() {
         let key = keys
             .iter()
@@ -371,6 +400,10 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             ran = st.to_string();
         } else if decision == "approval_required" {
             ran = "held".to_string();
+            if first_held.is_none() && tier == "approve" {
+                let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
+                first_held = Some((id.to_string(), key.clone(), step.args.clone()));
+            }
         }
         if decision != step.expect {
             mismatches.push(format!(
@@ -393,6 +426,20 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 reason
             },
         ]);
+    }
+    if let Some((id, key, args)) = first_held {
+        approve_through_http(
+            &client,
+            &addr.to_string(),
+            &seed,
+            &approver_pw,
+            &id,
+            &key,
+            &args,
+            &tools,
+        )
+        .await
+        .context("the scripted approval")?;
     }
     let header = ["#", "agent", "tool", "decision", "ran", "scenario"];
     let widths = [2usize, 14, 14, 30, 7, 44];
@@ -440,7 +487,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     match &report.first_break {
         None => println!(
-            "ledger:  {count} records ({} token issues + {} decisions + {} outcomes and alerts), hash chain verified; head {}",
+            "ledger:  {count} records ({} token issues + {} scripted decisions + {} outcomes, enrolment, login, approval and execution records), hash chain verified; head {}",
             token_lines.len(),
             rows.len(),
             count.saturating_sub((rows.len() + token_lines.len()) as u64),
@@ -482,4 +529,122 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for ch in s.bytes() {
+        let v = match ch {
+            b'A'..=b'Z' => ch - b'A',
+            b'2'..=b'7' => ch - b'2' + 26,
+            _ => return None,
+        };
+        buf = (buf << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            out.push(u8::try_from((buf >> (bits - 8)) & 0xff).ok()?);
+            bits -= 8;
+        }
+    }
+    Some(out)
+}
+
+/// The scripted approver does what a person's browser does: log in with password + TOTP,
+/// read the request, approve it with the session cookie and CSRF token; then the agent runs
+/// the call under the approval and reports its outcome.
+#[allow(clippy::too_many_arguments)]
+async fn approve_through_http(
+    client: &reqwest::Client,
+    addr: &str,
+    seed: &[u8],
+    password: &str,
+    id: &str,
+    agent_key: &str,
+    args: &Value,
+    tools: &DemoTools,
+) -> anyhow::Result<()> {
+    let now = u64::try_from(warden_gateway::identity::unix_now()).unwrap_or(0);
+    let code = format!(
+        "{:06}",
+        warden_core::identity::hotp(seed, warden_core::identity::totp_step(now))
+    );
+    let login = client
+        .post(format!("http://{addr}/v1/login"))
+        .json(&json!({"user": "demo-approver", "password": password, "totp": code}))
+        .send()
+        .await?;
+    if !login.status().is_success() {
+        bail!("login refused: {}", login.text().await.unwrap_or_default());
+    }
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = login.json().await?;
+    let csrf = body
+        .get("csrf_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let shown: Value = client
+        .get(format!("http://{addr}/v1/approvals/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let vote = client
+        .post(format!("http://{addr}/v1/approvals/{id}/approve"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"reason": "demo: matches the ticket"}))
+        .send()
+        .await?;
+    if !vote.status().is_success() {
+        bail!(
+            "approval refused: {}",
+            vote.text().await.unwrap_or_default()
+        );
+    }
+    let voted: Value = vote.json().await?;
+    let tool = shown
+        .get("tool")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let run: Value = client
+        .post(format!("http://{addr}/v1/decisions"))
+        .bearer_auth(agent_key)
+        .json(&json!({"tool": tool, "arguments": args, "approval_id": id}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let decision = run.get("decision").and_then(Value::as_str).unwrap_or("?");
+    if decision != "allow" {
+        bail!("the approved call was not allowed: {run}");
+    }
+    let qualified = run.get("tool").and_then(Value::as_str).unwrap_or_default();
+    let (st, output) = match tools.call(qualified, args) {
+        Ok(v) => ("success", v),
+        Err(e) => ("error", json!({"error": e})),
+    };
+    let exec_id = run.get("id").and_then(Value::as_str).unwrap_or_default();
+    client
+        .post(format!("http://{addr}/v1/decisions/{exec_id}/outcome"))
+        .bearer_auth(agent_key)
+        .json(&json!({"status": st, "output": output}))
+        .send()
+        .await?;
+    println!(
+        "approval: demo-approver logged in (password + TOTP), approved {tool} request {id} with the session's CSRF token; vote signed with key {} (ledger #{}); the agent ran it under the approval: {st}",
+        voted.get("key_id").and_then(Value::as_str).unwrap_or("?"),
+        voted.get("ledger").and_then(|l| l.get("seq")).cloned().unwrap_or_default(),
+    );
+    println!();
+    Ok(())
 }

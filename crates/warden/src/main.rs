@@ -1,5 +1,6 @@
 //! `warden`: the command-line face of Warden.
 
+mod approvals_cmd;
 mod audit;
 mod demo;
 mod identity_cmd;
@@ -149,6 +150,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: identity_cmd::TokenCommand,
+    },
+    /// Human approvals: list, show, approve, deny (as `--by` with `--totp`), fatigue stats.
+    Approvals {
+        #[command(subcommand)]
+        command: approvals_cmd::ApprovalsCommand,
     },
     /// People: add (password + TOTP enrolment), list, disable; the break-glass credential.
     User {
@@ -383,6 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Token { command } => identity_cmd::token(&project, command).await,
+        Command::Approvals { command } => approvals_cmd::run(&project, command).await,
         Command::User { command } => identity_cmd::user(&project, command).await,
         Command::Access { command } => identity_cmd::access(&project, command).await,
         Command::Secret { command } => identity_cmd::secret(&project, command).await,

@@ -114,7 +114,13 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         .with_upstreams(
             upstreams,
             project.config.gateway.max_concurrent_calls_per_session,
-        );
+        )
+        .with_approval_signer(
+            crate::approvals_cmd::KEY_NAME,
+            Some(crate::approvals_cmd::signing_key(dir)?),
+        )
+        .with_public_url(format!("http://{local}"));
+    crate::approvals_cmd::spawn_sweeper(state.clone());
     // The first line on stdout is the address, for scripts and tests.
     println!("listening on http://{local}");
     tracing::info!(message = "gateway started", %local, policy_version = %version, agents);

@@ -681,7 +681,12 @@ impl Redactor {
             | LedgerEvent::ToolChanged(_)
             | LedgerEvent::ToolApproved(_)
             | LedgerEvent::Identity(_)
-            | LedgerEvent::AccessCertified(_) => {}
+            | LedgerEvent::AccessCertified(_)
+            // Signed votes carry the argument hash, not the arguments; changing a byte would
+            // break the approver's signature.
+            | LedgerEvent::ApprovalVote(_)
+            | LedgerEvent::ApprovalExpired(_)
+            | LedgerEvent::ApprovalFatigue(_) => {}
         }
     }
 }

@@ -230,7 +230,9 @@ impl McpGate {
                 );
                 ClientAction::Forward(line.to_string())
             }
-            Gated::Refused(text) => ClientAction::Reply(tool_error(&id, text).to_string()),
+            Gated::Refused(text) | Gated::Held { text, .. } => {
+                ClientAction::Reply(tool_error(&id, text).to_string())
+            }
         }
     }
 
@@ -295,7 +297,9 @@ impl McpGate {
                 );
                 ClientAction::Forward(line.to_string())
             }
-            Gated::Refused(text) => ClientAction::Reply(error_reply(&id, -32003, &text)),
+            Gated::Refused(text) | Gated::Held { text, .. } => {
+                ClientAction::Reply(error_reply(&id, -32003, &text))
+            }
         }
     }
 
@@ -479,9 +483,15 @@ pub(crate) struct Observe<'a> {
 pub(crate) enum Gated {
     /// Allowed and recorded: run it, then record its outcome under this decision.
     Run { decision_id: String },
-    /// Refused (denied, held for approval, or not recordable): the text for an `isError`
-    /// tool result.
+    /// Refused (denied, or not recordable): the text for an `isError` tool result.
     Refused(String),
+    /// Held for approval: the recorded decision, and the text the stdio gate answers with.
+    Held {
+        decision_id: String,
+        seq: u64,
+        decision: Box<warden_core::Decision>,
+        text: String,
+    },
 }
 
 /// Decide a read of a resource or prompt (`tool` names it for the record) and record the
@@ -575,15 +585,20 @@ async fn record_decision(c: McpCall<'_>, decision: Decision) -> Gated {
         source: c.source.to_string(),
         mcp_request_id: Some(c.request_id.clone()),
         user_request: c.user_request.clone(),
+        approval_id: None,
+        on_behalf_of: None,
         decision: decision.clone(),
     }));
-    if let Err(error) = c.ledger.append(now_rfc3339(), event).await {
-        tracing::error!(message = "decision not recorded; call refused", %error, tool = %qualified);
-        return Gated::Refused(
-            "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
-                .to_string(),
-        );
-    }
+    let seq = match c.ledger.append(now_rfc3339(), event).await {
+        Ok(a) => a.seq,
+        Err(error) => {
+            tracing::error!(message = "decision not recorded; call refused", %error, tool = %qualified);
+            return Gated::Refused(
+                "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
+                    .to_string(),
+            );
+        }
+    };
     let name = c.tool;
     match decision.decision {
         Verdict::Allow => Gated::Run { decision_id },
@@ -591,11 +606,16 @@ async fn record_decision(c: McpCall<'_>, decision: Decision) -> Gated {
             "Warden denied this call to `{name}`:\n- {}",
             decision.reasons.join("\n- ")
         )),
-        Verdict::ApprovalRequired => Gated::Refused(format!(
-            "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {decision_id}.\n- {}",
-            decision.tier,
-            decision.reasons.join("\n- ")
-        )),
+        Verdict::ApprovalRequired => Gated::Held {
+            text: format!(
+                "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {decision_id}.\n- {}",
+                decision.tier,
+                decision.reasons.join("\n- ")
+            ),
+            decision_id,
+            seq,
+            decision: Box::new(decision),
+        },
     }
 }
 

@@ -395,6 +395,28 @@ async fn call_tool(
     let decision_id = match gated {
         Gated::Refused(text) => return tool_error(id, text),
         Gated::Run { decision_id } => decision_id,
+        Gated::Held {
+            decision_id,
+            seq,
+            decision,
+            ..
+        } => match crate::approvals::hold_mcp(
+            state,
+            agent,
+            session,
+            &server,
+            name,
+            &args,
+            &decision_id,
+            seq,
+            *decision,
+            id,
+        )
+        .await
+        {
+            Ok(execution_id) => execution_id,
+            Err(text) => return tool_error(id, text),
+        },
     };
     let Some(up) = state.mcp.upstreams.get(&server) else {
         return tool_error(id, format!("no upstream `{server}` is configured"));
@@ -591,7 +613,7 @@ async fn read(
     )
     .await;
     let decision_id = match gated {
-        Gated::Refused(text) => return rpc_error(id, -32003, &text),
+        Gated::Refused(text) | Gated::Held { text, .. } => return rpc_error(id, -32003, &text),
         Gated::Run { decision_id } => decision_id,
     };
     let Some(up) = state.mcp.upstreams.get(&server) else {

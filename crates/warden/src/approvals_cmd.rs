@@ -1,0 +1,277 @@
+//! `warden approvals list|show|approve|deny|stats`, and the approval signing key for
+//! `warden serve` and `warden demo`.
+//!
+//! The CLI works on the project's store directly (it runs where the gateway runs, with the
+//! store and the master key). `approve` and `deny` act as the person named by `--by`, who
+//! must be an enabled approver or admin and prove it with a fresh TOTP code (`--totp`); the
+//! vote goes through the same checks and signing as the HTTP API and the web UI.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+use serde_json::json;
+use warden_gateway::approvals::{vote, Verdict2};
+use warden_gateway::session::{check_totp, HumanSession, Role};
+use warden_gateway::AppState;
+
+use crate::project_cmds::load;
+use crate::serve::open_ledger;
+
+/// The C2SP key name of the approval signing key.
+pub const KEY_NAME: &str = "warden-approvals";
+
+/// Where the approval signing key lives, relative to the project.
+pub fn key_path(dir: &Path) -> PathBuf {
+    dir.join(".warden").join("approvals.key")
+}
+
+/// Load the approval signing key, creating it (0600) on first use.
+pub fn signing_key(dir: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let path = key_path(dir);
+    warden_gateway::approvals::load_or_create_key(&path)
+        .with_context(|| format!("loading the approval signing key {}", path.display()))
+}
+
+/// Expire overdue requests every few seconds, so expiry is recorded even when nobody looks.
+pub fn spawn_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            if let Err(error) = warden_gateway::approvals::sweep_expired(&state).await {
+                tracing::warn!(message = "approval expiry sweep failed", %error);
+            }
+        }
+    });
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCommand {
+    /// List approval requests, newest first.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        tool: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one request: the call, reasons, what the agent saw, before-state, signed votes.
+    Show { id: String },
+    /// Approve a request as `--by` (an approver), proven with a fresh TOTP code.
+    Approve {
+        id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        totp: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a request as `--by`, with a reason.
+    Deny {
+        id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        totp: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approval-fatigue figures per approver and per agent; `--alert` records rubber-stamp
+    /// alerts in the ledger.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn state_for(dir: &Path) -> anyhow::Result<Option<AppState>> {
+    let project = match load(dir) {
+        Ok(p) => p,
+        Err(_) => return Ok(None),
+    };
+    let ledger = open_ledger(
+        dir,
+        &project.config.store.url,
+        project.config.store.durability,
+    )
+    .await?;
+    let master = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
+    let listen = project.config.gateway.listen.clone();
+    Ok(Some(
+        AppState::new(&project.config, Arc::new(project.policy), ledger)
+            .with_master_key(master)
+            .with_approval_signer(KEY_NAME, Some(signing_key(dir)?))
+            .with_public_url(format!("http://{listen}")),
+    ))
+}
+
+pub async fn run(dir: &Path, command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
+    let Some(state) = state_for(dir).await? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    warden_gateway::approvals::sweep_expired(&state).await?;
+    let code = match command {
+        ApprovalsCommand::List {
+            state: st,
+            agent,
+            tool,
+            limit,
+            json,
+        } => {
+            let rows = state
+                .ledger()
+                .list_approvals(&warden_store::ApprovalFilter {
+                    state: st,
+                    agent,
+                    tool,
+                    limit,
+                })
+                .await?;
+            if json {
+                let items: Vec<_> = rows.iter().map(|r| json!({"id": r.id, "state": r.state, "agent": r.agent, "tool": r.qualified_tool, "tier": r.tier, "created_at": r.created_at, "expires_at": r.expires_at})).collect();
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else {
+                println!(
+                    "{:<36}  {:<8}  {:<14}  {:<24}  {:<10}  expires",
+                    "id", "state", "agent", "tool", "tier"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<36}  {:<8}  {:<14}  {:<24}  {:<10}  {}",
+                        r.id,
+                        r.state,
+                        r.agent,
+                        r.qualified_tool,
+                        r.tier,
+                        warden_gateway::identity::rfc3339(r.expires_at)
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ApprovalsCommand::Show { id } => {
+            match warden_gateway::approvals::detail_json(&state, &id).await? {
+                Some(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    ExitCode::SUCCESS
+                }
+                None => bail!("no approval request `{id}`"),
+            }
+        }
+        ApprovalsCommand::Approve {
+            id,
+            by,
+            totp,
+            reason,
+        } => {
+            cast(
+                &state,
+                &id,
+                &by,
+                &totp,
+                Verdict2::Approve,
+                reason.as_deref(),
+            )
+            .await?
+        }
+        ApprovalsCommand::Deny {
+            id,
+            by,
+            totp,
+            reason,
+        } => cast(&state, &id, &by, &totp, Verdict2::Deny, Some(&reason)).await?,
+        ApprovalsCommand::Stats { json } => {
+            let v = warden_gateway::approvals::stats(&state).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_stats(&v);
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    Ok(code)
+}
+
+fn print_stats(v: &serde_json::Value) {
+    for (title, key) in [("per approver", "by_approver"), ("per agent", "by_agent")] {
+        println!("{title}:");
+        println!(
+            "  {:<20} {:>6} {:>9} {:>14} {:>12}  alert",
+            "name", "votes", "approved", "median secs", "under quick"
+        );
+        if let Some(map) = v.get(key).and_then(serde_json::Value::as_object) {
+            for (name, s) in map {
+                let f = |k: &str| s.get(k).cloned().unwrap_or_default();
+                println!(
+                    "  {:<20} {:>6} {:>8.0}% {:>14} {:>12}  {}",
+                    name,
+                    f("votes"),
+                    f("approval_rate").as_f64().unwrap_or(0.0) * 100.0,
+                    f("median_secs_to_decide"),
+                    f("quick_approvals"),
+                    if f("rubber_stamping").as_bool() == Some(true) {
+                        "RUBBER-STAMPING"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+}
+
+async fn cast(
+    state: &AppState,
+    id: &str,
+    by: &str,
+    totp: &str,
+    verdict: Verdict2,
+    reason: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let now = warden_gateway::identity::unix_now();
+    let Some(user) = state.ledger().user(by).await? else {
+        bail!("no user `{by}`");
+    };
+    let role = Role::parse(&user.role).context("the user has an unknown role")?;
+    if user.disabled {
+        bail!("user `{by}` is disabled");
+    }
+    let dir_key = state
+        .master_key_ref()
+        .context("no master key: the TOTP seed cannot be read")?;
+    if !check_totp(state.ledger(), dir_key, by, totp, now).await? {
+        bail!("the one-time code is wrong, expired or already used");
+    }
+    let who = HumanSession {
+        user: by.to_string(),
+        role,
+        session_id: None,
+        totp_verified_at: Some(now),
+        break_glass: false,
+    };
+    match vote(state, &who, id, verdict, reason, None).await {
+        Ok(v) => {
+            println!(
+                "recorded: {by} voted to {} request {id}; it is now {} (ledger #{}, signed with key {})",
+                if verdict == Verdict2::Approve { "approve" } else { "deny" },
+                v.get("state").and_then(serde_json::Value::as_str).unwrap_or("?"),
+                v.get("ledger").and_then(|l| l.get("seq")).cloned().unwrap_or_default(),
+                v.get("key_id").and_then(serde_json::Value::as_str).unwrap_or("?"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("refused: {}", e.external);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
