@@ -33,7 +33,19 @@ command -v node >/dev/null || { echo "error: node is not installed (apt-get inst
 cargo build -p warden --locked
 WARDEN_BIN="$CARGO_TARGET_DIR/debug/warden" node --test tests/mcp/ 2>&1 | tee "$CARGO_TARGET_DIR/last-node-run.log"
 
+step "approver web UI end-to-end (Debian Chromium via playwright-core: login + TOTP, queue, approve, deny)"
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium (apt-get install -y chromium)"
+  if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  { "${apt_get[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq chromium; } >/dev/null \
+    || { echo "error: chromium is not installed and could not be installed (apt-get install chromium)" >&2; exit 1; }
+fi
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+# Screenshots, the gateway's log and the ledger go to $WARDEN_UI_ARTIFACTS (default tests/ui/artifacts/).
+WARDEN_BIN="$CARGO_TARGET_DIR/debug/warden" node --test tests/ui/ 2>&1 | tee "$CARGO_TARGET_DIR/last-ui-run.log"
+
 # One closing line over every suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      /^# pass / { p += $3 } /^# fail / { f += $3 }
-     END { printf "\nall suites: %d passed, %d failed\n", p, f }' "$CARGO_TARGET_DIR/last-test-run.log" "$CARGO_TARGET_DIR/last-node-run.log"
+     END { printf "\nall suites: %d passed, %d failed\n", p, f }' "$CARGO_TARGET_DIR/last-test-run.log" "$CARGO_TARGET_DIR/last-node-run.log" \
+  "$CARGO_TARGET_DIR/last-ui-run.log"
