@@ -128,6 +128,8 @@ struct Rules {
     tool_verb_re: Regex,
 }
 
+/// Word boundaries in the rules are ASCII (`(?-u:\b)`): a Unicode `\b` makes the regex engine
+/// fall back to its slowest matcher on any text that is not pure ASCII.
 fn rules() -> Option<&'static Rules> {
     static RULES: std::sync::OnceLock<Option<Rules>> = std::sync::OnceLock::new();
     RULES
@@ -144,28 +146,28 @@ fn rules() -> Option<&'static Rules> {
                     .build(&patterns)
                     .ok()?,
                 override_re: Regex::new(
-                    r"(?i)\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,48}?\b(?:instructions?|directions|directives|rules|guidelines|prompts?|guardrails|programming|policies)\b",
+                    r"(?i)(?-u:\b)(?:ignore|disregard|forget|override|bypass)(?-u:\b)[^.\n]{0,48}?(?-u:\b)(?:instructions?|directions|directives|rules|guidelines|prompts?|guardrails|programming|policies)(?-u:\b)",
                 )
                 .ok()?,
                 new_task_re: Regex::new(
-                    r"(?i)\b(?:you\s+must\s+now|you\s+are\s+now\s+(?:in\s+)?(?:a|an|dan|developer|unrestricted|jailbroken|acting|free)\b|from\s+now\s+on,?\s+(?:you|always|never|reply|respond|act)|your\s+new\s+(?:task|instructions?|role|goal|objective|orders?)|new\s+instructions?\s*:|before\s+you\s+(?:can\s+)?(?:solve|answer|continue|complete|finish|proceed)\b[^.\n]{0,80}?\b(?:first|following)|(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this|it)\s+to|reveal\s+(?:this|it)\s+to)\s+the\s+user)",
+                    r"(?i)(?-u:\b)(?:you\s+must\s+now|you\s+are\s+now\s+(?:in\s+)?(?:a|an|dan|developer|unrestricted|jailbroken|acting|free)(?-u:\b)|from\s+now\s+on,?\s+(?:you|always|never|reply|respond|act)|your\s+new\s+(?:task|instructions?|role|goal|objective|orders?)|new\s+instructions?\s*:|before\s+you\s+(?:can\s+)?(?:solve|answer|continue|complete|finish|proceed)(?-u:\b)[^.\n]{0,80}?(?-u:\b)(?:first|following)|(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this|it)\s+to|reveal\s+(?:this|it)\s+to)\s+the\s+user)",
                 )
                 .ok()?,
                 addressed_re: Regex::new(
-                    r"(?i)\b(?:as\s+(?:the|an|your|a)\s+(?:ai|assistant|agent|language\s+model|llm|ai\s+assistant|ai\s+agent)\s*,?\s*(?:you\s+(?:must|should|need\s+to|will)|please|call|send|forward|transfer|run|execute|invoke|delete|export|e-?mail|pay|refund|post|share|upload|reply|write)|(?:dear|attention|hey|note\s+(?:to|for)|message\s+(?:to|for)|instructions?\s+(?:to|for))\s+(?:the\s+|an?\s+)?(?:ai|assistant|ai\s+assistant|ai\s+agent|language\s+model|llm|chatbot|bot|gpt|claude)\b|(?:ai|assistant|llm|agent)\s*[:,]\s*(?:please\s+)?(?:call|send|forward|transfer|run|execute|invoke|delete|export|e-?mail|pay|refund|post|share|upload|ignore)\b|\b(?:to|for)\s+you\s*,\s*(?:the\s+)?(?:ai|assistant|model|llm))",
+                    r"(?i)(?-u:\b)(?:as\s+(?:the|an|your|a)\s+(?:ai|assistant|agent|language\s+model|llm|ai\s+assistant|ai\s+agent)\s*,?\s*(?:you\s+(?:must|should|need\s+to|will)|please|call|send|forward|transfer|run|execute|invoke|delete|export|e-?mail|pay|refund|post|share|upload|reply|write)|(?:dear|attention|hey|note\s+(?:to|for)|message\s+(?:to|for)|instructions?\s+(?:to|for))\s+(?:the\s+|an?\s+)?(?:ai|assistant|ai\s+assistant|ai\s+agent|language\s+model|llm|chatbot|bot|gpt|claude)(?-u:\b)|(?:ai|assistant|llm|agent)\s*[:,]\s*(?:please\s+)?(?:call|send|forward|transfer|run|execute|invoke|delete|export|e-?mail|pay|refund|post|share|upload|ignore)(?-u:\b)|(?-u:\b)(?:to|for)\s+you\s*,\s*(?:the\s+)?(?:ai|assistant|model|llm))",
                 )
                 .ok()?,
                 role_re: Regex::new(
-                    r"(?im)<\|(?:system|im_start|im_end|assistant|user|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?inst\]|<</?sys>>|</?(?:tool_result|tool_output|function_results?|system)>|<information>|^[ \t]*#{1,6}[ \t]*(?:system|assistant|instructions?)[ \t]*:|\bsystem\s+prompt\s*:|^[ \t]*\[?(?:system|SYSTEM)\]?[ \t]*(?:override|message|instruction|update)?[ \t]*:[ \t]*(?:ignore|you|new|from|the\s+assistant)",
+                    r"(?im)<\|(?:system|im_start|im_end|assistant|user|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?inst\]|<</?sys>>|</?(?:tool_result|tool_output|function_results?|system)>|<information>|^[ \t]*#{1,6}[ \t]*(?:system|assistant|instructions?)[ \t]*:|(?-u:\b)system\s+prompt\s*:|^[ \t]*\[?(?:system|SYSTEM)\]?[ \t]*(?:override|message|instruction|update)?[ \t]*:[ \t]*(?:ignore|you|new|from|the\s+assistant)",
                 )
                 .ok()?,
                 comment_re: Regex::new(r"(?s)<!--(.*?)(?:-->|\z)").ok()?,
                 css_re: Regex::new(
-                    r#"(?is)<[a-z][a-z0-9]*\b[^>]*?\bstyle\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([^<]{1,2000})"#,
+                    r#"(?is)<[a-z][a-z0-9]*(?-u:\b)[^>]*?(?-u:\b)style\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([^<]{1,2000})"#,
                 )
                 .ok()?,
                 tool_verb_re: Regex::new(
-                    r"(?i)\b(?:call|calls|calling|use|using|invoke|invoking|run|running|execute|executing|trigger|triggering|with)\b(?:\s+(?:the|a|your|tool|function))*\s*[`'\x22]?\s*$",
+                    r"(?i)(?-u:\b)(?:call|calls|calling|use|using|invoke|invoking|run|running|execute|executing|trigger|triggering|with)(?-u:\b)(?:\s+(?:the|a|your|tool|function))*\s*[`'\x22]?\s*$",
                 )
                 .ok()?,
             })
