@@ -440,11 +440,7 @@ async fn call_tool(
                 }),
             )
             .await;
-            match (response.get("result"), response.get("error")) {
-                (Some(result), _) => rpc_result(id, result.clone()),
-                (None, Some(error)) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-                _ => rpc_error(id, -32603, "the upstream sent an empty response"),
-            }
+            relay(id, &response)
         }
         Err(e) => {
             let failure = json!({"error": {"message": e.to_string()}});
@@ -643,6 +639,11 @@ async fn read(
         }),
     )
     .await;
+    relay(id, &response)
+}
+
+/// The upstream's answer to a request, under the agent's request id: its result or its error.
+fn relay(id: &Value, response: &Value) -> Value {
     match (response.get("result"), response.get("error")) {
         (Some(result), _) => rpc_result(id, result.clone()),
         (None, Some(error)) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
