@@ -22,6 +22,7 @@ pub async fn open_ledger(
         LedgerOptions {
             durability,
             redactor: Some(crate::redact_cmd::redactor_for(dir)?),
+            vault: crate::lifecycle_cmd::vault_options(dir, false)?,
             ..Default::default()
         },
     )
@@ -121,10 +122,17 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         )
         .with_public_url(format!("http://{local}"));
     crate::approvals_cmd::spawn_sweeper(state.clone());
+    let retention_job = crate::lifecycle_cmd::spawn_retention_job(
+        ledger.clone(),
+        project.config.retention.run_every_mins,
+    );
     // The first line on stdout is the address, for scripts and tests.
     println!("listening on http://{local}");
     tracing::info!(message = "gateway started", %local, policy_version = %version, agents);
     warden_gateway::serve(listener, state, shutdown_signal()).await?;
+    if let Some(job) = retention_job {
+        job.abort();
+    }
     crate::ledger_cmd::close(ledger).await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
