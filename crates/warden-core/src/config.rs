@@ -340,8 +340,8 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
     for (label, text) in std::iter::once(("[retention] default", &cfg.retention.default)).chain(
         cfg.retention
             .classes
-            .iter()
-            .map(|(_, v)| ("[retention.classes]", v)),
+            .values()
+            .map(|v| ("[retention.classes]", v)),
     ) {
         if let Err(e) = crate::vault::parse_retention(text.get_ref()) {
             errors.push(

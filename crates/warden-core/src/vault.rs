@@ -568,3 +568,23 @@ mod tests {
         assert!(unwrap_key(&[5; 32], "p-other", &wrapped).is_err());
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    #[test]
+    fn bad_retention_periods_are_located() {
+        let toml = "[gateway]\nenvironment = \"dev\"\n[retention]\ndefault = \"90days\"\n[retention.classes]\npii = \"0d\"\n";
+        let errors = crate::config::parse_config("warden.toml", toml).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("warden.toml:4:11: error: [retention] default"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("warden.toml:6:7: error: [retention.classes]"),
+            "{shown:?}"
+        );
+        assert!(shown[1].contains("at least 1d"), "{shown:?}");
+    }
+}

@@ -80,7 +80,7 @@ impl Vault {
             Some(KeyState::Live(k)) => k,
             Some(KeyState::Destroyed(_)) => {
                 return Err(vault_error(
-                    "the ledger's payload keys do not open with this master key (a different master key, or the key rows were altered)",
+                    "the ledger's payload keys could not be opened with this master key (a different master key, or the key rows were altered)",
                 ))
             }
             None => {
