@@ -45,6 +45,28 @@ pub enum LedgerEvent {
     ApprovalExpired(ApprovalExpiredEvent),
     /// Alert: an approver's votes look like rubber-stamping (approval fatigue).
     ApprovalFatigue(ApprovalFatigueEvent),
+    /// Warden read the before-state of a held call through the scope card's snapshot read.
+    SnapshotRead(SnapshotReadEvent),
+}
+
+/// A snapshot read Warden ran (with its own upstream credentials) when a call was held: the
+/// read tool, its arguments, and the before-state it returned or why it is unavailable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotReadEvent {
+    /// The held call (its approval request).
+    pub approval_id: String,
+    pub agent: String,
+    /// The read tool, `server/name`.
+    pub tool: String,
+    pub arguments: Value,
+    /// `success` or `error`.
+    pub status: String,
+    /// The before-state (redacted like every stored value); null when unavailable.
+    pub before_state: Value,
+    /// Why the before-state is unavailable, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
 }
 
 /// One approver's signed vote on a held call.
@@ -165,6 +187,7 @@ impl LedgerEvent {
             Self::ApprovalVote(_) => "approval_vote",
             Self::ApprovalExpired(_) => "approval_expired",
             Self::ApprovalFatigue(_) => "approval_fatigue",
+            Self::SnapshotRead(_) => "snapshot_read",
         }
     }
 
@@ -176,6 +199,7 @@ impl LedgerEvent {
             Self::InjectionDetected(i) => Some(&i.decision_id),
             Self::ApprovalVote(v) => Some(&v.vote.statement.approval_id),
             Self::ApprovalExpired(e) => Some(&e.approval_id),
+            Self::SnapshotRead(r) => Some(&r.approval_id),
             Self::ToolPinned(_)
             | Self::ToolChanged(_)
             | Self::ToolApproved(_)

@@ -26,6 +26,11 @@ pub struct ApprovalRow {
     pub correlation_id: Option<String>,
     pub source: String,
     pub before_state: Option<serde_json::Value>,
+    /// `snapshot` (read by Warden through the card's snapshot read) or `caller` (reported by
+    /// the agent's framework); `None` when there is no before-state.
+    pub before_state_source: Option<String>,
+    /// Why a configured snapshot read gave no before-state.
+    pub before_state_error: Option<String>,
     pub ledger_seq: u64,
     pub state: String,
     pub created_at: i64,
@@ -79,6 +84,8 @@ fn approval_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRow, StoreError> 
         correlation_id: r.try_get("correlation_id")?,
         source: r.try_get("source")?,
         before_state: before.map(|b| serde_json::from_str(&b)).transpose()?,
+        before_state_source: r.try_get("before_state_source")?,
+        before_state_error: r.try_get("before_state_error")?,
         ledger_seq: u64::try_from(r.try_get::<i64, _>("ledger_seq")?).unwrap_or(0),
         state: r.try_get("state")?,
         created_at: r.try_get("created_at")?,
@@ -111,8 +118,9 @@ impl Ledger {
         sqlx::query(
             "INSERT INTO approvals (id, agent, on_behalf_of, tool, qualified_tool, upstream, arguments, \
              arguments_hash, reasons, policies, tier, required, session, correlation_id, source, \
-             before_state, ledger_seq, state, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+             before_state, ledger_seq, state, created_at, expires_at, before_state_source, \
+             before_state_error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
         )
         .bind(&a.id)
         .bind(&a.agent)
@@ -133,6 +141,8 @@ impl Ledger {
         .bind(seq(a.ledger_seq))
         .bind(a.created_at)
         .bind(a.expires_at)
+        .bind(&a.before_state_source)
+        .bind(&a.before_state_error)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -322,6 +332,24 @@ impl Ledger {
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(approval_row).transpose()
+    }
+
+    /// Every `approval_vote` record in the ledger as stored (seq, canonical record text),
+    /// oldest first, for checking each vote's signature (`warden audit verify`). Read from the
+    /// ledger itself, not from `approval_votes`, so a vote cannot hide by losing its row.
+    pub async fn vote_records(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, record FROM ledger \
+             WHERE json_extract(record, '$.event.kind') = 'approval_vote' ORDER BY seq",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: i64 = r.try_get(0)?;
+                Ok((u64::try_from(s).unwrap_or(0), r.try_get(1)?))
+            })
+            .collect()
     }
 
     /// What the agent saw: outcome records of earlier calls in the same session, before the
