@@ -3,8 +3,9 @@
 //! Each POST carries one JSON-RPC message and, for requests, gets one JSON response
 //! (`application/json`), except a `tools/call` that carries a `progressToken` and is held for
 //! approval: its answer is an SSE stream of `notifications/progress` and then the result.
-//! Warden opens no standalone SSE stream, so `GET /mcp` is 405 as the transport allows. `initialize` opens a session bound to the authenticated agent and returns
-//! its id in `Mcp-Session-Id`; every later request must carry it. `tools/list` shows the tools
+//! Warden opens no standalone SSE stream, so `GET /mcp` is 405 as the transport allows.
+//! `initialize` opens a session bound to the authenticated agent and returns its id in
+//! `Mcp-Session-Id`; every later request must carry it. `tools/list` shows the tools
 //! of all upstreams that the agent's card grants (and that are not blocked by their pins);
 //! `tools/call` goes through [`gate_call`] and, when allowed, to the upstream that has it.
 
