@@ -54,6 +54,14 @@ pub struct ApprovalsConfig {
     pub fatigue_quick_share: f64,
     #[serde(default = "default_min_votes")]
     pub fatigue_min_votes: u32,
+    /// Calls allowed at tier `review` must be reviewed within this many hours; after it, a
+    /// `review_overdue` alert is recorded (default 72).
+    #[serde(default = "default_review_deadline")]
+    pub review_deadline_hours: u64,
+}
+
+fn default_review_deadline() -> u64 {
+    72
 }
 
 impl Default for ApprovalsConfig {
@@ -69,6 +77,7 @@ impl Default for ApprovalsConfig {
             quick_secs: default_quick(),
             fatigue_quick_share: default_quick_share(),
             fatigue_min_votes: default_min_votes(),
+            review_deadline_hours: default_review_deadline(),
         }
     }
 }

@@ -53,6 +53,36 @@ pub enum LedgerEvent {
     SubjectErased(ErasureEvent),
     /// Warden read the before-state of a held call through the scope card's snapshot read.
     SnapshotRead(SnapshotReadEvent),
+    /// A person reviewed, after the fact, a call that ran at tier `review`.
+    CallReviewed(ReviewEvent),
+    /// Alert: a call that ran at tier `review` was not reviewed by its deadline.
+    ReviewOverdue(ReviewOverdueEvent),
+}
+
+/// An after-the-fact review of a call allowed at tier `review`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewEvent {
+    pub decision_id: String,
+    pub agent: String,
+    pub tool: String,
+    pub reviewer: String,
+    /// `ok`, or `flagged` (the call should not have run; follow up).
+    pub verdict: String,
+    pub note: String,
+    /// Unix seconds of the reviewer's TOTP verification.
+    pub mfa_at: i64,
+}
+
+/// A review past its deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewOverdueEvent {
+    pub decision_id: String,
+    pub agent: String,
+    pub tool: String,
+    /// Unix seconds.
+    pub ran_at: i64,
+    pub deadline_hours: u64,
+    pub severity: String,
 }
 
 /// One run of the retention job that destroyed keys.
@@ -234,6 +264,8 @@ impl LedgerEvent {
             Self::RetentionPurged(_) => "retention_purged",
             Self::SubjectErased(_) => "subject_erased",
             Self::SnapshotRead(_) => "snapshot_read",
+            Self::CallReviewed(_) => "call_reviewed",
+            Self::ReviewOverdue(_) => "review_overdue",
         }
     }
 
@@ -246,6 +278,8 @@ impl LedgerEvent {
             Self::ApprovalVote(v) => Some(&v.vote.statement.approval_id),
             Self::ApprovalExpired(e) => Some(&e.approval_id),
             Self::SnapshotRead(r) => Some(&r.approval_id),
+            Self::CallReviewed(r) => Some(&r.decision_id),
+            Self::ReviewOverdue(r) => Some(&r.decision_id),
             Self::ToolPinned(_)
             | Self::ToolChanged(_)
             | Self::ToolApproved(_)

@@ -14,6 +14,7 @@ mod checkpoints;
 mod identity;
 mod lifecycle;
 mod pins;
+mod reviews;
 mod sqlite;
 mod vault;
 
@@ -23,6 +24,7 @@ pub use approvals::{ApprovalFilter, ApprovalRow, VoteRow};
 pub use identity::{ClientRow, SecretRow, SessionRow, TokenRow, UserRow};
 pub use lifecycle::{day_start_ms, ErasureReport, RetentionReport};
 pub use pins::{Pin, PinCheck};
+pub use reviews::ReviewRow;
 pub use vault::VaultOptions;
 
 pub use sqlite::{

@@ -100,7 +100,26 @@ struct AppendRequest {
     decision_id: Option<String>,
     /// Canonical JSON of the event, prepared by the caller.
     event_json: String,
+    /// (agent, tool) of a call allowed at tier `review`: queued for after-the-fact review in
+    /// the same transaction as its record.
+    review: Option<(String, String)>,
     reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// A call allowed at tier `review` goes to the review queue.
+fn review_of(event: &LedgerEvent) -> Option<(String, String)> {
+    match event {
+        LedgerEvent::Decision(d)
+            if d.decision.decision == warden_core::Verdict::Allow
+                && d.decision.tier == warden_core::Tier::Review =>
+        {
+            Some((
+                d.agent.clone(),
+                d.qualified_tool.clone().unwrap_or_else(|| d.tool.clone()),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Handle to the ledger. Cheap to clone; the writer stops when the last handle is dropped or
@@ -312,12 +331,14 @@ impl Ledger {
         // Canonicalise in the caller's task, in parallel; the writer only links records.
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
+        let review = review_of(&event);
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(AppendRequest {
                 ts,
                 decision_id,
                 event_json,
+                review,
                 reply,
             })
             .await
@@ -348,12 +369,14 @@ impl Ledger {
         self.prepare(&ts, &mut event).await?;
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
+        let review = review_of(&event);
         let (reply, _ignored) = oneshot::channel();
         self.tx
             .send(AppendRequest {
                 ts,
                 decision_id,
                 event_json,
+                review,
                 reply,
             })
             .await
@@ -482,6 +505,7 @@ impl Ledger {
                 ts: String::new(),
                 decision_id: None,
                 event_json: String::new(),
+                review: None,
                 reply,
             })
             .await
@@ -849,6 +873,7 @@ fn write_thread(
                         hash: hash.clone(),
                         json,
                         decision_id: a.decision_id,
+                        review: a.review,
                     });
                     prev = hash;
                     seq += 1;
@@ -920,6 +945,7 @@ struct PendingRow {
     hash: String,
     json: String,
     decision_id: Option<String>,
+    review: Option<(String, String)>,
 }
 
 /// Insert sealed rows and commit, inside the `BEGIN IMMEDIATE` transaction the writer opened
@@ -935,6 +961,15 @@ fn commit(conn: &rusqlite::Connection, rows: &[PendingRow]) -> Result<(), rusqli
             insert.execute(rusqlite::params![seq, r.hash, r.json])?;
             if let Some(id) = &r.decision_id {
                 link.execute(rusqlite::params![id, seq])?;
+                if let Some((agent, tool)) = &r.review {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                    conn.prepare_cached(
+                        "INSERT OR IGNORE INTO reviews (decision_id, seq, agent, tool, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(rusqlite::params![id, seq, agent, tool, now])?;
+                }
             }
         }
         Ok(())

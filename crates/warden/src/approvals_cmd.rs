@@ -28,12 +28,51 @@ pub fn spawn_sweeper(state: AppState) {
             if let Err(error) = warden_gateway::approvals::sweep_expired(&state).await {
                 tracing::warn!(message = "approval expiry sweep failed", %error);
             }
+            if let Err(error) = sweep_reviews(&state).await {
+                tracing::warn!(message = "review deadline sweep failed", %error);
+            }
         }
     });
 }
 
+/// Record a `review_overdue` alert for each call at tier `review` past its deadline.
+async fn sweep_reviews(state: &AppState) -> Result<u32, warden_store::StoreError> {
+    state
+        .ledger()
+        .alert_overdue_reviews(
+            warden_gateway::identity::unix_now(),
+            state.approvals_config().review_deadline_hours,
+            &warden_gateway::now_rfc3339(),
+        )
+        .await
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ApprovalsCommand {
+    /// Calls that ran at tier `review` and wait for an after-the-fact review (oldest first),
+    /// with their deadline ([approvals] review_deadline_hours).
+    Reviews {
+        /// Also list reviewed calls.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Review a call that ran at tier `review`, as `--by` (an approver) with a fresh TOTP
+    /// code: `ok`, or `flagged` when it should not have run.
+    Review {
+        /// The decision id.
+        id: String,
+        #[arg(long, env = "USER")]
+        by: String,
+        #[arg(long)]
+        totp: String,
+        #[arg(long, value_parser = ["ok", "flagged"])]
+        verdict: String,
+        /// What was checked, or why it is flagged (required).
+        #[arg(long)]
+        note: String,
+    },
     /// List approval requests, newest first.
     List {
         #[arg(long)]
@@ -103,7 +142,45 @@ pub async fn run(dir: &Path, command: ApprovalsCommand) -> anyhow::Result<ExitCo
         return Ok(ExitCode::FAILURE);
     };
     warden_gateway::approvals::sweep_expired(&state).await?;
+    sweep_reviews(&state).await?;
     let code = match command {
+        ApprovalsCommand::Reviews { all, limit } => {
+            let deadline = state.approvals_config().review_deadline_hours;
+            let rows = state.ledger().reviews(all, limit).await?;
+            println!(
+                "{:<36}  {:<14}  {:<24}  {:<24}  review",
+                "decision", "agent", "tool", "due"
+            );
+            let now = warden_gateway::identity::unix_now();
+            for r in &rows {
+                let due = r.created_at + i64::try_from(deadline * 3600).unwrap_or(i64::MAX);
+                let status = match (&r.verdict, &r.reviewer) {
+                    (Some(v), Some(by)) => format!("{v} by {by}"),
+                    _ if due <= now => "OVERDUE".to_string(),
+                    _ => "open".to_string(),
+                };
+                println!(
+                    "{:<36}  {:<14}  {:<24}  {:<24}  {status}",
+                    r.decision_id,
+                    r.agent,
+                    r.tool,
+                    warden_gateway::identity::rfc3339(due)
+                );
+            }
+            println!(
+                "{} review{}",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        ApprovalsCommand::Review {
+            id,
+            by,
+            totp,
+            verdict,
+            note,
+        } => review(&state, &id, &by, &totp, &verdict, &note).await?,
         ApprovalsCommand::List {
             state: st,
             agent,
@@ -210,6 +287,60 @@ fn print_stats(v: &serde_json::Value) {
                     }
                 );
             }
+        }
+    }
+}
+
+/// An approver's after-the-fact review, proven with a fresh TOTP code.
+async fn review(
+    state: &AppState,
+    id: &str,
+    by: &str,
+    totp: &str,
+    verdict: &str,
+    note: &str,
+) -> anyhow::Result<ExitCode> {
+    if note.trim().is_empty() {
+        bail!("--note must say what was checked or why the call is flagged");
+    }
+    let now = warden_gateway::identity::unix_now();
+    let Some(user) = state.ledger().user(by).await? else {
+        bail!("no user `{by}`");
+    };
+    let role = Role::parse(&user.role).context("the user has an unknown role")?;
+    if user.disabled || !matches!(role, Role::Approver | Role::Admin) {
+        bail!("user `{by}` may not review calls (approvers and admins only)");
+    }
+    let Some(row) = state.ledger().review(id).await? else {
+        bail!("no call `{id}` in the review queue (only calls allowed at tier `review` are)");
+    };
+    let dir_key = state
+        .master_key_ref()
+        .context("no master key: the TOTP seed cannot be read")?;
+    if !check_totp(state.ledger(), dir_key, by, totp, now).await? {
+        bail!("the one-time code is wrong, expired or already used");
+    }
+    let event = warden_core::ledger::ReviewEvent {
+        decision_id: row.decision_id.clone(),
+        agent: row.agent.clone(),
+        tool: row.tool.clone(),
+        reviewer: by.to_string(),
+        verdict: verdict.to_string(),
+        note: note.to_string(),
+        mfa_at: now,
+    };
+    match state
+        .ledger()
+        .record_review(event, now, warden_gateway::now_rfc3339())
+        .await?
+    {
+        Some(seq) => {
+            println!("recorded: {by} reviewed {id} as {verdict} (ledger #{seq})");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("refused: {id} was already reviewed");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

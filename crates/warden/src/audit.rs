@@ -178,6 +178,29 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
                 f.quick_approvals, f.approvals
             ),
         ],
+        LedgerEvent::CallReviewed(v) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "call_reviewed".into(),
+            v.agent.clone(),
+            v.tool.clone(),
+            format!("reviewed: {}", v.verdict),
+            String::new(),
+            format!("by {} (MFA at {}): {}", v.reviewer, v.mfa_at, v.note),
+        ],
+        LedgerEvent::ReviewOverdue(v) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "review_overdue".into(),
+            v.agent.clone(),
+            v.tool.clone(),
+            "ALERT: review overdue".into(),
+            String::new(),
+            format!(
+                "decision {} not reviewed within {} h",
+                v.decision_id, v.deadline_hours
+            ),
+        ],
         LedgerEvent::RetentionPurged(p) => vec![
             r.seq.to_string(),
             rec.ts.clone(),

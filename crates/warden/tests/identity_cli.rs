@@ -687,3 +687,129 @@ fn token_cli_issue_list_revoke_and_master_key_rotation() {
     assert!(t.contains("could not be opened"), "{t}");
     assert!(!t.contains("s3cr3t"), "{t}");
 }
+
+#[test]
+fn calls_at_tier_review_run_and_queue_for_an_mfa_proven_review_with_a_deadline() {
+    let (_tmp, dir) = init();
+    let mut cfg = std::fs::read_to_string(dir.join("warden.toml")).unwrap();
+    cfg.push_str("\n[approvals]\nreview_deadline_hours = 0\n");
+    std::fs::write(dir.join("warden.toml"), cfg).unwrap();
+    let enrol = ok(&dir, &["user", "add", "rita", "--role", "approver"], None);
+    let uri = line_after(&enrol, "TOTP:").to_string();
+    let seed = base32_decode(
+        uri.split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap(),
+    );
+    let key = std::fs::read_to_string(dir.join("agent-keys.txt"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("crm-writer="))
+        .unwrap()
+        .to_string();
+    let mut child = warden()
+        .args([
+            "serve",
+            "-p",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {key}");
+    let mut ids = Vec::new();
+    for value in ["gold", "silver"] {
+        let body = json!({"tool": "update_account", "arguments":
+            {"account_id": "ACC-0001", "field": "tier", "value": value}})
+        .to_string();
+        let (st, _, b) = http(
+            &addr,
+            "POST",
+            "/v1/decisions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &bearer),
+            ],
+            &body,
+        );
+        assert_eq!(st, 200, "{b}");
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["decision"], "allow", "review runs at once: {v}");
+        assert_eq!(v["tier"], "review", "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Both wait for review; with a deadline of 0 h both are overdue, alerted once each.
+    let list = ok(&dir, &["approvals", "reviews"], None);
+    assert!(list.contains(&ids[0]) && list.contains(&ids[1]), "{list}");
+    assert!(list.contains("OVERDUE"), "{list}");
+    let code = totp_now(&seed);
+    let o = run_in(
+        &dir,
+        &[
+            "approvals",
+            "review",
+            &ids[0],
+            "--by",
+            "rita",
+            "--totp",
+            "000000",
+            "--verdict",
+            "ok",
+            "--note",
+            "x",
+        ],
+        None,
+    );
+    assert!(
+        !o.status.success() || code == "000000",
+        "a wrong code is refused"
+    );
+    let out = ok(
+        &dir,
+        &[
+            "approvals",
+            "review",
+            &ids[0],
+            "--by",
+            "rita",
+            "--totp",
+            &code,
+            "--verdict",
+            "ok",
+            "--note",
+            "tier change matches ticket T-1001",
+        ],
+        None,
+    );
+    assert!(
+        out.contains(&format!("rita reviewed {} as ok", ids[0])),
+        "{out}"
+    );
+    let list = ok(&dir, &["approvals", "reviews"], None);
+    assert!(!list.contains(&ids[0]) && list.contains(&ids[1]), "{list}");
+    let all = ok(&dir, &["approvals", "reviews", "--all"], None);
+    assert!(all.contains("ok by rita"), "{all}");
+    let tail = ok(&dir, &["audit", "tail", "-n", "10", "--json"], None);
+    assert_eq!(tail.matches("\"review_overdue\"").count(), 2, "{tail}");
+    assert_eq!(tail.matches("\"call_reviewed\"").count(), 1, "{tail}");
+    assert!(tail.contains("tier change matches ticket T-1001"), "{tail}");
+    ok(&dir, &["audit", "verify"], None);
+}

@@ -707,7 +707,9 @@ impl Redactor {
             | LedgerEvent::ApprovalFatigue(_)
             // Key ids, counts and a subject's HMAC reference only.
             | LedgerEvent::RetentionPurged(_)
-            | LedgerEvent::SubjectErased(_) => {}
+            | LedgerEvent::SubjectErased(_)
+            | LedgerEvent::ReviewOverdue(_) => {}
+            LedgerEvent::CallReviewed(r) => self.redact_string(&mut r.note, stats),
         }
     }
 }
