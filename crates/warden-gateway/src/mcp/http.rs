@@ -25,6 +25,7 @@ use super::gate::{
 use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::telemetry::CallTrace;
 use warden_core::tools::tool_definition_hash;
 use warden_core::ReadTarget;
 
@@ -222,7 +223,31 @@ pub async fn post(
         "ping" => rpc_result(&id, json!({})),
         "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent, principal.tools.as_deref()).await})),
         "tools/call" => match state.mcp.admit(&session) {
-            Some(_slot) => call_tool(&state, &principal, &session, &id, obj.get("params")).await,
+            Some(_slot) => {
+                let started = crate::telemetry::now_unix_nano();
+                let mut trace = CallTrace::default();
+                let answer = call_tool(
+                    &state,
+                    &principal,
+                    &session,
+                    &id,
+                    obj.get("params"),
+                    &mut trace,
+                )
+                .await;
+                if let (Some(telemetry), false) = (&state.telemetry, trace.tool.is_empty()) {
+                    trace.session = Some(session.clone());
+                    trace.mcp_request_id = Some(id.to_string());
+                    telemetry.record(crate::telemetry::span(
+                        trace,
+                        &principal.agent,
+                        "mcp-http",
+                        crate::telemetry::trace_parent(&headers, obj.get("params")),
+                        started,
+                    ));
+                }
+                answer
+            }
             None => rpc_error(
                 &id,
                 -32000,
@@ -366,7 +391,9 @@ async fn call_tool(
     session: &str,
     id: &Value,
     params: Option<&Value>,
+    trace: &mut CallTrace,
 ) -> Value {
+    use warden_core::otel::error_type;
     let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
         return rpc_error(id, -32602, "invalid params: tools/call needs params.name");
     };
@@ -377,6 +404,9 @@ async fn call_tool(
     let agent = principal.agent.as_str();
     let (server, name) = resolve_tool(state, agent, name);
     let name = name.as_str();
+    trace.tool = name.to_string();
+    trace.qualified_tool = Some(format!("{server}/{name}"));
+    trace.policy_version = Some(state.policy.version.to_string());
     let gated = gate_call(McpCall {
         policy: &state.policy,
         ledger: &state.ledger,
@@ -393,37 +423,65 @@ async fn call_tool(
     })
     .await;
     let decision_id = match gated {
-        Gated::Refused(text) => return tool_error(id, text),
+        Gated::Refused { text, decision_id } => {
+            trace.error_type = Some(if decision_id.is_some() {
+                error_type::DENIED
+            } else {
+                error_type::LEDGER_UNAVAILABLE
+            });
+            trace.decision = decision_id.as_ref().map(|_| "deny");
+            trace.decision_id = decision_id;
+            return tool_error(id, text);
+        }
         Gated::Run { decision_id } => decision_id,
         Gated::Held {
             decision_id,
             seq,
             decision,
             ..
-        } => match crate::approvals::hold_mcp(
-            state,
-            agent,
-            session,
-            &server,
-            name,
-            &args,
-            &decision_id,
-            seq,
-            *decision,
-            id,
-        )
-        .await
-        {
-            Ok(execution_id) => execution_id,
-            Err(text) => return tool_error(id, text),
-        },
+        } => {
+            trace.decision = Some("approval_required");
+            trace.decision_id = Some(decision_id.clone());
+            match crate::approvals::hold_mcp(
+                state,
+                agent,
+                session,
+                &server,
+                name,
+                &args,
+                &decision_id,
+                seq,
+                *decision,
+                id,
+            )
+            .await
+            {
+                Ok(execution_id) => execution_id,
+                Err(text) => {
+                    trace.error_type = Some(error_type::APPROVAL_REQUIRED);
+                    return tool_error(id, text);
+                }
+            }
+        }
     };
+    // Allowed (by policy, or by the approvers): the span names the decision it ran under.
+    trace.decision = Some("allow");
+    trace.decision_id = Some(decision_id.clone());
     let Some(up) = state.mcp.upstreams.get(&server) else {
+        trace.error_type = Some(error_type::UPSTREAM_UNAVAILABLE);
         return tool_error(id, format!("no upstream `{server}` is configured"));
     };
     let started = Instant::now();
     match up.call_tool(name, args).await {
         Ok(response) => {
+            let failed = response.get("error").is_some()
+                || response
+                    .pointer("/result/isError")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+            if failed {
+                trace.error_type = Some(error_type::TOOL_ERROR);
+            }
             record_outcome(
                 &state.ledger,
                 agent,
@@ -443,6 +501,7 @@ async fn call_tool(
             relay(id, &response)
         }
         Err(e) => {
+            trace.error_type = Some(error_type::UPSTREAM_UNAVAILABLE);
             let failure = json!({"error": {"message": e.to_string()}});
             record_outcome(
                 &state.ledger,
@@ -609,7 +668,9 @@ async fn read(
     )
     .await;
     let decision_id = match gated {
-        Gated::Refused(text) | Gated::Held { text, .. } => return rpc_error(id, -32003, &text),
+        Gated::Refused { text, .. } | Gated::Held { text, .. } => {
+            return rpc_error(id, -32003, &text)
+        }
         Gated::Run { decision_id } => decision_id,
     };
     let Some(up) = state.mcp.upstreams.get(&server) else {
