@@ -286,6 +286,11 @@ impl Engine {
         let Some(window) = bytes.get(ws..we) else {
             return;
         };
+        // Where this rule's previous accepted match in the window ended: a validator that
+        // widens a match (an e-mail's local part cut by the window) must not reach back into
+        // it, or the two overlap, the shorter is dropped, and text that a second pass would
+        // redact stays in the clear (fuzz target redact_text: `a@x.com.b@y.org`).
+        let mut prev_end: Option<usize> = None;
         // The fast search finds each match; capture groups (slower) run only on a match.
         for whole in rule.re.find_iter(window) {
             let part = match rule.secret_group {
@@ -314,6 +319,12 @@ impl Engine {
             else {
                 continue;
             };
+            if let Some(p) = prev_end {
+                s = s.max(p);
+            }
+            if s >= e {
+                continue;
+            }
             // Redact whole characters.
             while s > 0 && !text.is_char_boundary(s) {
                 s -= 1;
@@ -321,6 +332,7 @@ impl Engine {
             while e < bytes.len() && !text.is_char_boundary(e) {
                 e += 1;
             }
+            prev_end = Some(e);
             found.push(Candidate {
                 start: s,
                 end: e,
@@ -329,6 +341,9 @@ impl Engine {
         }
     }
 }
+
+/// Most scans of one text by [`Redactor::redact_text`].
+pub const MAX_PASSES: usize = 8;
 
 /// Per-rule open windows, merged while they overlap.
 struct Windows {
@@ -529,7 +544,28 @@ impl Redactor {
     }
 
     /// Redact `text`; borrowed back unchanged when nothing was found.
+    ///
+    /// A marker ends in `]`, a boundary: a value glued to a redacted one (a second phone
+    /// number right after a first) can stand alone only once its neighbour is a marker. So
+    /// redacted text is scanned again until nothing changes (at most [`MAX_PASSES`] scans),
+    /// which makes redaction idempotent: stored text redacted again stays the same. Text with
+    /// nothing to redact is scanned once.
     pub fn redact_text<'a>(&self, text: &'a str, stats: &mut RedactionStats) -> Cow<'a, str> {
+        let mut out = match self.redact_once(text, stats) {
+            Cow::Borrowed(b) => return Cow::Borrowed(b),
+            Cow::Owned(o) => o,
+        };
+        for _ in 1..MAX_PASSES {
+            let next = match self.redact_once(&out, stats) {
+                Cow::Borrowed(_) => break,
+                Cow::Owned(n) => n,
+            };
+            out = next;
+        }
+        Cow::Owned(out)
+    }
+
+    fn redact_once<'a>(&self, text: &'a str, stats: &mut RedactionStats) -> Cow<'a, str> {
         let found = self.engine.scan(text);
         let mut out = String::new();
         let mut at = 0;
