@@ -35,6 +35,9 @@ pub struct WardenConfig {
     /// OpenTelemetry spans of tool calls (off unless an OTLP endpoint is set).
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// How long payloads are kept, per data class; encryption of payloads at rest.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// `[gateway.tls]`: serve the listener over TLS (rustls). Present and not `enabled = false`
@@ -91,6 +94,43 @@ impl Default for TelemetryConfig {
             service_name: default_service_name(),
         }
     }
+}
+
+/// `[retention]`: payloads (arguments, outputs, the user's request) are sealed with a key per
+/// (day, agent, data classes) and the key is destroyed when the day is past retention. The
+/// records themselves — who, what, when, the decision, the hashes — are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Retention of payloads no class or card shortens: `7d`, `30d`, `12w`, `1y`, `forever`.
+    #[serde(default = "default_retention")]
+    pub default: Spanned<String>,
+    /// Per data class (as scope cards name them): a class's retention caps that of every
+    /// record carrying it.
+    #[serde(default)]
+    pub classes: BTreeMap<String, Spanned<String>>,
+    /// How often `warden serve` runs the retention job, in minutes (0 = never; run
+    /// `warden retention run` from a scheduler instead).
+    #[serde(default = "default_retention_every")]
+    pub run_every_mins: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            default: default_retention(),
+            classes: BTreeMap::new(),
+            run_every_mins: default_retention_every(),
+        }
+    }
+}
+
+fn default_retention() -> Spanned<String> {
+    Spanned::new(0..0, "90d".to_string())
+}
+
+fn default_retention_every() -> u64 {
+    60
 }
 
 impl TelemetryConfig {
@@ -369,6 +409,19 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
                     format!("upstream `{name}`: `command` is empty"),
                 ));
             }
+        }
+    }
+    for (label, text) in std::iter::once(("[retention] default", &cfg.retention.default)).chain(
+        cfg.retention
+            .classes
+            .values()
+            .map(|v| ("[retention.classes]", v)),
+    ) {
+        if let Err(e) = crate::vault::parse_retention(text.get_ref()) {
+            errors.push(
+                FileError::at(path, source, text.span().start, format!("{label}: {e}"))
+                    .with_hint("retention periods: 7d, 30d, 12w, 1y, or forever"),
+            );
         }
     }
     for (agent, key) in &cfg.agent_keys {

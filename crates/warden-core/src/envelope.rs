@@ -34,7 +34,7 @@ pub fn key_id(master: &[u8; 32]) -> String {
     hex::encode(h.finalize()).chars().take(16).collect()
 }
 
-fn seal_with(key: &[u8; 32], nonce: [u8; 24], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+pub(crate) fn seal_with(key: &[u8; 32], nonce: [u8; 24], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let mut out = nonce.to_vec();
     // Encryption with a valid key and nonce cannot fail for in-memory buffers.
@@ -50,7 +50,7 @@ fn seal_with(key: &[u8; 32], nonce: [u8; 24], plaintext: &[u8], aad: &[u8]) -> V
     out
 }
 
-fn open_with(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, OpenError> {
+pub(crate) fn open_with(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, OpenError> {
     if sealed.len() < 24 + 16 {
         return Err(OpenError);
     }

@@ -45,6 +45,50 @@ pub enum LedgerEvent {
     ApprovalExpired(ApprovalExpiredEvent),
     /// Alert: an approver's votes look like rubber-stamping (approval fatigue).
     ApprovalFatigue(ApprovalFatigueEvent),
+    /// Retention destroyed the keys of payloads past their retention (crypto-shredding):
+    /// the records stay, and verify, but their payloads cannot be read any more.
+    RetentionPurged(RetentionEvent),
+    /// A data subject's key was destroyed (erasure request, offboarding): every payload
+    /// sealed for that subject is unreadable; the records stay, and verify.
+    SubjectErased(ErasureEvent),
+}
+
+/// One run of the retention job that destroyed keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionEvent {
+    /// Each destroyed period key: id, agent, data classes, day, the retention applied.
+    pub keys: Vec<PurgedKey>,
+    /// Records whose payloads were sealed with those keys.
+    pub records: u64,
+    /// The time the retention was evaluated at (RFC 3339); normally the run's own time.
+    pub as_of: String,
+    /// Who ran it: `serve` (the scheduled job) or `cli:<os user>`.
+    pub actor: String,
+}
+
+/// A period key destroyed by retention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PurgedKey {
+    pub key_id: String,
+    pub agent: String,
+    pub classes: Vec<String>,
+    /// The day (`YYYY-MM-DD`, UTC) whose payloads the key sealed.
+    pub day: String,
+    pub retention_days: u32,
+}
+
+/// An erasure of a data subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErasureEvent {
+    /// The subject's pseudonymous reference (keyed HMAC); the subject itself is not stored.
+    pub subject_ref: String,
+    /// The subject keys destroyed.
+    pub keys: Vec<String>,
+    /// Records whose payloads were sealed for the subject.
+    pub records: u64,
+    pub actor: String,
+    /// Why (a ticket, "DSAR", "offboarding").
+    pub reason: String,
 }
 
 /// One approver's signed vote on a held call.
@@ -165,6 +209,8 @@ impl LedgerEvent {
             Self::ApprovalVote(_) => "approval_vote",
             Self::ApprovalExpired(_) => "approval_expired",
             Self::ApprovalFatigue(_) => "approval_fatigue",
+            Self::RetentionPurged(_) => "retention_purged",
+            Self::SubjectErased(_) => "subject_erased",
         }
     }
 
@@ -181,7 +227,9 @@ impl LedgerEvent {
             | Self::ToolApproved(_)
             | Self::Identity(_)
             | Self::AccessCertified(_)
-            | Self::ApprovalFatigue(_) => None,
+            | Self::ApprovalFatigue(_)
+            | Self::RetentionPurged(_)
+            | Self::SubjectErased(_) => None,
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod redact;
 pub mod scope_card;
 pub mod session;
 pub mod tools;
+pub mod vault;
 
 pub use diagnostic::{FileError, FileErrors};
 pub use policy::{CallRequest, CompiledPolicy, Decision, ReadTarget, SourceFile, Verdict};

@@ -23,6 +23,14 @@ pub struct ScopeCardFile {
     pub environment: Environment,
     #[serde(default)]
     pub data_classes: Vec<String>,
+    /// How long this agent's payloads are kept (per customer contract): `7d`, `30d`, `1y`,
+    /// `forever`; data classes with a shorter retention still cap it. Default: warden.toml's.
+    pub retention: Option<Spanned<String>>,
+    /// Arguments (dotted paths) whose value names the data subject of a call (a customer id,
+    /// an e-mail address); the call's payloads are sealed with that subject's key, which
+    /// `warden data erase --subject` destroys. First one present wins.
+    #[serde(default)]
+    pub subject_args: Vec<Spanned<String>>,
     pub model: Option<ModelRegister>,
     #[serde(default)]
     pub rate_limits: RateLimits,
@@ -412,6 +420,9 @@ pub struct ScopeCard {
     pub owners: Owners,
     pub environment: Environment,
     pub data_classes: Vec<String>,
+    /// Days payloads are kept, when the card sets it (`Some(None)` = forever).
+    pub retention: Option<Option<u32>>,
+    pub subject_args: Vec<String>,
     pub model: Option<ModelRegister>,
     pub rate_limits: RateLimits,
     pub failure_modes: Vec<FailureMode>,
@@ -747,6 +758,33 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             server_span: p.server.span().start,
         });
     }
+    let retention = match &file.retention {
+        None => None,
+        Some(r) => match crate::vault::parse_retention(r.get_ref()) {
+            Ok(days) => Some(days),
+            Err(e) => {
+                errors.push(
+                    FileError::at(path, source, r.span().start, format!("retention: {e}"))
+                        .with_hint("retention periods: 7d, 30d, 12w, 1y, or forever"),
+                );
+                None
+            }
+        },
+    };
+    for s in &file.subject_args {
+        let (at, s) = (s.span().start, s.get_ref());
+        if s.is_empty() || !s.split('.').all(is_safe_name) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    at,
+                    format!("subject_args: `{s}` is not an argument path"),
+                )
+                .with_hint("name an argument, or a dotted path into one (`customer.email`)"),
+            );
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -757,6 +795,12 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
         owners: file.owners,
         environment: file.environment,
         data_classes: file.data_classes,
+        retention,
+        subject_args: file
+            .subject_args
+            .into_iter()
+            .map(|s| s.into_inner())
+            .collect(),
         model: file.model,
         rate_limits: file.rate_limits,
         failure_modes: file.failure_modes,

@@ -39,6 +39,11 @@ impl MasterKey {
         Some(Self(bytes.try_into().ok()?))
     }
 
+    /// The key itself, for the ledger's payload vault (never printed or logged).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The key's public id.
     pub fn id(&self) -> String {
         envelope::key_id(&self.0)

@@ -347,6 +347,7 @@ impl Ledger {
         .bind(i64::from(limit.max(1)))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(to_stored).collect()
+        let records = rows.iter().map(to_stored).collect::<Result<_, _>>()?;
+        self.opened(records).await
     }
 }

@@ -12,14 +12,18 @@
 mod approvals;
 mod checkpoints;
 mod identity;
+mod lifecycle;
 mod pins;
 mod sqlite;
+mod vault;
 
 pub use checkpoints::{CheckpointOptions, StoredCheckpoint};
 
 pub use approvals::{ApprovalFilter, ApprovalRow, VoteRow};
 pub use identity::{ClientRow, SecretRow, SessionRow, TokenRow, UserRow};
+pub use lifecycle::{day_start_ms, ErasureReport, RetentionReport};
 pub use pins::{Pin, PinCheck};
+pub use vault::VaultOptions;
 
 pub use sqlite::{
     sqlite_path, Appended, Ledger, LedgerOptions, SearchFilter, StoredRecord, VerifyReport,
@@ -43,4 +47,6 @@ pub enum StoreError {
     NoSigner,
     #[error("unsupported store url `{0}`: use sqlite://PATH")]
     BadUrl(String),
+    #[error("payload vault: {0}")]
+    Vault(String),
 }

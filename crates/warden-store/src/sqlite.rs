@@ -38,6 +38,10 @@ pub struct LedgerOptions {
     /// still redacts, with a random key for this process only (tokens then correlate within
     /// one run, not across restarts).
     pub redactor: Option<Redactor>,
+    /// Seal payloads (arguments, outputs, the user's request) with per-day and per-subject
+    /// keys wrapped by this master key, for retention and erasure. `None`: stored redacted
+    /// but not sealed.
+    pub vault: Option<crate::vault::VaultOptions>,
 }
 
 impl Default for LedgerOptions {
@@ -48,6 +52,7 @@ impl Default for LedgerOptions {
             wal_cap_bytes: 16 * 1024 * 1024,
             checkpoints: None,
             redactor: None,
+            vault: None,
         }
     }
 }
@@ -110,6 +115,7 @@ pub struct Ledger {
     checkpointer: Option<mpsc::Sender<CheckpointCmd>>,
     redactor: Redactor,
     redacted: Arc<AtomicU64>,
+    vault: Option<Arc<crate::vault::Vault>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -185,6 +191,10 @@ impl Ledger {
             .max_connections(4)
             .connect_with(connect.clone())
             .await?;
+        let vault = match opts.vault.take() {
+            Some(v) => Some(Arc::new(crate::vault::Vault::open(pool.clone(), v).await?)),
+            None => None,
+        };
         let checkpoint_conn = connect.connect().await?;
         let (tx, rx) = mpsc::channel(opts.max_batch.max(1) * 64);
         let healthy = Arc::new(AtomicBool::new(true));
@@ -233,7 +243,42 @@ impl Ledger {
             checkpointer: signed_checkpoints,
             redactor,
             redacted: Arc::new(AtomicU64::new(0)),
+            vault,
         })
+    }
+
+    pub(crate) fn vault(&self) -> Option<&crate::vault::Vault> {
+        self.vault.as_deref()
+    }
+
+    /// Whether payloads are sealed (a master key was given).
+    pub fn seals_payloads(&self) -> bool {
+        self.vault.is_some()
+    }
+
+    /// Redact, then seal: what every event goes through before it is serialised.
+    async fn prepare(&self, ts: &str, event: &mut LedgerEvent) -> Result<(), StoreError> {
+        // The subject is read from the arguments before redaction replaces them.
+        let subject = self.vault.as_ref().and_then(|v| v.subject_of(event));
+        self.redact(event);
+        if let Some(v) = &self.vault {
+            v.seal(ts, event, subject).await?;
+        }
+        Ok(())
+    }
+
+    /// Open the sealed payloads of records read back (what cannot be opened any more shows
+    /// why: purged by retention, erased, or key unavailable).
+    pub(crate) async fn opened(
+        &self,
+        mut records: Vec<StoredRecord>,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if let Some(v) = &self.vault {
+            for r in &mut records {
+                v.open_payloads(&mut r.record.event).await?;
+            }
+        }
+        Ok(records)
     }
 
     /// Values redacted from appended events since the ledger was opened.
@@ -256,7 +301,7 @@ impl Ledger {
     /// path into storage, so nothing reaches the database, and nothing read back from it, in
     /// the clear.
     pub async fn append(&self, ts: String, mut event: LedgerEvent) -> Result<Appended, StoreError> {
-        self.redact(&mut event);
+        self.prepare(&ts, &mut event).await?;
         // Canonicalise in the caller's task, in parallel; the writer only links records.
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
@@ -293,7 +338,7 @@ impl Ledger {
     /// the writer's queue, behind every record appended before it; [`Ledger::close`] commits
     /// the queue, and a failed commit is logged by the writer and marks the ledger unhealthy.
     pub async fn enqueue(&self, ts: String, mut event: LedgerEvent) -> Result<(), StoreError> {
-        self.redact(&mut event);
+        self.prepare(&ts, &mut event).await?;
         let event_json = canonical_json(&event)?;
         let decision_id = event.decision_id().map(str::to_string);
         let (reply, _ignored) = oneshot::channel();
@@ -355,7 +400,8 @@ impl Ledger {
         .bind(i64::from(n))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(to_stored).collect()
+        let records = rows.iter().map(to_stored).collect::<Result<_, _>>()?;
+        self.opened(records).await
     }
 
     /// Records after `seq`, oldest first (for following the ledger).
@@ -366,7 +412,8 @@ impl Ledger {
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(to_stored).collect()
+        let records = rows.iter().map(to_stored).collect::<Result<_, _>>()?;
+        self.opened(records).await
     }
 
     /// Records matching a filter, oldest first, at most `filter.limit`.
@@ -398,7 +445,8 @@ impl Ledger {
             .push_bind(i64::from(filter.limit.max(1)))
             .push(") ORDER BY seq");
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(to_stored).collect()
+        let records = rows.iter().map(to_stored).collect::<Result<_, _>>()?;
+        self.opened(records).await
     }
 
     /// All records about one decision (its decision record, then any outcome).
@@ -412,10 +460,11 @@ impl Ledger {
         .await?;
         // The lookup table is not covered by the chain: trust only records that name the id.
         let records: Vec<StoredRecord> = rows.iter().map(to_stored).collect::<Result<_, _>>()?;
-        Ok(records
+        let records = records
             .into_iter()
             .filter(|r| r.record.event.decision_id() == Some(id))
-            .collect())
+            .collect();
+        self.opened(records).await
     }
 
     /// Wait until every record queued before this call is committed (or its commit failed).

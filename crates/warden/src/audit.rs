@@ -177,6 +177,26 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
                 f.quick_approvals, f.approvals
             ),
         ],
+        LedgerEvent::RetentionPurged(p) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "retention_purged".into(),
+            p.actor.clone(),
+            String::new(),
+            format!("{} keys destroyed", p.keys.len()),
+            String::new(),
+            format!("{} records' payloads purged (as of {})", p.records, p.as_of),
+        ],
+        LedgerEvent::SubjectErased(e) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            "subject_erased".into(),
+            e.actor.clone(),
+            String::new(),
+            format!("subject {} erased", e.subject_ref),
+            String::new(),
+            format!("{} records unreadable; reason: {}", e.records, e.reason),
+        ],
         LedgerEvent::AccessCertified(c) => vec![
             r.seq.to_string(),
             rec.ts.clone(),

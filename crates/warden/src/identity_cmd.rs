@@ -524,6 +524,9 @@ pub async fn secret(dir: &Path, cmd: SecretCommand) -> anyhow::Result<ExitCode> 
             // The new key is on disk before any secret depends on it.
             let staged = path.with_extension("new");
             secrets::save_master_key(&staged, &new)?;
+            // The ledger's payload keys first: they fail as a whole if one does not open.
+            let payload_keys = ledger.rewrap_vault_keys(old.bytes(), new.bytes()).await?;
+            println!("re-wrapped {payload_keys} ledger payload keys (no record changed)");
             let n = secrets::rotate_master(&ledger, &old, &new, &actor(), now).await?;
             if from_env {
                 println!(

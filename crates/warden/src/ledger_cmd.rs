@@ -145,6 +145,8 @@ pub async fn open_signing(dir: &Path, config: &WardenConfig) -> anyhow::Result<L
             every: Duration::from_secs(config.ledger.checkpoint_every_secs),
             publish,
         }),
+        redactor: Some(crate::redact_cmd::redactor_for(dir)?),
+        vault: crate::lifecycle_cmd::vault_options(dir, true)?,
         ..Default::default()
     };
     Ledger::open_url(&config.store.url, dir, opts)

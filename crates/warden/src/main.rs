@@ -5,6 +5,7 @@ mod audit;
 mod demo;
 mod identity_cmd;
 mod ledger_cmd;
+mod lifecycle_cmd;
 mod mcp_cmd;
 mod project_cmds;
 mod redact_cmd;
@@ -170,6 +171,16 @@ enum Command {
     Secret {
         #[command(subcommand)]
         command: identity_cmd::SecretCommand,
+    },
+    /// Retention of payloads: destroy the keys of those past retention, and record it.
+    Retention {
+        #[command(subcommand)]
+        command: lifecycle_cmd::RetentionCommand,
+    },
+    /// Data subjects: erase one (crypto-shredding), or export what is held about one.
+    Data {
+        #[command(subcommand)]
+        command: lifecycle_cmd::DataCommand,
     },
 }
 
@@ -393,6 +404,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => identity_cmd::user(&project, command).await,
         Command::Access { command } => identity_cmd::access(&project, command).await,
         Command::Secret { command } => identity_cmd::secret(&project, command).await,
+        Command::Retention { command } => lifecycle_cmd::retention(&project, command).await,
+        Command::Data { command } => lifecycle_cmd::data(&project, command).await,
         Command::Redact { file, json, stats } => {
             redact_cmd::run(&project, file.as_deref(), json, stats)
         }

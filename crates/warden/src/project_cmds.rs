@@ -11,7 +11,7 @@ use serde::Deserialize;
 use warden_core::diagnostic::from_toml_error;
 use warden_core::project::Project;
 use warden_core::{example, CallRequest, FileErrors, Tier, Verdict};
-use warden_gateway::project::load_dir;
+pub use warden_gateway::project::load_dir;
 
 use crate::table;
 

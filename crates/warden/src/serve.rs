@@ -22,6 +22,7 @@ pub async fn open_ledger(
         LedgerOptions {
             durability,
             redactor: Some(crate::redact_cmd::redactor_for(dir)?),
+            vault: crate::lifecycle_cmd::vault_options(dir, false)?,
             ..Default::default()
         },
     )
@@ -150,6 +151,10 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         )
         .with_public_url(format!("{scheme}://{local}"));
     crate::approvals_cmd::spawn_sweeper(state.clone());
+    let retention_job = crate::lifecycle_cmd::spawn_retention_job(
+        ledger.clone(),
+        project.config.retention.run_every_mins,
+    );
     let shutdown = shutdown_signal();
     // The first line on stdout is the address, for scripts and tests.
     println!("listening on {scheme}://{local}");
@@ -157,6 +162,9 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     match tls {
         Some(tls) => warden_gateway::serve_tls(listener, tls, state, shutdown).await?,
         None => warden_gateway::serve(listener, state, shutdown).await?,
+    }
+    if let Some(job) = retention_job {
+        job.abort();
     }
     if let Some(t) = &telemetry {
         t.flush(std::time::Duration::from_secs(5)).await;

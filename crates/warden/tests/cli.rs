@@ -256,8 +256,9 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
     let mut server = serve(&dir);
     let key = key_of(&dir, "support-triage");
     for i in 0..20 {
-        let args =
-            json!({"tool": "get_ticket", "arguments": {"ticket_id": format!("T-{:04}", 1000 + i)}});
+        // Arguments are sealed at rest; the correlation id is in the clear.
+        let args = json!({"tool": "get_ticket", "correlation_id": format!("CASE-{}", 1000 + i),
+            "arguments": {"ticket_id": format!("T-{:04}", 1000 + i)}});
         let v = post(&server.addr, &key, "/v1/decisions", args).unwrap();
         assert_eq!(v["decision"], "allow");
     }
@@ -269,7 +270,7 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
 
     sqlite(
         &dir,
-        "UPDATE ledger SET record = replace(record, 'T-1006', 'T-9006') WHERE seq = 7",
+        "UPDATE ledger SET record = replace(record, 'CASE-1006', 'CASE-9006') WHERE seq = 7",
     );
     let o = run(&["audit", "verify", "-p", p]);
     assert!(!o.status.success());
@@ -277,7 +278,7 @@ fn tampering_with_any_row_is_named_by_audit_verify() {
 
     sqlite(
         &dir,
-        "UPDATE ledger SET record = replace(record, 'T-9006', 'T-1006') WHERE seq = 7",
+        "UPDATE ledger SET record = replace(record, 'CASE-9006', 'CASE-1006') WHERE seq = 7",
     );
     assert!(
         run(&["audit", "verify", "-p", p]).status.success(),
@@ -313,8 +314,8 @@ fn flipping_a_byte_in_the_database_file_is_named_by_audit_verify() {
     let mut server = serve(&dir);
     let key = key_of(&dir, "support-triage");
     for i in 0..12 {
-        let args =
-            json!({"tool": "get_ticket", "arguments": {"ticket_id": format!("T-{:04}", 2000 + i)}});
+        let args = json!({"tool": "get_ticket", "correlation_id": format!("CASE-{}", 2000 + i),
+            "arguments": {"ticket_id": format!("T-{:04}", 2000 + i)}});
         post(&server.addr, &key, "/v1/decisions", args).unwrap();
     }
     server.child.kill().unwrap();
@@ -336,7 +337,7 @@ fn flipping_a_byte_in_the_database_file_is_named_by_audit_verify() {
     });
     let db = dir.join("warden.db");
     let mut bytes = std::fs::read(&db).unwrap();
-    let needle = b"T-2008";
+    let needle = b"CASE-2008";
     let at = bytes
         .windows(needle.len())
         .position(|w| w == needle)

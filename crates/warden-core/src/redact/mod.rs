@@ -739,7 +739,7 @@ impl Redactor {
                 } else {
                     self.redact_json(&mut d.arguments, stats);
                 }
-                for s in [&mut d.session, &mut d.correlation_id]
+                for s in [&mut d.session, &mut d.correlation_id, &mut d.user_request]
                     .into_iter()
                     .flatten()
                 {
@@ -785,7 +785,10 @@ impl Redactor {
             // break the approver's signature.
             | LedgerEvent::ApprovalVote(_)
             | LedgerEvent::ApprovalExpired(_)
-            | LedgerEvent::ApprovalFatigue(_) => {}
+            | LedgerEvent::ApprovalFatigue(_)
+            // Key ids, counts and a subject's HMAC reference only.
+            | LedgerEvent::RetentionPurged(_)
+            | LedgerEvent::SubjectErased(_) => {}
         }
     }
 }
