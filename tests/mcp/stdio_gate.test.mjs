@@ -17,6 +17,8 @@ function connect(cmd, args) {
 before(() => {
   dir = newProject("mcp");
   appendConfig(dir, `[upstreams.everything]\ncommand = ["${everything}", "stdio"]\n[upstreams.everything.env]\nMODE = "from-config"`);
+  // Held calls wait one second for a vote, then answer "pending approval".
+  appendConfig(dir, `[approvals]\nhold_secs = 1`);
   addAgent(dir, "mcp-tester",
     grant("everything", "echo", { args: `[tools.args.message]\ntype = "string"\nrequired = true\nmax_length = 20\n` }) +
     grant("everything", "get-env") +
@@ -57,10 +59,11 @@ test("the gate lists only granted tools and gates every call", async () => {
   const env = await client.callTool({ name: "get-env", arguments: {} });
   assert.match(env.content[0].text, /"MODE": ?"from-config"/);
 
-  // A high-impact tool at tier approve is held, not run.
+  // A high-impact tool at tier approve is held, not run: with nobody voting within the
+  // hold time, the answer is "pending approval <id>, retry later".
   const sum = await client.callTool({ name: "get-sum", arguments: { a: 1, b: 2 } });
   assert.equal(sum.isError, true);
-  assert.match(sum.content[0].text, /holding this call .* for approval \(tier approve\)/);
+  assert.match(sum.content[0].text, /pending approval \S+, retry later/);
   await client.close();
 
   // Every case is in the ledger, and the chain verifies.

@@ -1,12 +1,15 @@
 // End-to-end browser test of the approvers' web UI (/ui/): a held refund is approved and a
 // second one denied by an approver who logs in with password + TOTP in Debian Chromium
 // (driven by playwright-core); the agent then executes through the decision API, and the
-// ledger shows proposal -> signed vote -> execution with a verified hash chain.
+// ledger shows proposal -> snapshot read -> signed vote -> execution with a verified hash chain.
+// The before-state the approver sees is read by Warden itself through the scope card's
+// snapshot read (`payments/get_balance` on the payments upstream, tests/mcp/payments_server.mjs,
+// which needs `npm ci` in tests/mcp); the caller reports none.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, openSync, rmSync } from "node:fs";
-import { createHmac } from "node:crypto";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, openSync, rmSync, existsSync } from "node:fs";
+import { createHmac, randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -92,16 +95,16 @@ async function outcome(id, status, output) {
   assert.ok(r.ok, `outcome answered ${r.status}: ${await r.text()}`);
 }
 
-/// The agent reads an account (recorded with its output), then proposes a refund with the
-/// before-state; the refund is held for approval.
-async function heldRefund(session, account, amount, balance) {
+/// The agent reads an account (recorded with its output), then proposes a refund; the refund
+/// is held for approval, and Warden reads its before-state through the snapshot read. The
+/// agent reports no before-state.
+async function heldRefund(session, account, amount) {
   const read = await decide({ tool: "get_account", arguments: { account_id: account }, session });
   assert.equal(read.decision, "allow", JSON.stringify(read));
-  await outcome(read.id, "success", { account_id: account, name: `Customer ${account}`, balance_eur: balance, tier: "gold" });
+  await outcome(read.id, "success", { account_id: account, name: `Customer ${account}`, tier: "gold" });
   const args = { account_id: account, amount, reason: `ui-test refund for ${account}` };
   const held = await decide({
     tool: "issue_refund", arguments: args, session, correlation_id: `UI-${account}`,
-    before_state: { account_id: account, balance_eur: balance, refunds_this_month: 0 },
   });
   assert.equal(held.decision, "approval_required", JSON.stringify(held));
   return { id: held.id, args };
@@ -123,13 +126,38 @@ async function shot(name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
+/// Replace `from` in a project file; it must be there.
+function edit(file, from, to) {
+  const path = join(dir, file);
+  const text = readFileSync(path, "utf8");
+  assert.ok(text.includes(from), `${file} no longer contains ${JSON.stringify(from)}`);
+  writeFileSync(path, text.replace(from, to));
+}
+
+const marker = `payments-${randomBytes(6).toString("hex")}`;
+
 before(async () => {
   if (!warden) throw new Error("WARDEN_BIN must point at the warden binary");
+  const paymentsServer = join(here, "..", "mcp", "payments_server.mjs");
+  if (!existsSync(join(here, "..", "mcp", "node_modules", "@modelcontextprotocol", "sdk"))) {
+    throw new Error("run `npm ci` in tests/mcp first: this test runs tests/mcp/payments_server.mjs as the payments upstream");
+  }
   mkdirSync(artifacts, { recursive: true });
   root = mkdtempSync(join(tmpdir(), "warden-ui-"));
   dir = join(root, "proj");
   execFileSync(warden, ["init", dir], { stdio: "ignore" });
   agentKey = readFileSync(join(dir, "agent-keys.txt"), "utf8").match(/^crm-writer=(\S+)$/m)[1];
+  // The payments upstream is a real MCP server that Warden runs; the refund grant reads the
+  // account's balance through it (snapshot read) when a refund is held.
+  edit("warden.toml", '[upstreams.payments]\nbuiltin = "demo"\n',
+    `[upstreams.payments]\ncommand = ["node", ${JSON.stringify(paymentsServer)}]\n[upstreams.payments.env]\nPAYMENTS_MARKER = "${marker}"\n`);
+  edit("agents/crm-writer.toml", 'name = "issue_refund"\naccess = "write"\nimpact = "high"\napproval = "approve"\n',
+    'name = "issue_refund"\naccess = "write"\nimpact = "high"\napproval = "approve"\n' +
+    'snapshot = { tool = "get_balance", args = { account_id = "$account_id" } }\n');
+  writeFileSync(join(dir, "agents/crm-writer.toml"), readFileSync(join(dir, "agents/crm-writer.toml"), "utf8") +
+    '\n[[tools]]\nserver = "payments"\nname = "get_balance"\naccess = "read"\nimpact = "low"\napproval = "auto"\n' +
+    '[tools.args.account_id]\ntype = "string"\nrequired = true\npattern = "ACC-[0-9]{4}"\n');
+  cli("check", "-p", dir);
 
   const enrolled = cli("user", "add", "ui-approver", "--role", "approver", "-p", dir);
   const password = enrolled.match(/^password:\s*(\S+)$/m)?.[1];
@@ -159,7 +187,7 @@ after(async () => {
 });
 
 test("approve in the browser: login, queue, detail, step-up vote; the agent executes; the ledger shows it", async () => {
-  const { id, args } = await heldRefund("ui-session-approve", "ACC-0001", 42.5, 310.25);
+  const { id, args } = await heldRefund("ui-session-approve", "ACC-0001", 42.5);
 
   await page.goto(`${base}/ui/`);
   assert.match(page.url(), /\/ui\/login$/, "an anonymous visit goes to the login page");
@@ -180,8 +208,15 @@ test("approve in the browser: login, queue, detail, step-up vote; the agent exec
   assert.match(await page.textContent("#tool"), /issue_refund/);
   const shownArgs = JSON.parse(await page.textContent("#arguments"));
   assert.deepEqual(shownArgs, args, "the arguments are shown exactly as proposed");
+  // The before-state came from Warden's own read of the payments server (its marker), not
+  // from the agent, and is shown against the proposed call.
   const before = JSON.parse(await page.textContent("#before-state"));
-  assert.equal(before.balance_eur, 310.25);
+  assert.deepEqual(before, { account_id: "ACC-0001", balance_eur: 310.25, refunds_this_month: 1, source: marker });
+  assert.match(await page.textContent("#before-state-source"), /Read by Warden through the scope card's snapshot read/);
+  const diff = await page.$$eval("#diff tbody tr", (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+  assert.deepEqual(diff.find((r) => r[0] === "balance_eur"), ["balance_eur", "310.25", "—", "not in the call"]);
+  assert.deepEqual(diff.find((r) => r[0] === "account_id"), ["account_id", '"ACC-0001"', '"ACC-0001"', "unchanged"]);
+  assert.deepEqual(diff.find((r) => r[0] === "amount"), ["amount", "—", "42.5", "only in the call"]);
   const saw = await page.textContent("#agent-saw");
   assert.match(saw, /get_account/);
   assert.match(saw, /Customer ACC-0001/, "what the agent saw includes the account it read");
@@ -205,9 +240,14 @@ test("approve in the browser: login, queue, detail, step-up vote; the agent exec
 
   const recs = ledger().map((r) => ({ seq: r.seq, ...r.event }));
   const proposal = recs.find((r) => r.kind === "decision" && r.decision_id === id);
+  const snapshot = recs.find((r) => r.kind === "snapshot_read" && r.approval_id === id);
   const vote = recs.find((r) => r.kind === "approval_vote" && r.approval_id === id);
   const execution = recs.find((r) => r.kind === "decision" && r.decision_id === exec.id);
-  assert.ok(proposal && vote && execution, `proposal, vote and execution are all in the ledger (see ${artifacts}/ledger.ndjson)`);
+  assert.ok(proposal && snapshot && vote && execution, `proposal, snapshot read, vote and execution are all in the ledger (see ${artifacts}/ledger.ndjson)`);
+  assert.equal(snapshot.tool, "payments/get_balance");
+  assert.deepEqual(snapshot.arguments, { account_id: "ACC-0001" });
+  assert.equal(snapshot.before_state.source, marker);
+  assert.ok(proposal.seq < snapshot.seq && snapshot.seq < vote.seq, "the read happened when the call was held");
   assert.equal(proposal.decision.decision, "approval_required");
   assert.deepEqual(proposal.arguments, args);
   assert.equal(vote.approver, "ui-approver", "the vote names the approver");
@@ -224,17 +264,24 @@ test("approve in the browser: login, queue, detail, step-up vote; the agent exec
   assert.ok(proposal.seq < vote.seq && vote.seq < execution.seq,
     `order proposal -> vote -> execution: #${proposal.seq}, #${vote.seq}, #${execution.seq}`);
 
-  assert.match(cli("audit", "verify", "-p", dir), /^ok: \d+ records verified/m);
+  const verified = cli("audit", "verify", "-p", dir);
+  assert.match(verified, /^ok: \d+ records verified/m);
+  assert.match(verified, /^ok: \d+ approval vote signatures verified with the ledger key/m);
 });
 
 test("deny in the browser with a reason; the agent's execution is refused with that reason", async () => {
-  const { id, args } = await heldRefund("ui-session-deny", "ACC-0002", 75, 12);
-  const reason = "not on any ticket: amount far above the account's balance";
+  // An account the payments server does not know: the snapshot read fails, the call is
+  // held all the same, and the page says why there is no before-state.
+  const { id, args } = await heldRefund("ui-session-deny", "ACC-0404", 75);
+  const reason = "not on any ticket: no such account";
 
   await page.goto(`${base}/ui/approvals?state=pending`);
   assert.ok((await page.textContent("main")).includes(id), "the second request is in the pending queue");
   await Promise.all([page.waitForURL(new RegExp(`/ui/approvals/${id}$`)), page.click(`a[href="/ui/approvals/${id}"]`)]);
   assert.equal((await page.textContent("#state")).trim(), "pending");
+  assert.match(await page.textContent("#before-state-unavailable"),
+    /^before-state unavailable: the read tool reported an error: no account ACC-0404$/);
+  await shot("05-before-state-unavailable");
   await page.fill("#reason", reason);
   await page.fill("#step-up", await freshCode(approver.secret));
   await Promise.all([page.waitForLoadState("load"), page.click("button[value=deny]")]);
@@ -243,7 +290,7 @@ test("deny in the browser with a reason; the agent's execution is refused with t
   assert.equal((await page.textContent("#state")).trim(), "denied");
   assert.ok((await page.textContent("main")).includes(reason), "the page shows the deny reason");
   assert.deepEqual(await voteRow(), { approver: "ui-approver", vote: "deny", signatureValid: "true" }, "the deny vote is listed with a valid signature");
-  await shot("05-denied");
+  await shot("06-denied");
 
   const exec = await fetch(`${base}/v1/decisions`, {
     method: "POST",

@@ -51,6 +51,8 @@ pub enum LedgerEvent {
     /// A data subject's key was destroyed (erasure request, offboarding): every payload
     /// sealed for that subject is unreadable; the records stay, and verify.
     SubjectErased(ErasureEvent),
+    /// Warden read the before-state of a held call through the scope card's snapshot read.
+    SnapshotRead(SnapshotReadEvent),
 }
 
 /// One run of the retention job that destroyed keys.
@@ -89,6 +91,26 @@ pub struct ErasureEvent {
     pub actor: String,
     /// Why (a ticket, "DSAR", "offboarding").
     pub reason: String,
+}
+
+/// A snapshot read Warden ran (with its own upstream credentials) when a call was held: the
+/// read tool, its arguments, and the before-state it returned or why it is unavailable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotReadEvent {
+    /// The held call (its approval request).
+    pub approval_id: String,
+    pub agent: String,
+    /// The read tool, `server/name`.
+    pub tool: String,
+    pub arguments: Value,
+    /// `success` or `error`.
+    pub status: String,
+    /// The before-state (redacted like every stored value); null when unavailable.
+    pub before_state: Value,
+    /// Why the before-state is unavailable, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
 }
 
 /// One approver's signed vote on a held call.
@@ -211,6 +233,7 @@ impl LedgerEvent {
             Self::ApprovalFatigue(_) => "approval_fatigue",
             Self::RetentionPurged(_) => "retention_purged",
             Self::SubjectErased(_) => "subject_erased",
+            Self::SnapshotRead(_) => "snapshot_read",
         }
     }
 
@@ -222,6 +245,7 @@ impl LedgerEvent {
             Self::InjectionDetected(i) => Some(&i.decision_id),
             Self::ApprovalVote(v) => Some(&v.vote.statement.approval_id),
             Self::ApprovalExpired(e) => Some(&e.approval_id),
+            Self::SnapshotRead(r) => Some(&r.approval_id),
             Self::ToolPinned(_)
             | Self::ToolChanged(_)
             | Self::ToolApproved(_)

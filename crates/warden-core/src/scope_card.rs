@@ -362,6 +362,60 @@ pub struct ToolGrantFile {
     pub store_output: bool,
     #[serde(default)]
     pub args: BTreeMap<String, Spanned<ArgConstraintFile>>,
+    /// A read that shows approvers the state this write will change:
+    /// `snapshot = { tool = "get_order", args = { order_id = "$order_id" } }`. The tool is a
+    /// `read` tool on the same server, granted on this card; `"$name"` is the held call's
+    /// argument `name` (`"$$…"` is a literal `$…`), anything else a literal.
+    pub snapshot: Option<SnapshotFile>,
+}
+
+/// `snapshot = { tool = …, args = { … } }` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotFile {
+    pub tool: Spanned<String>,
+    #[serde(default)]
+    pub args: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+/// A validated snapshot read: run when a call of the tool is held for approval, its result
+/// is the request's before-state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The read tool's name on the same server.
+    pub tool: String,
+    /// `server/name` of the read tool.
+    pub qualified: String,
+    pub args: BTreeMap<String, SnapshotArg>,
+}
+
+/// One argument of a snapshot read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotArg {
+    /// The held call's argument of this name (`"$name"`).
+    Call(String),
+    /// A fixed value.
+    Literal(serde_json::Value),
+}
+
+impl Snapshot {
+    /// The read's arguments for a held call: each `"$name"` replaced by that argument of the
+    /// call. `Err` names an argument the call does not have.
+    pub fn arguments(&self, call_args: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let mut out = serde_json::Map::new();
+        for (name, arg) in &self.args {
+            let value = match arg {
+                SnapshotArg::Literal(v) => v.clone(),
+                SnapshotArg::Call(from) => call_args.get(from).cloned().ok_or_else(|| {
+                    format!(
+                        "the held call has no argument `{from}` for the snapshot read's `{name}`"
+                    )
+                })?,
+            };
+            out.insert(name.clone(), value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
 }
 
 /// JSON type of an argument.
@@ -514,6 +568,8 @@ pub struct ToolGrant {
     /// Whether the ledger keeps the output (redacted) or only its HMAC.
     pub store_output: bool,
     pub args: BTreeMap<String, ArgConstraint>,
+    /// The read whose result approvers see as the before-state of a held call.
+    pub snapshot: Option<Snapshot>,
     /// Byte offset of the `server` value in the card, for later cross-file checks.
     pub server_span: usize,
     /// `server/name`, computed once.
@@ -600,7 +656,11 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
 
     let mut tools = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut snapshots: Vec<(usize, SnapshotFile)> = Vec::new();
     for t in file.tools {
+        if let Some(snap) = t.snapshot.clone() {
+            snapshots.push((tools.len(), snap));
+        }
         let name = t.name.get_ref().clone();
         let server = t.server.get_ref().clone();
         for (what, value, span) in [
@@ -706,8 +766,19 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             store_arguments: t.store_arguments,
             store_output: t.store_output,
             args,
+            snapshot: None,
             server_span: t.server.span().start,
         });
+    }
+    for (i, snap) in snapshots {
+        match validate_snapshot(path, source, &tools, i, snap) {
+            Ok(v) => {
+                if let Some(t) = tools.get_mut(i) {
+                    t.snapshot = Some(v);
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
     }
     let mut resources = Vec::new();
     for r in file.resources {
@@ -808,6 +879,161 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
         resources,
         prompts,
         spotlight: file.spotlight,
+    })
+}
+
+/// Check a grant's `snapshot`: a `read` tool on the same server granted on this card, on a
+/// `write` tool, with arguments the read tool takes and `$names` the held tool takes.
+fn validate_snapshot(
+    path: &str,
+    source: &str,
+    tools: &[ToolGrant],
+    index: usize,
+    snap: SnapshotFile,
+) -> Result<Snapshot, Vec<FileError>> {
+    let mut errors = Vec::new();
+    let Some(held) = tools.get(index) else {
+        return Err(errors);
+    };
+    let at_tool = snap.tool.span().start;
+    let name = snap.tool.get_ref().clone();
+    let qualified = format!("{}/{name}", held.server);
+    if held.access != Access::Write {
+        errors.push(
+            FileError::at(
+                path,
+                source,
+                at_tool,
+                format!("tool `{}`: `snapshot` is for `write` tools (it reads the state a write will change)", held.name),
+            )
+            .with_hint("remove `snapshot`, or set access = \"write\""),
+        );
+    }
+    let read = tools.iter().find(|t| t.qualified == qualified);
+    match read {
+        None => {
+            let same_server = tools
+                .iter()
+                .filter(|t| t.server == held.server && t.access == Access::Read)
+                .map(|t| t.name.as_str());
+            let mut e = FileError::at(
+                path,
+                source,
+                at_tool,
+                format!("snapshot read `{qualified}` is not granted on this card; it must be a `read` tool of server `{}` listed under [[tools]]", held.server),
+            );
+            e = match crate::diagnostic::closest(&name, same_server) {
+                Some(near) => e.with_hint(format!("did you mean `{near}`?")),
+                None => e.with_hint(format!(
+                    "add [[tools]] server = \"{}\", name = \"{name}\", access = \"read\"",
+                    held.server
+                )),
+            };
+            errors.push(e);
+        }
+        Some(r) if !r.store_output => errors.push(
+            FileError::at(
+                path,
+                source,
+                at_tool,
+                format!("snapshot read `{qualified}` has store_output = false, so its result could not be shown to approvers"),
+            )
+            .with_hint("use a read tool whose output may be stored (redacted), or remove `snapshot`"),
+        ),
+        Some(r) if r.access != Access::Read => errors.push(
+            FileError::at(
+                path,
+                source,
+                at_tool,
+                format!("snapshot read `{qualified}` must be a `read` tool, but the card grants it as `write`"),
+            )
+            .with_hint("a snapshot may only read: point it at a tool with access = \"read\""),
+        ),
+        Some(_) => {}
+    }
+    let mut args = BTreeMap::new();
+    for (arg, value) in snap.args {
+        let span = value.span().start;
+        if let Some(r) = read {
+            if !r.allow_unlisted_args && !r.args.contains_key(&arg) {
+                let mut e = FileError::at(
+                    path,
+                    source,
+                    span,
+                    format!("snapshot read `{qualified}` takes no argument `{arg}`"),
+                );
+                if let Some(near) =
+                    crate::diagnostic::closest(&arg, r.args.keys().map(String::as_str))
+                {
+                    e = e.with_hint(format!("did you mean `{near}`?"));
+                }
+                errors.push(e);
+            }
+        }
+        let v = match value.into_inner() {
+            toml::Value::String(text) if text.starts_with("$$") => SnapshotArg::Literal(
+                serde_json::Value::String(text.get(1..).unwrap_or_default().to_string()),
+            ),
+            toml::Value::String(text) if text.starts_with('$') => {
+                let from = text.get(1..).unwrap_or_default().to_string();
+                if !held.allow_unlisted_args && !held.args.contains_key(&from) {
+                    let mut e = FileError::at(
+                        path,
+                        source,
+                        span,
+                        format!(
+                            "`${from}`: tool `{}` has no argument `{from}` to take the value from",
+                            held.name
+                        ),
+                    );
+                    if let Some(near) =
+                        crate::diagnostic::closest(&from, held.args.keys().map(String::as_str))
+                    {
+                        e = e.with_hint(format!("did you mean `${near}`?"));
+                    } else {
+                        e = e.with_hint("write `$name` for an argument of the held call, `$$` for a literal `$`");
+                    }
+                    errors.push(e);
+                }
+                SnapshotArg::Call(from)
+            }
+            other => match serde_json::to_value(&other) {
+                Ok(j) => SnapshotArg::Literal(j),
+                Err(e) => {
+                    errors.push(FileError::at(
+                        path,
+                        source,
+                        span,
+                        format!("snapshot argument `{arg}` cannot be used: {e}"),
+                    ));
+                    continue;
+                }
+            },
+        };
+        args.insert(arg, v);
+    }
+    if let Some(r) = read {
+        for (req, c) in &r.args {
+            if c.required && !args.contains_key(req) {
+                errors.push(
+                    FileError::at(
+                        path,
+                        source,
+                        at_tool,
+                        format!("snapshot read `{qualified}` needs its required argument `{req}`"),
+                    )
+                    .with_hint(format!("add it: args = {{ {req} = \"$…\" }}")),
+                );
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Snapshot {
+        tool: name,
+        qualified,
+        args,
     })
 }
 

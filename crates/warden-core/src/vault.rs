@@ -325,6 +325,7 @@ pub fn event_scope(event: &LedgerEvent) -> Option<(&str, &str, Option<&str>)> {
         LedgerEvent::Decision(d) => Some((&d.agent, &d.tool, d.qualified_tool.as_deref())),
         LedgerEvent::Outcome(o) => Some((&o.agent, &o.tool, None)),
         LedgerEvent::InjectionDetected(i) => Some((&i.agent, &i.tool, None)),
+        LedgerEvent::SnapshotRead(r) => Some((&r.agent, &r.tool, None)),
         _ => None,
     }
 }
@@ -366,6 +367,13 @@ pub fn seal_event(event: &mut LedgerEvent, mut seal: impl FnMut(&str, &[u8]) -> 
         LedgerEvent::InjectionDetected(i) => {
             for f in &mut i.findings {
                 f.excerpt = seal("excerpt", f.excerpt.as_bytes());
+            }
+        }
+        LedgerEvent::SnapshotRead(r) => {
+            value("arguments", &mut r.arguments);
+            value("before_state", &mut r.before_state);
+            if let Some(e) = r.error.as_mut() {
+                *e = seal("error", e.as_bytes());
             }
         }
         _ => {}
@@ -452,6 +460,13 @@ pub fn open_event(
         LedgerEvent::InjectionDetected(i) => {
             for f in &mut i.findings {
                 text(open, "excerpt", &mut f.excerpt);
+            }
+        }
+        LedgerEvent::SnapshotRead(r) => {
+            value(open, "arguments", &mut r.arguments);
+            value(open, "before_state", &mut r.before_state);
+            if let Some(e) = r.error.as_mut() {
+                text(open, "error", e);
             }
         }
         _ => {}

@@ -517,3 +517,114 @@ fn an_agent_bound_to_another_environment_is_denied() {
     assert_eq!(d.decision, warden_core::Verdict::Deny);
     assert_eq!(d.policies, vec!["warden/environment".to_string()]);
 }
+
+/// A card with a write tool whose snapshot read is `get_order` on the same server.
+const SNAPSHOT_CARD: &str = r#"purpose = "test"
+environment = "prod"
+[owners]
+product = "a"
+security = "b"
+on_call = "c"
+[[tools]]
+server = "payments"
+name = "get_order"
+access = "read"
+impact = "low"
+approval = "auto"
+[tools.args.order_id]
+type = "string"
+required = true
+[[tools]]
+server = "payments"
+name = "refund_order"
+access = "write"
+impact = "high"
+approval = "approve"
+snapshot = { tool = "get_order", args = { order_id = "$order_id" } }
+[tools.args.order_id]
+type = "string"
+required = true
+[tools.args.amount]
+type = "number"
+"#;
+
+#[test]
+fn a_snapshot_read_is_compiled_into_the_grant_and_templated() {
+    let p = with_card(SNAPSHOT_CARD);
+    let card = p.policy.cards.get("reader").unwrap();
+    let snap = card
+        .tool("payments/refund_order")
+        .unwrap()
+        .snapshot
+        .clone()
+        .expect("snapshot");
+    assert_eq!(snap.qualified, "payments/get_order");
+    assert_eq!(
+        snap.arguments(&json!({"order_id": "O-7", "amount": 3}))
+            .unwrap(),
+        json!({"order_id": "O-7"})
+    );
+    assert!(snap.arguments(&json!({"amount": 3})).is_err());
+    // `$$` is a literal dollar sign.
+    let p = with_card(&SNAPSHOT_CARD.replace(
+        "args = { order_id = \"$order_id\" }",
+        "args = { order_id = \"$$5\" }",
+    ));
+    let snap = p.policy.cards.get("reader").unwrap().tools[1]
+        .snapshot
+        .clone()
+        .unwrap();
+    assert_eq!(
+        snap.arguments(&json!({})).unwrap(),
+        json!({"order_id": "$5"})
+    );
+}
+
+#[test]
+fn bad_snapshot_reads_are_located() {
+    // Not granted on the card (a near name is suggested).
+    let e = card_error(&SNAPSHOT_CARD.replace("tool = \"get_order\"", "tool = \"get_ordr\""));
+    assert!(
+        e.contains("agents/broken.toml:22:21: error: snapshot read `payments/get_ordr` is not granted on this card"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `get_order`?"), "{e}");
+    // A write tool is no snapshot read.
+    let e = card_error(&SNAPSHOT_CARD.replacen("access = \"read\"", "access = \"write\"", 1));
+    assert!(
+        e.contains("agents/broken.toml:22:21: error: snapshot read `payments/get_order` must be a `read` tool"),
+        "{e}"
+    );
+    // `$name` must be an argument of the held call.
+    let e = card_error(&SNAPSHOT_CARD.replace("\"$order_id\"", "\"$ordr_id\""));
+    assert!(
+        e.contains("agents/broken.toml:22:54: error: `$ordr_id`: tool `refund_order` has no argument `ordr_id`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `$order_id`?"), "{e}");
+    // The read tool must take the argument, and gets its required ones.
+    let e = card_error(&SNAPSHOT_CARD.replace("args = { order_id =", "args = { id ="));
+    assert!(
+        e.contains("agents/broken.toml:22:48: error: snapshot read `payments/get_order` takes no argument `id`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("snapshot read `payments/get_order` needs its required argument `order_id`"),
+        "{e}"
+    );
+    // Only write tools have a before-state.
+    let read_only = SNAPSHOT_CARD.replace(
+        "name = \"refund_order\"\naccess = \"write\"",
+        "name = \"refund_order\"\naccess = \"read\"",
+    );
+    let e = card_error(&read_only);
+    assert!(
+        e.contains(
+            "agents/broken.toml:22:21: error: tool `refund_order`: `snapshot` is for `write` tools"
+        ),
+        "{e}"
+    );
+    // Unknown keys inside `snapshot` are refused like anywhere else.
+    let e = card_error(&SNAPSHOT_CARD.replace("args = {", "arg = {"));
+    assert!(e.contains("unknown field `arg`"), "{e}");
+}

@@ -308,6 +308,7 @@ async fn propose(
                 correlation_id: req.correlation_id.as_deref(),
                 source: "api",
                 before_state: req.before_state.clone(),
+                reader: None,
             },
         )
         .await

@@ -8,8 +8,8 @@
 //! - [`wait_for`] — long-polling and held MCP calls.
 //! - [`sweep_expired`] — pending requests past their expiry become `expired, not approved`.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -17,94 +17,52 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use warden_core::approval::{
-    arguments_hash, fatigue, key_id, required_approvals, rubber_stamping, sign_vote, verifier_key,
-    verify_vote, MfaAssertion, VoteSample, VoteStatement,
+    arguments_hash, fatigue, parse_vote_json, required_approvals, rubber_stamping, sign_vote,
+    snapshot_state, state_diff, verify_vote, MfaAssertion, VoteSample, VoteStatement,
 };
 use warden_core::ledger::{
     ApprovalExpiredEvent, ApprovalFatigueEvent, ApprovalVoteEvent, DecisionEvent, LedgerEvent,
+    SnapshotReadEvent,
 };
-use warden_core::{Decision, Verdict};
+use warden_core::{CallRequest, Decision, Verdict};
 use warden_store::{ApprovalFilter, ApprovalRow, VoteRow};
+use warden_verify::NoteSigner;
 
 use crate::error::{ApiError, Fault};
 use crate::session::{HumanSession, Role};
 use crate::state::{now_rfc3339, AppState};
 
-/// The key that signs approval records.
-pub struct ApprovalSigner {
-    key: SigningKey,
-    /// The C2SP key name.
-    name: String,
-    id: String,
+/// The JSON-RPC response of an upstream to one `tools/call`, or why there is none.
+pub(crate) type ReadResult<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
+
+/// Runs a read tool on the held call's upstream for a snapshot, with Warden's credentials.
+/// `/mcp` and the decision API use the gateway's upstreams ([`HubReader`]); `warden mcp
+/// stdio` sends the request to its child server.
+pub(crate) trait SnapshotReader: Send + Sync {
+    /// Call `tool` with `args`; the upstream's JSON-RPC response message.
+    fn call<'a>(&'a self, tool: &'a str, args: Value) -> ReadResult<'a>;
 }
 
-impl ApprovalSigner {
-    pub fn new(name: &str, key: SigningKey) -> Self {
-        let id = key_id(name, &key.verifying_key());
-        Self {
-            key,
-            name: name.to_string(),
-            id,
-        }
-    }
-
-    /// `<name>+<key id>+<base64(0x01 || public key)>` (C2SP signed-note verifier key).
-    pub fn verifier_key(&self) -> String {
-        verifier_key(&self.name, &self.key.verifying_key())
-    }
-
-    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
-        self.key.verifying_key()
-    }
+/// The gateway's configured upstream `server`.
+pub(crate) struct HubReader<'a> {
+    pub state: &'a AppState,
+    pub server: &'a str,
 }
 
-/// Read the 32-byte Ed25519 seed (64 hex digits) at `path`, or create one (mode 0600) if the
-/// file does not exist.
-pub fn load_or_create_key(path: &Path) -> std::io::Result<SigningKey> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let bytes = hex::decode(text.trim()).map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: not 64 hex digits", path.display()),
-                )
-            })?;
-            let seed = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: not a 32-byte key", path.display()),
-                )
-            })?;
-            Ok(SigningKey::from_bytes(&seed))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::generate(&mut rand::rngs::OsRng);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = path.with_extension("tmp");
-            {
-                use std::io::Write as _;
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt as _;
-                    opts.mode(0o600);
-                }
-                let _ = std::fs::remove_file(&tmp);
-                let mut f = opts.open(&tmp)?;
-                f.write_all(hex::encode(key.to_bytes()).as_bytes())?;
-                f.sync_all()?;
-            }
-            std::fs::rename(&tmp, path)?;
-            Ok(key)
-        }
-        Err(e) => Err(e),
+impl SnapshotReader for HubReader<'_> {
+    fn call<'a>(&'a self, tool: &'a str, args: Value) -> ReadResult<'a> {
+        Box::pin(async move {
+            let Some(up) = self.state.mcp.upstreams.get(self.server) else {
+                return Err(format!(
+                    "upstream `{}` is not connected to this gateway",
+                    self.server
+                ));
+            };
+            up.call_tool(tool, args).await.map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -121,7 +79,134 @@ pub(crate) struct HeldCall<'a> {
     pub session: Option<&'a str>,
     pub correlation_id: Option<&'a str>,
     pub source: &'a str,
+    /// A before-state the caller reported (decision API); a configured snapshot read wins.
     pub before_state: Option<Value>,
+    /// Where the snapshot read runs; `None` means the gateway's upstream of the call.
+    pub reader: Option<&'a dyn SnapshotReader>,
+}
+
+/// The before-state of a held call: read by Warden when the card configures a snapshot read,
+/// else what the caller reported. (value, source, why unavailable)
+async fn before_state_of(
+    state: &AppState,
+    call: &HeldCall<'_>,
+) -> (Option<Value>, Option<String>, Option<String>) {
+    let qualified = call
+        .decision
+        .tool
+        .clone()
+        .unwrap_or_else(|| call.tool.to_string());
+    let snapshot = state
+        .policy
+        .cards
+        .get(call.agent)
+        .and_then(|c| c.tool(&qualified))
+        .and_then(|g| g.snapshot.clone().map(|s| (g.server.clone(), s)));
+    let Some((server, snap)) = snapshot else {
+        // Reported by the caller: shown as such, redacted like everything stored.
+        return match call.before_state.clone() {
+            Some(mut v) => {
+                state.ledger.redact_value(&mut v);
+                (Some(v), Some("caller".to_string()), None)
+            }
+            None => (None, None, None),
+        };
+    };
+    let hub = HubReader {
+        state,
+        server: &server,
+    };
+    let reader: &dyn SnapshotReader = call.reader.unwrap_or(&hub);
+    let started = std::time::Instant::now();
+    let args = snap.arguments(call.args);
+    let read = match &args {
+        Ok(a) => snapshot_read(state, call.agent, &server, &snap, a.clone(), reader).await,
+        Err(e) => Err(e.clone()),
+    };
+    let (mut value, error) = match read {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    };
+    if let Some(v) = value.as_mut() {
+        state.ledger.redact_value(v);
+        let (kept, _, _) = crate::state::bound_output(v.clone(), state.max_output_bytes);
+        *v = kept;
+    }
+    let event = LedgerEvent::SnapshotRead(SnapshotReadEvent {
+        approval_id: call.decision_id.to_string(),
+        agent: call.agent.to_string(),
+        tool: snap.qualified.clone(),
+        arguments: args.unwrap_or(Value::Null),
+        status: if error.is_none() { "success" } else { "error" }.to_string(),
+        before_state: value.clone().unwrap_or(Value::Null),
+        error: error.clone(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
+    });
+    if let Err(e) = state.ledger.append(now_rfc3339(), event).await {
+        tracing::error!(message = "snapshot read not recorded; before-state withheld", error = %e);
+        return (
+            None,
+            Some("snapshot".to_string()),
+            Some("the snapshot read could not be recorded in the ledger".to_string()),
+        );
+    }
+    if let Some(e) = &error {
+        tracing::warn!(message = "snapshot read failed; the call is held without a before-state", tool = %snap.qualified, error = %e);
+    }
+    (value, Some("snapshot".to_string()), error)
+}
+
+/// Run a card's snapshot read: decided by the policy like any call of the agent (it must be
+/// allowed outright), refused when the read tool is blocked by its pin, then called on the
+/// upstream. The before-state it returned, or why there is none.
+async fn snapshot_read(
+    state: &AppState,
+    agent: &str,
+    server: &str,
+    snap: &warden_core::scope_card::Snapshot,
+    args: Value,
+    reader: &dyn SnapshotReader,
+) -> Result<Value, String> {
+    let decision = state.policy.decide(&CallRequest {
+        agent,
+        tool: &snap.qualified,
+        args: &args,
+        session: None,
+        correlation_id: None,
+    });
+    if decision.decision != Verdict::Allow {
+        return Err(format!(
+            "the snapshot read `{}` is not allowed by the policy ({}): {}",
+            snap.qualified,
+            decision.decision.as_str(),
+            decision.reasons.join("; ")
+        ));
+    }
+    match state.ledger.is_blocked(server, &snap.tool).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(format!(
+                "the definition of `{}` changed since it was pinned; it is blocked until reviewed",
+                snap.qualified
+            ))
+        }
+        Err(e) => return Err(format!("the read tool's pin could not be checked ({e})")),
+    }
+    let response = reader.call(&snap.tool, args).await?;
+    match (response.get("result"), response.get("error")) {
+        (Some(result), _) => snapshot_state(result),
+        (None, Some(error)) => Err(format!(
+            "the upstream refused the read: {}",
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message")
+                .chars()
+                .take(500)
+                .collect::<String>()
+        )),
+        _ => Err("the upstream sent an empty response".to_string()),
+    }
 }
 
 /// Keep a held call as a pending request and tell the webhook.
@@ -136,6 +221,8 @@ pub(crate) async fn open_request(
         .tool
         .clone()
         .unwrap_or_else(|| call.tool.to_string());
+    let (before_state, before_state_source, before_state_error) =
+        before_state_of(state, &call).await;
     let row = ApprovalRow {
         id: call.decision_id.to_string(),
         agent: call.agent.to_string(),
@@ -152,7 +239,9 @@ pub(crate) async fn open_request(
         session: call.session.map(str::to_string),
         correlation_id: call.correlation_id.map(str::to_string),
         source: call.source.to_string(),
-        before_state: call.before_state,
+        before_state,
+        before_state_source,
+        before_state_error,
         ledger_seq: call.seq,
         state: "pending".to_string(),
         created_at: now,
@@ -184,7 +273,7 @@ fn notify_webhook(state: &AppState, row: &ApprovalRow) {
         return;
     };
     let text = format!(
-        "Warden: approval needed ({tier}, {n} approver{s}). Agent `{agent}` wants to call `{tool}`. Request {id}: {link}",
+        "Warden: approval needed. Agent `{agent}` wants to call `{tool}` (tier `{tier}`, {n} approver{s} needed). Request {id}: {link}",
         tier = row.tier,
         n = row.required,
         s = if row.required == 1 { "" } else { "s" },
@@ -248,19 +337,45 @@ fn refused(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Ap
 }
 
 /// `approve` or `deny`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict2 {
-    Approve,
-    Deny,
-}
+pub use warden_core::approval::VoteVerdict as Verdict2;
 
-impl Verdict2 {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Approve => "approve",
-            Self::Deny => "deny",
+/// Why `who` may not vote on `row` as the requester or on the requester's side, if so. The
+/// requesting principal (a person named like the agent) never may; with `[approvals]
+/// forbid_self_approval` (the default) neither may the person the agent acted for nor the
+/// owners the agent's scope card lists. Names compare without regard to ASCII case.
+fn self_approval(state: &AppState, row: &ApprovalRow, who: &str) -> Option<String> {
+    let same = |a: &str| a.trim().eq_ignore_ascii_case(who);
+    if same(&row.agent) {
+        return Some(format!(
+            "you are the requesting principal (`{}`); a request cannot be approved by whoever made it",
+            row.agent
+        ));
+    }
+    if !state.approvals.forbid_self_approval {
+        return None;
+    }
+    if row.on_behalf_of.as_deref().is_some_and(same) {
+        return Some(
+            "the call was made on your behalf (on_behalf_of); you cannot vote on it ([approvals] forbid_self_approval)"
+                .to_string(),
+        );
+    }
+    let owners = state.policy.cards.get(&row.agent).map(|c| &c.owners);
+    if let Some(o) = owners {
+        for (role, name) in [
+            ("product", &o.product),
+            ("security", &o.security),
+            ("on_call", &o.on_call),
+        ] {
+            if same(name) {
+                return Some(format!(
+                    "you are an owner of agent `{}` ([owners] {role} on its scope card); owners cannot approve their agent's calls ([approvals] forbid_self_approval)",
+                    row.agent
+                ));
+            }
         }
     }
+    None
 }
 
 /// Record one person's vote. Checks, in order: role, recent MFA (a `totp` code given here is
@@ -316,14 +431,8 @@ pub async fn vote(
             "approval request `{id}` is {what}; it can no longer be voted on"
         )));
     }
-    if state.approvals.forbid_self_approval
-        && (row.on_behalf_of.as_deref() == Some(who.user.as_str()) || row.agent == who.user)
-    {
-        return Err(refused(
-            StatusCode::FORBIDDEN,
-            "self_approval",
-            "you cannot vote on a call made on your own behalf ([approvals] forbid_self_approval)",
-        ));
+    if let Some(why) = self_approval(state, &row, &who.user) {
+        return Err(refused(StatusCode::FORBIDDEN, "self_approval", why));
     }
     let votes = state.ledger.approval_votes(id).await.map_err(unavailable)?;
     if votes.iter().any(|v| v.approver == who.user) {
@@ -348,7 +457,7 @@ pub async fn vote(
     };
     let Some(signer) = state.approval_signer.as_deref() else {
         return Err(ApiError::ledger_unavailable(
-            "no approval signing key is loaded, so no vote can be recorded (fail closed)",
+            "the ledger signing key is not loaded, so no vote can be recorded (fail closed)",
         ));
     };
     let statement = VoteStatement {
@@ -368,10 +477,11 @@ pub async fn vote(
         arguments_hash: row.arguments_hash.clone(),
         tier: row.tier.clone(),
         at: now,
-        key_name: signer.name.clone(),
-        key_id: signer.id.clone(),
+        // Set by `sign_vote` to the ledger key's name and id.
+        key_name: String::new(),
+        key_id: String::new(),
     };
-    let signed = sign_vote(statement, &signer.key).map_err(ApiError::ledger_unavailable)?;
+    let signed = sign_vote(statement, signer).map_err(ApiError::ledger_unavailable)?;
     let appended = state
         .ledger
         .append(
@@ -419,7 +529,7 @@ pub async fn vote(
         "approver": who.user,
         "arguments_hash": row.arguments_hash,
         "signature": signed.signature,
-        "key_id": signer.id,
+        "key_id": signed.statement.key_id,
         "ledger": {"seq": appended.seq, "hash": appended.hash},
     }))
 }
@@ -699,10 +809,7 @@ pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, 
         .records_of_decision(id)
         .await
         .map_err(unavailable)?;
-    let key = state
-        .approval_signer
-        .as_deref()
-        .map(ApprovalSigner::verifying_key);
+    let key = state.approval_signer.as_deref().map(NoteSigner::verifier);
     let signed: Vec<Value> = records
         .iter()
         .filter_map(|r| match &r.record.event {
@@ -724,6 +831,14 @@ pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, 
             "before_state".into(),
             row.before_state.clone().unwrap_or(Value::Null),
         );
+        o.insert("before_state_source".into(), json!(row.before_state_source));
+        o.insert("before_state_error".into(), json!(row.before_state_error));
+        let diff = row
+            .before_state
+            .as_ref()
+            .map(|b| state_diff(b, &row.arguments))
+            .unwrap_or_default();
+        o.insert("before_state_diff".into(), json!(diff));
         o.insert("signed_votes".into(), Value::Array(signed));
         o.insert("link".into(), Value::String(detail_link(state, id)));
     }
@@ -780,14 +895,6 @@ pub(crate) async fn show_handler(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VoteBody {
-    reason: Option<String>,
-    /// A fresh one-time code (step-up); optional when the session verified one recently.
-    totp: Option<String>,
-}
-
 async fn vote_handler(
     state: AppState,
     headers: HeaderMap,
@@ -796,18 +903,7 @@ async fn vote_handler(
     verdict: Verdict2,
 ) -> Result<Response, ApiError> {
     let who = crate::session::require_session(&state, &headers, &Method::POST).await?;
-    let req: VoteBody = if body.is_empty() {
-        VoteBody {
-            reason: None,
-            totp: None,
-        }
-    } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            ApiError::bad_request(
-                "the body must be JSON: {\"reason\": \"…\", \"totp\": \"123456\"}",
-            )
-        })?
-    };
+    let req = parse_vote_json(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let out = vote(
         &state,
         &who,
@@ -840,11 +936,25 @@ pub(crate) async fn deny_handler(
     vote_handler(state, headers, id, body, Verdict2::Deny).await
 }
 
-/// `GET /v1/approvals/key`: the verifier key of the approval signatures.
+/// `GET /v1/approvals/key`: the verifier key of the approval signatures — the ledger's key.
 pub(crate) async fn key_handler(State(state): State<AppState>) -> Response {
     match state.approval_signer.as_deref() {
-        Some(s) => Json(json!({"verifier_key": s.verifier_key(), "key_id": s.id, "algorithm": "Ed25519", "signed": "RFC 8785 canonical JSON of the vote record without `signature` and `state_after`"})).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no approval key loaded"}))).into_response(),
+        Some(s) => {
+            let v = s.verifier();
+            Json(json!({
+                "verifier_key": v.to_vkey(),
+                "key_id": hex::encode(v.key_id()),
+                "algorithm": "Ed25519",
+                "key": "the ledger's checkpoint key (`warden audit pubkey`)",
+                "signed": format!("{:?} followed by the RFC 8785 canonical JSON of the vote record without `signature` and `state_after`", warden_core::approval::VOTE_SIGNING_CONTEXT),
+            }))
+            .into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no ledger signing key loaded"})),
+        )
+            .into_response(),
     }
 }
 
@@ -906,31 +1016,75 @@ pub(crate) async fn record_execution(
     }
 }
 
-/// A held MCP call: wait up to `[approvals] hold_secs` for people to decide, then run it under
-/// the approval (`Ok(execution decision id)`), or answer with the denial, the expiry, or
-/// "pending approval <id>, retry later" (`Err(text)`). A retried call with the same arguments
-/// joins the live request instead of opening another.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn hold_mcp(
-    state: &AppState,
-    agent: &str,
-    session: &str,
-    server: &str,
-    tool: &str,
-    args: &Value,
-    decision_id: &str,
-    seq: u64,
-    decision: Decision,
-    request_id: &Value,
-) -> Result<String, String> {
-    let qualified = decision
+/// Where the progress notifications of a held MCP call go: the client's `progressToken` and
+/// the channel to its transport (an SSE stream for `/mcp`, stdout for `warden mcp stdio`).
+pub(crate) struct Progress {
+    pub token: Value,
+    pub tx: tokio::sync::mpsc::Sender<Value>,
+}
+
+impl Progress {
+    /// Send `notifications/progress` number `n` for request `id`; `false` when the client
+    /// is gone.
+    async fn send(&self, n: u64, id: &str, link: &str) -> bool {
+        let note = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": {
+                "progressToken": self.token,
+                "progress": n,
+                "message": format!("waiting for approval {id}; a person decides at {link}"),
+            },
+        });
+        self.tx.send(note).await.is_ok()
+    }
+}
+
+/// `params._meta.progressToken` of a request, if it is a string or an integer (MCP).
+pub(crate) fn progress_token(params: Option<&Value>) -> Option<Value> {
+    params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("progressToken"))
+        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+        .cloned()
+}
+
+/// A held MCP `tools/call`, for [`hold_mcp`].
+pub(crate) struct HeldMcp<'a> {
+    pub agent: &'a str,
+    pub session: &'a str,
+    pub server: &'a str,
+    pub tool: &'a str,
+    pub args: &'a Value,
+    pub decision_id: &'a str,
+    pub seq: u64,
+    pub decision: Decision,
+    pub request_id: &'a Value,
+    pub on_behalf_of: Option<&'a str>,
+    /// `mcp-http` or `mcp-stdio`.
+    pub source: &'static str,
+    /// Where a snapshot read runs (`None`: the gateway's upstream).
+    pub reader: Option<&'a dyn SnapshotReader>,
+    /// Progress notifications, when the client asked for them.
+    pub progress: Option<&'a Progress>,
+}
+
+/// A held MCP call: wait up to `[approvals] hold_secs` for people to decide (sending
+/// `notifications/progress` every `progress_secs` when the client gave a progress token), then
+/// run it under the approval (`Ok(execution decision id)`), or answer with the denial, the
+/// expiry, or "pending approval <id>, retry later" (`Err(text)`). A retried call with the same
+/// arguments joins the live request instead of opening another. When the client goes away
+/// while the call is held, the call does not run.
+pub(crate) async fn hold_mcp(state: &AppState, h: HeldMcp<'_>) -> Result<String, String> {
+    let qualified = h
+        .decision
         .tool
         .clone()
-        .unwrap_or_else(|| format!("{server}/{tool}"));
-    let hash = arguments_hash(args);
+        .unwrap_or_else(|| format!("{}/{}", h.server, h.tool));
+    let hash = arguments_hash(h.args);
     let live = state
         .ledger
-        .live_approval_for(agent, &qualified, &hash, state.now())
+        .live_approval_for(h.agent, &qualified, &hash, state.now())
         .await
         .map_err(|e| format!("the approval queue is unavailable ({e}); the call has not run"))?;
     let row_id = match live {
@@ -939,18 +1093,19 @@ pub(crate) async fn hold_mcp(
             open_request(
                 state,
                 HeldCall {
-                    decision_id,
-                    seq,
-                    agent,
-                    on_behalf_of: None,
-                    tool,
-                    upstream: server,
-                    args,
-                    decision: &decision,
-                    session: Some(session),
+                    decision_id: h.decision_id,
+                    seq: h.seq,
+                    agent: h.agent,
+                    on_behalf_of: h.on_behalf_of,
+                    tool: h.tool,
+                    upstream: h.server,
+                    args: h.args,
+                    decision: &h.decision,
+                    session: Some(h.session),
                     correlation_id: None,
-                    source: "mcp-http",
+                    source: h.source,
                     before_state: None,
+                    reader: h.reader,
                 },
             )
             .await
@@ -960,28 +1115,58 @@ pub(crate) async fn hold_mcp(
             .id
         }
     };
-    let hold = Duration::from_secs(state.approvals.hold_secs);
-    let row = wait_for(state, &row_id, hold)
-        .await
-        .map_err(|e| format!("the approval queue is unavailable ({e}); the call has not run"))?;
+    let link = detail_link(state, &row_id);
+    let gone = || {
+        format!(
+            "the client went away while the call was held; it has not run (approval {row_id} stays open: retry the same call)"
+        )
+    };
+    let hold_until = tokio::time::Instant::now() + Duration::from_secs(state.approvals.hold_secs);
+    let every = Duration::from_secs(state.approvals.progress_secs.max(1));
+    let mut sent = 0u64;
+    let row = loop {
+        if let Some(p) = h.progress {
+            sent += 1;
+            if !p.send(sent, &row_id, &link).await {
+                return Err(gone());
+            }
+        }
+        let left = hold_until.saturating_duration_since(tokio::time::Instant::now());
+        let step = if h.progress.is_some() {
+            left.min(every)
+        } else {
+            left
+        };
+        let row = wait_for(state, &row_id, step).await.map_err(|e| {
+            format!("the approval queue is unavailable ({e}); the call has not run")
+        })?;
+        let pending = row.as_ref().is_some_and(|r| r.state == "pending");
+        if !pending || tokio::time::Instant::now() >= hold_until {
+            break row;
+        }
+    };
     let Some(row) = row else {
         return Err(format!(
             "approval `{row_id}` vanished; the call has not run"
         ));
     };
+    let tool = h.tool;
     match row.state.as_str() {
         "approved" => {
+            if h.progress.is_some_and(|p| p.tx.is_closed()) {
+                return Err(gone());
+            }
             record_execution(
                 state,
                 &row.id,
-                agent,
+                h.agent,
                 &qualified,
                 tool,
-                args,
-                Some(session),
-                "mcp-http",
-                Some(request_id.clone()),
-                decision,
+                h.args,
+                Some(h.session),
+                h.source,
+                Some(h.request_id.clone()),
+                h.decision,
             )
             .await
         }
@@ -1001,9 +1186,6 @@ pub(crate) async fn hold_mcp(
         )),
     }
 }
-
-/// Shared handle type.
-pub type SharedSigner = Arc<ApprovalSigner>;
 
 /// [`detail`] for callers outside the HTTP layer (the CLI).
 pub async fn detail_json(state: &AppState, id: &str) -> Result<Option<Value>, std::io::Error> {

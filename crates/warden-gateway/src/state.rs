@@ -38,8 +38,9 @@ pub struct AppState {
     pub(crate) sessions: Arc<crate::sessions::Sessions>,
     /// `[approvals]` settings.
     pub(crate) approvals: Arc<warden_core::approval::ApprovalsConfig>,
-    /// Signs approval and denial records; without it no vote can be recorded (fail closed).
-    pub(crate) approval_signer: Option<Arc<crate::approvals::ApprovalSigner>>,
+    /// The ledger's key (the one that signs its checkpoints); it also signs approval and
+    /// denial records. Without it no vote can be recorded (fail closed).
+    pub(crate) approval_signer: Option<Arc<warden_verify::NoteSigner>>,
     /// Serialises votes (one vote at a time is checked and counted).
     pub(crate) approval_lock: Arc<tokio::sync::Mutex<()>>,
     /// Woken when a request is voted on or expires (long-polls and held MCP calls).
@@ -87,15 +88,11 @@ impl AppState {
         self
     }
 
-    /// The key that signs approval records (`name` is its C2SP key name).
+    /// The ledger's signing key, which signs approval and denial records as it signs the
+    /// ledger's checkpoints (`warden audit verify` checks both with its public key).
     #[must_use]
-    pub fn with_approval_signer(
-        mut self,
-        name: &str,
-        key: Option<ed25519_dalek::SigningKey>,
-    ) -> Self {
-        self.approval_signer =
-            key.map(|k| Arc::new(crate::approvals::ApprovalSigner::new(name, k)));
+    pub fn with_ledger_signer(mut self, key: Option<Arc<warden_verify::NoteSigner>>) -> Self {
+        self.approval_signer = key;
         self
     }
 

@@ -73,6 +73,7 @@ header,main{{padding:0.75rem 1.5rem}} header{{background:#17324d;color:#fff}} he
 table{{border-collapse:collapse;width:100%;background:#fff}} th,td{{border:1px solid #ccc;padding:0.35rem 0.5rem;text-align:left;vertical-align:top}}
 pre{{background:#fff;border:1px solid #ccc;padding:0.5rem;overflow:auto;max-height:24rem}}
 .inline{{display:inline}} .error{{color:#8b0000;font-weight:bold}} .ok{{color:#064e00;font-weight:bold}}
+tr.changes td{{background:#fff3cd;font-weight:bold}} caption{{text-align:left;font-style:italic}}
 label{{display:block;margin-top:0.5rem}} section{{margin-bottom:1.5rem}} .cols{{display:flex;gap:1rem;flex-wrap:wrap}} .cols>div{{flex:1;min-width:18rem}}
 </style></head>
 <body><header><p><strong>Warden</strong> — approvals</p>{nav}</header>
@@ -304,6 +305,40 @@ fn pretty(v: &Value) -> String {
     esc(&serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
+/// The before-state → proposed change table: one row per field, matched by name.
+fn render_diff(rows: &Value) -> String {
+    let Some(rows) = rows.as_array().filter(|r| !r.is_empty()) else {
+        return String::new();
+    };
+    let mut out = String::from(
+        r#"<h3>Before-state → proposed change</h3><table id="diff"><caption>Fields of the before-state and the call's arguments, matched by name</caption><thead><tr><th scope="col">Field</th><th scope="col">Before</th><th scope="col">Proposed</th><th scope="col">Change</th></tr></thead><tbody>"#,
+    );
+    for r in rows {
+        let cell = |k: &str| match r.get(k) {
+            None | Some(Value::Null) => "—".to_string(),
+            Some(v) => format!("<code>{}</code>", esc(&v.to_string())),
+        };
+        let change = r.get("change").and_then(Value::as_str).unwrap_or_default();
+        let word = match change {
+            "changes" => "changes",
+            "same" => "unchanged",
+            "kept" => "not in the call",
+            "new" => "only in the call",
+            other => other,
+        };
+        out.push_str(&format!(
+            r#"<tr class="{cls}"><th scope="row">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            esc(r.get("field").and_then(Value::as_str).unwrap_or_default()),
+            cell("before"),
+            cell("proposed"),
+            esc(word),
+            cls = esc(change),
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 fn render_detail(d: &Value, csrf: &str, id: &str, message: Option<(&str, bool)>) -> String {
     let s = |k: &str| d.get(k).cloned().unwrap_or(Value::Null);
     let mut body = String::new();
@@ -345,12 +380,28 @@ fn render_detail(d: &Value, csrf: &str, id: &str, message: Option<(&str, bool)>)
         opt(&s("created_at")),
         opt(&s("expires_at")),
     ));
-    body.push_str(r#"<section aria-labelledby="h-change"><h2 id="h-change">What it will do</h2><div class="cols">"#);
+    body.push_str(r#"<section aria-labelledby="h-change"><h2 id="h-change">What it will do</h2>"#);
+    body.push_str(&render_diff(&s("before_state_diff")));
+    let provenance = match s("before_state_source").as_str() {
+        _ if !s("before_state_error").is_null() => "",
+        Some("snapshot") => {
+            r#"<p id="before-state-source">Read by Warden through the scope card's snapshot read, with Warden's credentials, when the call was held (redacted).</p>"#
+        }
+        Some("caller") => {
+            r#"<p id="before-state-source">Reported by the agent's framework; Warden did not read it.</p>"#
+        }
+        _ => "",
+    };
+    body.push_str(r#"<div class="cols">"#);
     body.push_str(&format!(
-        r#"<div><h3>Before-state</h3>{}</div><div><h3>Arguments (exactly as proposed)</h3><pre id="arguments">{}</pre></div></div></section>"#,
-        match s("before_state") {
-            Value::Null => "<p>No before-state was read for this call.</p>".to_string(),
-            v => format!(r#"<pre id="before-state">{}</pre>"#, pretty(&v)),
+        r#"<div><h3>Before-state</h3>{provenance}{}</div><div><h3>Arguments (exactly as proposed)</h3><pre id="arguments">{}</pre></div></div></section>"#,
+        match (s("before_state"), s("before_state_error")) {
+            (_, Value::String(e)) => format!(
+                r#"<p id="before-state-unavailable" role="status">before-state unavailable: {}</p>"#,
+                esc(&e)
+            ),
+            (Value::Null, _) => "<p>No before-state was read for this call.</p>".to_string(),
+            (v, _) => format!(r#"<pre id="before-state">{}</pre>"#, pretty(&v)),
         },
         pretty(&s("arguments")),
     ));
@@ -476,8 +527,24 @@ async fn vote_post(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let f = form(&body);
-    let h = with_csrf(&headers, f.get("csrf").map_or("", String::as_str));
+    let f = match warden_core::approval::parse_vote_form(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return with_status(
+                page(
+                    "Bad request",
+                    None,
+                    "",
+                    &format!(
+                        r#"<p class="error" role="alert">{}</p>"#,
+                        esc(&e.to_string())
+                    ),
+                ),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+    };
+    let h = with_csrf(&headers, f.csrf.as_deref().unwrap_or_default());
     let who = match require_session(&state, &h, &Method::POST).await {
         Ok(w) => w,
         Err(e) => {
@@ -495,10 +562,9 @@ async fn vote_post(
             )
         }
     };
-    let verdict = match f.get("action").map(String::as_str) {
-        Some("approve") => Verdict2::Approve,
-        Some("deny") => Verdict2::Deny,
-        _ => {
+    let verdict = match f.action {
+        Some(v) => v,
+        None => {
             return with_status(
                 page(
                     "Bad request",
@@ -515,8 +581,8 @@ async fn vote_post(
         &who,
         &id,
         verdict,
-        f.get("reason").map(String::as_str),
-        f.get("totp").map(String::as_str),
+        f.input.reason.as_deref(),
+        f.input.totp.as_deref(),
     )
     .await;
     let csrf = cookie(&headers, CSRF_COOKIE)

@@ -27,6 +27,7 @@ use warden_gateway::secrets::MasterKey;
 use warden_gateway::session::{add_user, Role};
 use warden_gateway::{app, hash_key, AppState};
 use warden_store::{Ledger, LedgerOptions};
+use warden_verify::NoteSigner;
 
 const T0: i64 = 1_800_000_000;
 const PW: &str = "correct horse battery staple";
@@ -38,29 +39,43 @@ struct Env {
     ledger: Ledger,
     project: Project,
     key: MasterKey,
-    signer: ed25519_dalek::SigningKey,
+    /// The ledger's key (it signs checkpoints and votes).
+    signer: Arc<NoteSigner>,
 }
 
-fn project(extra: &str) -> Project {
+fn project(extra: &str, card_edit: fn(&str) -> String) -> Project {
     let mut sources = example::sources(|a| hash_key(a).trim_start_matches("sha256:").to_string());
     sources.config.text.push_str(extra);
+    for c in &mut sources.cards {
+        if c.path.ends_with("crm-writer.toml") {
+            c.text = card_edit(&c.text);
+        }
+    }
     load_project(&sources).unwrap()
 }
 
 async fn setup(extra: &str) -> Env {
+    setup_with(extra, |t| t.to_string()).await
+}
+
+async fn setup_with(extra: &str, card_edit: fn(&str) -> String) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default())
         .await
         .unwrap();
     let clock = Arc::new(AtomicI64::new(T0));
-    let p = project(extra);
+    let p = project(extra, card_edit);
     let key = MasterKey::generate();
-    let signer = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let signer = Arc::new(NoteSigner::from_seed("test.example/ledger", &[9u8; 32]).unwrap());
     let c = clock.clone();
-    let state = AppState::new(&p.config, Arc::new(project(extra).policy), ledger.clone())
-        .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
-        .with_master_key(Some(key.clone()))
-        .with_approval_signer("test-approvals", Some(signer.clone()));
+    let state = AppState::new(
+        &p.config,
+        Arc::new(project(extra, card_edit).policy),
+        ledger.clone(),
+    )
+    .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
+    .with_master_key(Some(key.clone()))
+    .with_ledger_signer(Some(Arc::clone(&signer)));
     Env {
         _dir: dir,
         state,
@@ -308,10 +323,20 @@ async fn approved_call_runs_once_with_the_same_arguments_and_the_vote_is_signed(
         .expect("a vote record");
     assert_eq!(vote.vote.statement.approver, "ann");
     assert!(vote.vote.statement.mfa.verified);
-    assert!(verify_vote(&vote.vote, &e.signer.verifying_key()));
+    // Signed with the ledger's key: the one that signs checkpoints.
+    assert_eq!(vote.vote.statement.key_name, "test.example/ledger");
+    assert!(verify_vote(&vote.vote, &e.signer.verifier()));
     let mut forged = vote.vote.clone();
     forged.statement.approver = "mallory".into();
-    assert!(!verify_vote(&forged, &e.signer.verifying_key()));
+    assert!(!verify_vote(&forged, &e.signer.verifier()));
+    let key = send(
+        &e.state,
+        Request::get("/v1/approvals/key")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(key.body["verifier_key"], e.signer.verifier().to_vkey());
     let tail = e.ledger.tail(50).await.unwrap();
     let exec = tail.iter().find(|r| matches!(&r.record.event, LedgerEvent::Decision(d) if d.approval_id.as_deref() == Some(id.as_str()) && d.decision.decision == warden_core::Verdict::Allow));
     assert!(exec.is_some(), "the execution decision names the approval");
@@ -621,4 +646,254 @@ async fn ui_pages_escape_and_show_what_the_agent_saw() {
         .await
         .unwrap();
     assert_eq!(anon.headers()["location"], "/ui/login");
+}
+
+/// The example card with a snapshot read on `issue_refund`: `payments/get_balance` (a read
+/// tool on the same upstream, granted on the card) with the held call's `account_id`.
+fn with_snapshot(card: &str) -> String {
+    let held =
+        "name = \"issue_refund\"\naccess = \"write\"\nimpact = \"high\"\napproval = \"approve\"\n";
+    assert!(card.contains(held), "the example card changed");
+    let mut out = card.replace(
+        held,
+        &format!("{held}snapshot = {{ tool = \"get_balance\", args = {{ account_id = \"$account_id\" }} }}\n"),
+    );
+    out.push_str(
+        "\n[[tools]]\nserver = \"payments\"\nname = \"get_balance\"\naccess = \"read\"\nimpact = \"low\"\napproval = \"auto\"\n[tools.args.account_id]\ntype = \"string\"\nrequired = true\npattern = \"ACC-[0-9]{4}\"\n",
+    );
+    out
+}
+
+async fn show(e: &Env, p: &Person, id: &str) -> Resp {
+    send(
+        &e.state,
+        Request::get(format!("/v1/approvals/{id}"))
+            .header("cookie", &p.cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+async fn ui_page(e: &Env, p: &Person, id: &str) -> Resp {
+    send(
+        &e.state,
+        Request::get(format!("/ui/approvals/{id}"))
+            .header("cookie", format!("{}; warden_csrf={}", p.cookie, p.csrf))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_read_still_holds_the_call_and_says_why() {
+    // No upstream is connected to this gateway, so the configured read cannot run.
+    let e = setup_with("", with_snapshot).await;
+    let token = e.agent_token("crm-writer").await;
+    let ann = e.person("ann", Role::Approver).await;
+    // What the caller reports does not replace a configured snapshot read.
+    let r = e
+        .propose(&token, json!({"tool": "issue_refund", "arguments": refund(49.5), "session": "s-1", "before_state": {"balance_eur": 1_000_000}}))
+        .await;
+    assert_eq!(r.body["decision"], "approval_required", "{}", r.raw);
+    let id = r.body["approval"]["id"].as_str().unwrap().to_string();
+    let d = show(&e, &ann, &id).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.raw);
+    assert_eq!(d.body["state"], "pending");
+    assert_eq!(d.body["before_state"], Value::Null, "{}", d.raw);
+    assert_eq!(d.body["before_state_source"], "snapshot");
+    assert!(
+        d.body["before_state_error"]
+            .as_str()
+            .unwrap()
+            .contains("upstream `payments` is not connected"),
+        "{}",
+        d.raw
+    );
+    let page = ui_page(&e, &ann, &id).await;
+    assert!(
+        page.raw
+            .contains("before-state unavailable: upstream `payments` is not connected"),
+        "{}",
+        page.raw
+    );
+    assert!(
+        !page.raw.contains("1000000"),
+        "the caller's report is not shown"
+    );
+    // The read is in the ledger, after the proposal, with its arguments and why it failed.
+    let records = e.ledger.records_of_decision(&id).await.unwrap();
+    let kinds: Vec<&str> = records.iter().map(|r| r.record.event.kind()).collect();
+    assert_eq!(kinds, vec!["decision", "snapshot_read"], "{kinds:?}");
+    let LedgerEvent::SnapshotRead(read) = &records[1].record.event else {
+        panic!("not a snapshot read");
+    };
+    assert_eq!(read.tool, "payments/get_balance");
+    assert_eq!(read.arguments, json!({"account_id": "ACC-0001"}));
+    assert_eq!(read.status, "error");
+    assert!(read.error.as_deref().unwrap().contains("not connected"));
+    // The request can be decided as usual.
+    let v = e.vote(&ann, &id, "approve", json!({}), true).await;
+    assert_eq!(v.body["state"], "approved", "{}", v.raw);
+}
+
+#[tokio::test]
+async fn a_reported_before_state_is_labelled_and_redacted_and_diffed() {
+    let e = setup("").await;
+    let token = e.agent_token("crm-writer").await;
+    let ann = e.person("ann", Role::Approver).await;
+    let secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    let r = e
+        .propose(
+            &token,
+            json!({"tool": "issue_refund", "arguments": refund(49.5), "session": "s-1",
+            "before_state": {"account_id": "ACC-0001", "balance_eur": 120, "api_key": secret}}),
+        )
+        .await;
+    let id = r.body["approval"]["id"].as_str().unwrap().to_string();
+    let d = show(&e, &ann, &id).await;
+    assert_eq!(d.body["before_state_source"], "caller", "{}", d.raw);
+    assert!(!d.raw.contains(secret), "{}", d.raw);
+    let diff = d.body["before_state_diff"].as_array().unwrap();
+    let row = |f: &str| diff.iter().find(|r| r["field"] == f).unwrap().clone();
+    assert_eq!(row("account_id")["change"], "same");
+    assert_eq!(row("balance_eur")["change"], "kept");
+    assert_eq!(row("amount")["change"], "new");
+    assert_eq!(row("amount")["proposed"], 49.5);
+    let page = ui_page(&e, &ann, &id).await;
+    assert!(page.raw.contains(r#"<table id="diff">"#), "{}", page.raw);
+    assert!(page.raw.contains("Reported by the agent"), "{}", page.raw);
+}
+
+#[tokio::test]
+async fn owners_and_the_requesting_principal_cannot_approve() {
+    let e = setup("").await;
+    let token = e.agent_token("crm-writer").await;
+    // The card's [owners] product is crm-product@example.com.
+    let owner = e.person("crm-product@example.com", Role::Approver).await;
+    let principal = e.person("CRM-Writer", Role::Approver).await;
+    let ann = e.person("ann", Role::Approver).await;
+    let id = held(&e, &token, refund(49.5)).await;
+    let r = e.vote(&owner, &id, "approve", json!({}), true).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
+    assert!(
+        r.raw.contains("self_approval") && r.raw.contains("owner"),
+        "{}",
+        r.raw
+    );
+    let r = e.vote(&principal, &id, "approve", json!({}), true).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
+    assert!(r.raw.contains("requesting principal"), "{}", r.raw);
+    assert!(e.ledger.approval_votes(&id).await.unwrap().is_empty());
+    let ok = e.vote(&ann, &id, "approve", json!({}), true).await;
+    assert_eq!(ok.body["state"], "approved", "{}", ok.raw);
+
+    // Without forbid_self_approval an owner may vote; the requesting principal never may.
+    let e2 = setup("\n[approvals]\nforbid_self_approval = false\n").await;
+    let token2 = e2.agent_token("crm-writer").await;
+    let owner2 = e2.person("crm-product@example.com", Role::Approver).await;
+    let principal2 = e2.person("crm-writer", Role::Approver).await;
+    let id2 = held(&e2, &token2, refund(49.5)).await;
+    let r = e2.vote(&principal2, &id2, "approve", json!({}), true).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
+    let ok = e2.vote(&owner2, &id2, "approve", json!({}), true).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+}
+
+#[tokio::test]
+async fn malformed_vote_bodies_and_forms_are_refused_without_a_vote() {
+    let e = setup("").await;
+    let token = e.agent_token("crm-writer").await;
+    let ann = e.person("ann", Role::Approver).await;
+    let id = held(&e, &token, refund(49.5)).await;
+    let extra = e
+        .vote(&ann, &id, "approve", json!({"approver": "bob"}), true)
+        .await;
+    assert_eq!(extra.status, StatusCode::BAD_REQUEST, "{}", extra.raw);
+    // Two actions in one form: ambiguous, refused before anything is checked or counted.
+    let form = send(
+        &e.state,
+        Request::post(format!("/ui/approvals/{id}/vote"))
+            .header("cookie", &ann.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "csrf={}&action=deny&action=approve&reason=x",
+                ann.csrf
+            )))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::BAD_REQUEST, "{}", form.raw);
+    assert!(form.raw.contains("repeated"), "{}", form.raw);
+    assert!(e.ledger.approval_votes(&id).await.unwrap().is_empty());
+}
+
+/// A local HTTP receiver standing in for Slack's incoming-webhook endpoint: every POST body
+/// and its content type.
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    use axum::routing::post;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let ct = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((ct, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[tokio::test]
+async fn the_webhook_names_the_request_and_links_to_it_without_argument_values() {
+    let (url, mut rx) = webhook_receiver().await;
+    let e = setup(&format!(
+        "\n[approvals]\nwebhook_url = \"{url}\"\npublic_url = \"https://warden.example/\"\n"
+    ))
+    .await;
+    let token = e.agent_token("crm-writer").await;
+    let secret = "ghp_R2fG7tK9wQ4mZ8xV1bN6cJ3hL5pS0dA7yU2e";
+    let args = json!({"account_id": "ACC-4821", "amount": 317.25, "reason": format!("customer sent {secret}")});
+    let id = held(&e, &token, args).await;
+    let (content_type, body) = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
+        .await
+        .expect("the webhook is posted")
+        .unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let msg: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        msg.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["text"],
+        "a Slack-compatible message: {body}"
+    );
+    let text = msg["text"].as_str().unwrap();
+    for needle in [
+        "payments/issue_refund",
+        "`crm-writer`",
+        "tier `approve`",
+        id.as_str(),
+        &format!("https://warden.example/ui/approvals/{id}"),
+    ] {
+        assert!(text.contains(needle), "`{needle}` missing from {text}");
+    }
+    for leak in ["ACC-4821", "317.25", secret, "customer sent"] {
+        assert!(!body.contains(leak), "`{leak}` leaked into {body}");
+    }
 }

@@ -26,6 +26,11 @@ pub struct ApprovalRow {
     pub correlation_id: Option<String>,
     pub source: String,
     pub before_state: Option<serde_json::Value>,
+    /// `snapshot` (read by Warden through the card's snapshot read) or `caller` (reported by
+    /// the agent's framework); `None` when there is no before-state.
+    pub before_state_source: Option<String>,
+    /// Why a configured snapshot read gave no before-state.
+    pub before_state_error: Option<String>,
     pub ledger_seq: u64,
     pub state: String,
     pub created_at: i64,
@@ -79,6 +84,8 @@ fn approval_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRow, StoreError> 
         correlation_id: r.try_get("correlation_id")?,
         source: r.try_get("source")?,
         before_state: before.map(|b| serde_json::from_str(&b)).transpose()?,
+        before_state_source: r.try_get("before_state_source")?,
+        before_state_error: r.try_get("before_state_error")?,
         ledger_seq: u64::try_from(r.try_get::<i64, _>("ledger_seq")?).unwrap_or(0),
         state: r.try_get("state")?,
         created_at: r.try_get("created_at")?,
@@ -106,13 +113,115 @@ fn seq(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// `YYYY-MM-DD` (UTC) of Unix seconds.
+fn day_of(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 impl Ledger {
+    /// Seal an approval request's arguments, reasons and before-state (when the ledger seals
+    /// payloads) with the keys of its held decision, so retention and erasure reach them too.
+    /// Each becomes a JSON string holding the sealed value.
+    async fn seal_approval(&self, a: &mut ApprovalRow) -> Result<(), StoreError> {
+        let Some(v) = self.vault() else {
+            return Ok(());
+        };
+        let (period, subject, key) = v
+            .key_for_decision(
+                &day_of(a.created_at),
+                &a.agent,
+                &[Some(&a.tool), Some(&a.qualified_tool)],
+                &a.id,
+            )
+            .await?;
+        let seal = |field: &str, plain: &[u8]| {
+            let mut nonce = [0u8; 24];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+            warden_core::vault::seal_payload(&key, &period, subject.as_deref(), field, plain, nonce)
+        };
+        a.arguments = serde_json::Value::String(seal(
+            "approval_arguments",
+            a.arguments.to_string().as_bytes(),
+        ));
+        if !a.reasons.is_empty() {
+            a.reasons = vec![seal(
+                "approval_reasons",
+                serde_json::to_string(&a.reasons)?.as_bytes(),
+            )];
+        }
+        if let Some(b) = a.before_state.as_mut() {
+            *b = serde_json::Value::String(seal("approval_before_state", b.to_string().as_bytes()));
+        }
+        Ok(())
+    }
+
+    /// Open what [`Ledger::seal_approval`] sealed; what cannot be opened shows why.
+    async fn open_approval(&self, a: &mut ApprovalRow) -> Result<(), StoreError> {
+        let Some(v) = self.vault() else {
+            return Ok(());
+        };
+        let marker = |why: warden_core::vault::Unreadable| why.marker().to_string();
+        if let serde_json::Value::String(s) = &a.arguments {
+            if let Some(r) = v.open_text("approval_arguments", s).await? {
+                a.arguments = match r {
+                    Ok(b) => serde_json::from_slice(&b)?,
+                    Err(why) => serde_json::Value::String(marker(why)),
+                };
+            }
+        }
+        if let [one] = a.reasons.as_slice() {
+            if let Some(r) = v.open_text("approval_reasons", one).await? {
+                a.reasons = match r {
+                    Ok(b) => serde_json::from_slice(&b)?,
+                    Err(why) => vec![marker(why)],
+                };
+            }
+        }
+        if let Some(serde_json::Value::String(s)) = &a.before_state {
+            if let Some(r) = v.open_text("approval_before_state", s).await? {
+                a.before_state = Some(match r {
+                    Ok(b) => serde_json::from_slice(&b)?,
+                    Err(why) => serde_json::Value::String(marker(why)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn opened_approvals(
+        &self,
+        rows: Vec<sqlx::sqlite::SqliteRow>,
+    ) -> Result<Vec<ApprovalRow>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut a = approval_row(r)?;
+            self.open_approval(&mut a).await?;
+            out.push(a);
+        }
+        Ok(out)
+    }
+
     pub async fn insert_approval(&self, a: &ApprovalRow) -> Result<(), StoreError> {
+        let mut sealed = a.clone();
+        self.seal_approval(&mut sealed).await?;
+        let a = &sealed;
         sqlx::query(
             "INSERT INTO approvals (id, agent, on_behalf_of, tool, qualified_tool, upstream, arguments, \
              arguments_hash, reasons, policies, tier, required, session, correlation_id, source, \
-             before_state, ledger_seq, state, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+             before_state, ledger_seq, state, created_at, expires_at, before_state_source, \
+             before_state_error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
         )
         .bind(&a.id)
         .bind(&a.agent)
@@ -133,6 +242,8 @@ impl Ledger {
         .bind(seq(a.ledger_seq))
         .bind(a.created_at)
         .bind(a.expires_at)
+        .bind(&a.before_state_source)
+        .bind(&a.before_state_error)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -143,7 +254,10 @@ impl Ledger {
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(approval_row).transpose()
+        match row {
+            Some(r) => Ok(self.opened_approvals(vec![r]).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     /// Approvals matching a filter, newest first.
@@ -165,7 +279,7 @@ impl Ledger {
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(f.limit.clamp(1, 1000)));
         let rows = q.build().fetch_all(self.pool()).await?;
-        rows.iter().map(approval_row).collect()
+        self.opened_approvals(rows).await
     }
 
     pub async fn approval_votes(&self, id: &str) -> Result<Vec<VoteRow>, StoreError> {
@@ -282,7 +396,7 @@ impl Ledger {
         .bind(now)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(approval_row).collect()
+        self.opened_approvals(rows).await
     }
 
     /// Mark a request expired if it still may be. `Ok(true)` for exactly one caller.
@@ -321,7 +435,28 @@ impl Ledger {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(approval_row).transpose()
+        match row {
+            Some(r) => Ok(self.opened_approvals(vec![r]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// Every `approval_vote` record in the ledger as stored (seq, canonical record text),
+    /// oldest first, for checking each vote's signature (`warden audit verify`). Read from the
+    /// ledger itself, not from `approval_votes`, so a vote cannot hide by losing its row.
+    pub async fn vote_records(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, record FROM ledger \
+             WHERE json_extract(record, '$.event.kind') = 'approval_vote' ORDER BY seq",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: i64 = r.try_get(0)?;
+                Ok((u64::try_from(s).unwrap_or(0), r.try_get(1)?))
+            })
+            .collect()
     }
 
     /// What the agent saw: outcome records of earlier calls in the same session, before the

@@ -281,6 +281,13 @@ impl Ledger {
         Ok(records)
     }
 
+    /// Redact a value with the ledger's engine and key, for what is kept beside the ledger
+    /// (an approval request's before-state).
+    pub fn redact_value(&self, value: &mut serde_json::Value) {
+        let mut stats = RedactionStats::default();
+        self.redactor.redact_json(value, &mut stats);
+    }
+
     /// Values redacted from appended events since the ledger was opened.
     pub fn redacted_values(&self) -> u64 {
         self.redacted.load(Ordering::Relaxed)

@@ -340,6 +340,65 @@ impl Vault {
         Ok(())
     }
 
+    /// The payload key for values kept beside the ledger about decision `decision_id` (an
+    /// approval request's arguments, reasons and before-state): the same period and subject
+    /// keys as the decision's own payloads. Returns (period id, subject id, key).
+    pub(crate) async fn key_for_decision(
+        &self,
+        day: &str,
+        agent: &str,
+        tools: &[Option<&str>],
+        decision_id: &str,
+    ) -> Result<(String, Option<String>, [u8; 32]), StoreError> {
+        let classes = self.plan.classes(agent, tools);
+        let (period_id, period) = self.period_key(day, agent, &classes).await?;
+        let subject = match self.decision_subject(decision_id).await? {
+            Some(id) => match self.key(&id).await? {
+                Some(KeyState::Live(k)) => Some((id, k)),
+                _ => {
+                    let sref = id.split('-').nth(1).unwrap_or_default().to_string();
+                    Some(self.subject_key_for_ref(sref).await?)
+                }
+            },
+            None => None,
+        };
+        let key = core_vault::payload_key(
+            &period,
+            subject.as_ref().map(|(_, k)| k),
+            &period_id,
+            subject.as_ref().map(|(id, _)| id.as_str()),
+        );
+        Ok((period_id, subject.map(|(id, _)| id), key))
+    }
+
+    /// Open one sealed value of `field`; `None` when `text` is not sealed.
+    pub(crate) async fn open_text(
+        &self,
+        field: &str,
+        text: &str,
+    ) -> Result<Option<Result<Vec<u8>, Unreadable>>, StoreError> {
+        let Some(r) = SealedRef::parse(text) else {
+            return Ok(None);
+        };
+        let get = |state: Option<KeyState>| match state {
+            Some(KeyState::Live(k)) => Ok(k),
+            Some(KeyState::Destroyed(why)) => Err(why),
+            None => Err(Unreadable::Unavailable),
+        };
+        let period = get(self.key(r.period).await?);
+        let subject = match r.subject {
+            Some(id) => Some(get(self.key(id).await?)),
+            None => None,
+        };
+        let opened = (|| {
+            let period = period?;
+            let subject = subject.transpose()?;
+            let key = core_vault::payload_key(&period, subject.as_ref(), r.period, r.subject);
+            core_vault::open_payload(&key, &r, field).map_err(|_| Unreadable::Unavailable)
+        })();
+        Ok(Some(opened))
+    }
+
     fn note_decision(&self, id: &str, subject_key: Option<String>) {
         if let Ok(mut m) = self.decisions.lock() {
             if m.len() > 100_000 {

@@ -466,3 +466,63 @@ async fn a_retention_run_that_could_not_record_is_recorded_by_the_next() {
     assert!(run.recorded_seq.is_some());
     verified(&l).await;
 }
+
+#[tokio::test]
+async fn approval_requests_are_sealed_with_their_decision_and_erased_with_its_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let l = open(&path, MASTER).await;
+    let day = today();
+    call(&l, &day, "held-1", "issue_refund", "ACC-0555", "papaya").await;
+    let now = now_ms() / 1000;
+    let row = warden_store::ApprovalRow {
+        id: "held-1".into(),
+        agent: "crm".into(),
+        on_behalf_of: None,
+        tool: "issue_refund".into(),
+        qualified_tool: "crm/issue_refund".into(),
+        upstream: "crm".into(),
+        arguments: json!({"account_id": "ACC-0555", "note": "papaya", "amount": 40}),
+        arguments_hash: "00".repeat(32),
+        reasons: vec!["refunds wait for a person (papaya)".into()],
+        policies: vec!["card/crm/crm/issue_refund".into()],
+        tier: "approve".into(),
+        required: 1,
+        session: None,
+        correlation_id: None,
+        source: "test".into(),
+        before_state: Some(json!({"balance": "papaya-balance"})),
+        before_state_source: Some("snapshot".into()),
+        before_state_error: None,
+        ledger_seq: 1,
+        state: "pending".into(),
+        created_at: now,
+        expires_at: now + 3600,
+        decided_at: None,
+        deny_reason: None,
+        used_at: None,
+        used_by: None,
+    };
+    l.insert_approval(&row).await.unwrap();
+    let back = l.approval("held-1").await.unwrap().unwrap();
+    assert_eq!(back, row, "read back exactly as proposed");
+    l.flush().await.unwrap();
+    let bytes = file_bytes(&path);
+    assert!(
+        !contains(&bytes, "papaya"),
+        "the approval's payloads are sealed at rest"
+    );
+
+    l.erase_subject("ACC-0555", "test", "DSAR-7", format!("{day}T11:00:00.000Z"))
+        .await
+        .unwrap();
+    let gone = l.approval("held-1").await.unwrap().unwrap();
+    assert_eq!(gone.arguments, json!("[erased: data subject]"));
+    assert_eq!(gone.reasons, vec!["[erased: data subject]"]);
+    assert_eq!(gone.before_state, Some(json!("[erased: data subject]")));
+    assert_eq!(
+        gone.arguments_hash, row.arguments_hash,
+        "the binding hash stays"
+    );
+    l.close().await;
+}

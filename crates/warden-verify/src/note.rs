@@ -122,6 +122,12 @@ impl NoteVerifier {
         self.id
     }
 
+    /// Check a detached Ed25519 signature (64 bytes) over `message` made with
+    /// [`NoteSigner::sign_detached`] (strict verification, as for notes).
+    pub fn verify_detached(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verifies(message, signature)
+    }
+
     /// The vkey string.
     pub fn to_vkey(&self) -> String {
         let mut raw = vec![ALG_ED25519];
@@ -227,6 +233,19 @@ impl NoteSigner {
             id: self.id,
             key: self.key.verifying_key(),
         }
+    }
+
+    /// The key id (first four bytes of `SHA-256(name || 0x0A || 0x01 || public key)`).
+    pub fn key_id(&self) -> [u8; 4] {
+        self.id
+    }
+
+    /// A detached Ed25519 signature over `message`, for records signed with the log's key
+    /// besides its checkpoints (approval votes). The caller starts the message with a context
+    /// string of its own and must never let it end in a newline: every note text does, so a
+    /// detached signature can never pass as a note signature or the other way round.
+    pub fn sign_detached(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
     }
 
     /// Sign a note text (which must end in a newline) and return the whole note.

@@ -1,12 +1,12 @@
-//! `warden approvals list|show|approve|deny|stats`, and the approval signing key for
-//! `warden serve` and `warden demo`.
+//! `warden approvals list|show|approve|deny|stats`, and the expiry sweeper of `warden serve`.
 //!
 //! The CLI works on the project's store directly (it runs where the gateway runs, with the
 //! store and the master key). `approve` and `deny` act as the person named by `--by`, who
 //! must be an enabled approver or admin and prove it with a fresh TOTP code (`--totp`); the
-//! vote goes through the same checks and signing as the HTTP API and the web UI.
+//! vote goes through the same checks and signing as the HTTP API and the web UI: it is signed
+//! with the ledger's key (`[ledger] key_file`), the key that signs the checkpoints.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,21 +19,6 @@ use warden_gateway::AppState;
 
 use crate::project_cmds::load;
 use crate::serve::open_ledger;
-
-/// The C2SP key name of the approval signing key.
-pub const KEY_NAME: &str = "warden-approvals";
-
-/// Where the approval signing key lives, relative to the project.
-pub fn key_path(dir: &Path) -> PathBuf {
-    dir.join(".warden").join("approvals.key")
-}
-
-/// Load the approval signing key, creating it (0600) on first use.
-pub fn signing_key(dir: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
-    let path = key_path(dir);
-    warden_gateway::approvals::load_or_create_key(&path)
-        .with_context(|| format!("loading the approval signing key {}", path.display()))
-}
 
 /// Expire overdue requests every few seconds, so expiry is recorded even when nobody looks.
 pub fn spawn_sweeper(state: AppState) {
@@ -108,7 +93,7 @@ async fn state_for(dir: &Path) -> anyhow::Result<Option<AppState>> {
     Ok(Some(
         AppState::new(&project.config, Arc::new(project.policy), ledger)
             .with_master_key(master)
-            .with_approval_signer(KEY_NAME, Some(signing_key(dir)?))
+            .with_ledger_signer(Some(crate::ledger_cmd::signer(dir, &project.config)?))
             .with_public_url(format!("http://{listen}")),
     ))
 }

@@ -68,7 +68,8 @@ pub async fn verify(dir: &Path, checkpoint: Option<&Path>) -> anyhow::Result<Exi
             let extends =
                 crate::ledger_cmd::verify_extends(dir, &ledger, report.verified, checkpoint)
                     .await?;
-            Ok(if extends {
+            let votes = crate::ledger_cmd::verify_votes(dir, &ledger).await?;
+            Ok(if extends && votes {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -227,6 +228,19 @@ fn summary_row(r: &StoredRecord) -> Vec<String> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+        ],
+        LedgerEvent::SnapshotRead(s) => vec![
+            r.seq.to_string(),
+            rec.ts.clone(),
+            rec.event.kind().to_string(),
+            s.agent.clone(),
+            s.tool.clone(),
+            s.status.clone(),
+            s.approval_id.clone(),
+            match &s.error {
+                Some(e) => format!("before-state unavailable: {e}"),
+                None => "before-state read for the approvers".to_string(),
+            },
         ],
         LedgerEvent::ToolPinned(t) | LedgerEvent::ToolChanged(t) | LedgerEvent::ToolApproved(t) => {
             vec![

@@ -239,7 +239,9 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         project.policy.policy_count(),
         project.policy.short_version()
     );
-    let ledger = crate::ledger_cmd::open_signing(&dir, &project.config).await?;
+    let signer = crate::ledger_cmd::signer(&dir, &project.config)?;
+    let ledger =
+        crate::ledger_cmd::open_signing_with(&dir, &project.config, Arc::clone(&signer)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
@@ -293,10 +295,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .context("reading the demo approver's TOTP seed")?;
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
         .with_master_key(Some(master))
-        .with_approval_signer(
-            crate::approvals_cmd::KEY_NAME,
-            Some(crate::approvals_cmd::signing_key(&dir)?),
-        )
+        .with_ledger_signer(Some(signer))
         .with_public_url(format!("http://{addr}"));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(warden_gateway::serve(listener, state, async {

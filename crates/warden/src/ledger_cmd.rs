@@ -119,10 +119,24 @@ fn verifier(dir: &Path, cfg: &LedgerConfig) -> anyhow::Result<NoteVerifier> {
     Ok(load_or_create_key(dir, cfg)?.verifier())
 }
 
+/// The ledger's signing key (created on first use). It signs the checkpoints and the
+/// approval votes, so one public key (`warden audit pubkey`) checks both.
+pub fn signer(dir: &Path, config: &WardenConfig) -> anyhow::Result<Arc<NoteSigner>> {
+    Ok(Arc::new(load_or_create_key(dir, &config.ledger)?))
+}
+
 /// Open the project's ledger as a writer does: with the signing key, checkpoints every N
 /// records or T seconds, and the configured witnesses.
 pub async fn open_signing(dir: &Path, config: &WardenConfig) -> anyhow::Result<Ledger> {
-    let signer = Arc::new(load_or_create_key(dir, &config.ledger)?);
+    open_signing_with(dir, config, signer(dir, config)?).await
+}
+
+/// [`open_signing`] with a key already loaded (the gateway also signs votes with it).
+pub async fn open_signing_with(
+    dir: &Path,
+    config: &WardenConfig,
+    signer: Arc<NoteSigner>,
+) -> anyhow::Result<Ledger> {
     let publish = if config.ledger.witnesses.is_empty() {
         None
     } else {
@@ -363,6 +377,55 @@ pub async fn prove(dir: &Path, seq: u64, json: bool) -> anyhow::Result<ExitCode>
 
 /// `warden audit verify --checkpoint FILE`, after the chain verified: the current log extends
 /// the older checkpoint (consistency proof), and the latest stored checkpoint matches too.
+/// Check the signature of every approval vote in the ledger with the ledger's public key
+/// (votes are signed with the key that signs the checkpoints). Prints one line per bad record
+/// (naming its seq) and a summary; `false` when any vote fails.
+pub async fn verify_votes(dir: &Path, ledger: &Ledger) -> anyhow::Result<bool> {
+    let records = ledger.vote_records().await?;
+    if records.is_empty() {
+        return Ok(true);
+    }
+    let config = read_config(dir)?;
+    if !key_path(dir, &config.ledger).exists() {
+        println!(
+            "FAILED: {} approval vote records cannot be checked: there is no ledger key ([ledger] key_file)",
+            records.len()
+        );
+        return Ok(false);
+    }
+    let key = verifier(dir, &config.ledger)?;
+    let mut bad = 0usize;
+    for (seq, text) in &records {
+        let record: Result<LedgerRecord, _> = serde_json::from_str(text);
+        match record.map(|r| r.event) {
+            Ok(LedgerEvent::ApprovalVote(v)) => {
+                if !warden_core::approval::verify_vote(&v.vote, &key) {
+                    bad += 1;
+                    println!(
+                        "FAILED: approval vote record {seq} (approval {}, approver {}, {}): its signature does not verify with the ledger key {}",
+                        v.vote.statement.approval_id,
+                        v.vote.statement.approver,
+                        v.vote.statement.verdict,
+                        key.name()
+                    );
+                }
+            }
+            _ => {
+                bad += 1;
+                println!("FAILED: approval vote record {seq} cannot be read as a signed vote");
+            }
+        }
+    }
+    if bad == 0 {
+        println!(
+            "ok: {} approval vote signatures verified with the ledger key {}",
+            records.len(),
+            key.name()
+        );
+    }
+    Ok(bad == 0)
+}
+
 pub async fn verify_extends(
     dir: &Path,
     ledger: &Ledger,

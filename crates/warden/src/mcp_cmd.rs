@@ -58,14 +58,25 @@ pub async fn stdio(
     let session = format!("stdio-{}", uuid_v7());
     tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
     let gate_server = server.clone();
-    let gate = Arc::new(McpGate::new(
-        Arc::new(project.policy),
-        ledger.clone(),
-        agent.to_string(),
-        server,
-        session,
-        max_output,
-    ));
+    let policy = Arc::new(project.policy);
+    // Held calls wait in the project's approval queue, where people vote through `warden
+    // serve`'s UI or `warden approvals approve` (same store).
+    let approvals =
+        warden_gateway::AppState::new(&project.config, Arc::clone(&policy), ledger.clone())
+            .with_public_url(format!("http://{}", project.config.gateway.listen));
+    let read_timeout =
+        std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
+    let gate = Arc::new(
+        McpGate::new(
+            policy,
+            ledger.clone(),
+            agent.to_string(),
+            server,
+            session,
+            max_output,
+        )
+        .with_approvals(approvals, read_timeout),
+    );
     let secret_values =
         crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
     let mut env = Vec::new();

@@ -43,7 +43,9 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         Ok(t) => t,
         Err(code) => return Ok(code),
     };
-    let ledger = crate::ledger_cmd::open_signing(dir, &project.config).await?;
+    let signer = crate::ledger_cmd::signer(dir, &project.config)?;
+    let ledger =
+        crate::ledger_cmd::open_signing_with(dir, &project.config, Arc::clone(&signer)).await?;
     let addr = listen.unwrap_or_else(|| project.config.gateway.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -145,10 +147,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
             upstreams,
             project.config.gateway.max_concurrent_calls_per_session,
         )
-        .with_approval_signer(
-            crate::approvals_cmd::KEY_NAME,
-            Some(crate::approvals_cmd::signing_key(dir)?),
-        )
+        .with_ledger_signer(Some(signer))
         .with_public_url(format!("{scheme}://{local}"));
     crate::approvals_cmd::spawn_sweeper(state.clone());
     let retention_job = crate::lifecycle_cmd::spawn_retention_job(

@@ -651,3 +651,114 @@ fn retention_and_erasure_from_the_command_line_leave_the_ledger_verifiable() {
     assert!(text(&o).contains("retention_purged"), "{}", text(&o));
     assert!(text(&o).contains("subject_erased"), "{}", text(&o));
 }
+
+/// Rows of the ledger as stored: (seq, hash, record).
+fn ledger_rows(dir: &Path) -> Vec<(i64, String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let url = format!("sqlite://{}", dir.join("warden.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("SELECT seq, hash, record FROM ledger ORDER BY seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    })
+}
+
+/// Write rows back (same seq), in one transaction.
+fn rewrite_rows(dir: &Path, rows: &[(i64, String, String)]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("warden.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let mut tx = c.begin().await.unwrap();
+        for (seq, hash, record) in rows {
+            sqlx::query("UPDATE ledger SET hash = ?, record = ? WHERE seq = ?")
+                .bind(hash)
+                .bind(record)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    });
+}
+
+#[test]
+fn a_forged_vote_signature_is_named_by_audit_verify_even_with_the_chain_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let p = dir.to_str().unwrap();
+    // The demo's scripted approver votes through the same API a browser uses.
+    let o = run(&["demo", "--keep", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Stored checkpoints would catch a rewritten chain on their own; remove them so only the
+    // signature check is left to catch the forgery.
+    sqlite(&dir, "DELETE FROM ledger_checkpoints");
+    let o = run(&["audit", "verify", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("ok: 1 approval vote signatures verified with the ledger key"),
+        "{}",
+        text(&o)
+    );
+    // The vote names the ledger key: the same key id `warden audit pubkey` shows.
+    let pubkey = run(&["audit", "pubkey", "-p", p]);
+    assert!(pubkey.status.success(), "{}", text(&pubkey));
+    let vkey = String::from_utf8_lossy(&pubkey.stdout).trim().to_string();
+    let key_id = vkey.split('+').nth(1).unwrap().to_string();
+
+    let mut rows = ledger_rows(&dir);
+    let at = rows
+        .iter()
+        .position(|(_, _, r)| r.contains(r#""kind":"approval_vote""#))
+        .expect("the demo's approval vote is in the ledger");
+    let vote_seq = rows[at].0;
+    let record: Value = serde_json::from_str(&rows[at].2).unwrap();
+    assert_eq!(record["event"]["key_id"], key_id.as_str(), "{record}");
+    let sig = record["event"]["signature"].as_str().unwrap().to_string();
+    // Flip a byte inside the signature: change one base64 digit (same length, still base64).
+    let mut forged: Vec<char> = sig.chars().collect();
+    forged[10] = if forged[10] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    rows[at].2 = rows[at].2.replace(&sig, &forged);
+    // Recompute every hash from the forged record on, so the chain stays consistent.
+    let mut prev = if at == 0 {
+        warden_core::ledger::GENESIS_HASH.to_string()
+    } else {
+        rows[at - 1].1.clone()
+    };
+    for row in rows.iter_mut().skip(at) {
+        let mut rec: Value = serde_json::from_str(&row.2).unwrap();
+        rec["prev_hash"] = Value::String(prev.clone());
+        row.2 = warden_core::ledger::canonical_json(&rec).unwrap();
+        row.1 = warden_core::ledger::leaf_hash(row.2.as_bytes());
+        prev = row.1.clone();
+    }
+    rewrite_rows(&dir, &rows[at..]);
+
+    let o = run(&["audit", "verify", "-p", p]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("records verified") && !t.contains("broken"),
+        "the recomputed chain still verifies, so only the signature check catches it:\n{t}"
+    );
+    assert!(
+        t.contains(&format!("FAILED: approval vote record {vote_seq} ")),
+        "the forged vote is named:\n{t}"
+    );
+    assert!(t.contains("signature does not verify"), "{t}");
+}

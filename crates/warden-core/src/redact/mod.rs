@@ -766,6 +766,24 @@ impl Redactor {
                     self.redact_string(c, stats);
                 }
             }
+            // A read Warden ran for a held call: its arguments come from the agent, its
+            // result from a tool.
+            LedgerEvent::SnapshotRead(r) => {
+                let (args, output) = self.withholding.flags(&r.agent, &[Some(&r.tool)]);
+                if args && !r.arguments.is_null() {
+                    r.arguments = self.withheld("store_arguments", &r.arguments, stats);
+                } else {
+                    self.redact_json(&mut r.arguments, stats);
+                }
+                if output && !r.before_state.is_null() {
+                    r.before_state = self.withheld("store_output", &r.before_state, stats);
+                } else {
+                    self.redact_json(&mut r.before_state, stats);
+                }
+                if let Some(e) = r.error.as_mut() {
+                    self.redact_string(e, stats);
+                }
+            }
             // Excerpts quote untrusted tool output.
             LedgerEvent::InjectionDetected(i) => {
                 for f in &mut i.findings {

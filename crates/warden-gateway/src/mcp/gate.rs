@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent, ToolEvent};
@@ -34,7 +34,35 @@ pub enum ClientAction {
     Reply(String),
     /// Drop it (a notification that cannot be answered), with the reason for the log.
     Drop(String),
+    /// A call held for approval: hand it to [`McpGate::hold`] in a task of its own, which
+    /// sends progress notifications while it waits and then forwards or answers it.
+    Hold(Box<HeldStdio>),
 }
+
+/// A `tools/call` on stdio that is held for approval.
+#[derive(Debug, Clone)]
+pub struct HeldStdio {
+    id: Value,
+    line: String,
+    tool: String,
+    args: Value,
+    decision_id: String,
+    seq: u64,
+    decision: Box<Decision>,
+    progress_token: Option<Value>,
+    on_behalf_of: Option<String>,
+}
+
+impl PartialEq for HeldStdio {
+    fn eq(&self, other: &Self) -> bool {
+        self.decision_id == other.decision_id
+    }
+}
+
+impl Eq for HeldStdio {}
+
+/// Id prefix of the requests Warden itself sends to a stdio upstream (snapshot reads).
+const OWN_REQUEST_PREFIX: &str = "warden-snapshot-";
 
 enum Pending {
     Initialize,
@@ -51,6 +79,10 @@ enum Pending {
 /// The `_meta` key under which an MCP client declares the user's own request (trusted input).
 pub const USER_REQUEST_META: &str = "warden/user_request";
 
+/// The `_meta` key under which an MCP client names the person the agent acts for; that person
+/// cannot approve the call ([approvals] forbid_self_approval).
+pub const ON_BEHALF_OF_META: &str = "warden/on_behalf_of";
+
 /// The gate for one agent and one upstream.
 pub struct McpGate {
     policy: Arc<CompiledPolicy>,
@@ -61,6 +93,15 @@ pub struct McpGate {
     max_output_bytes: usize,
     pending: Mutex<HashMap<String, Pending>>,
     sessions: crate::sessions::Sessions,
+    /// The approval queue (the project's store and `[approvals]`); without it a held call is
+    /// answered at once.
+    approvals: Option<crate::state::AppState>,
+    /// The channel to the upstream's stdin, for Warden's own requests (snapshot reads) and
+    /// for held calls released by an approval.
+    upstream_tx: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
+    /// Warden's own requests to the upstream waiting for their responses.
+    own_requests: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
+    read_timeout: Duration,
 }
 
 fn id_key(id: &Value) -> String {
@@ -107,6 +148,113 @@ impl McpGate {
             max_output_bytes,
             pending: Mutex::new(HashMap::new()),
             sessions: crate::sessions::Sessions::default(),
+            approvals: None,
+            upstream_tx: Mutex::new(None),
+            own_requests: Mutex::new(HashMap::new()),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Hold calls that need approval in this approval queue (sharing the project's store with
+    /// `warden serve` and the CLI, where people vote) instead of answering them at once.
+    /// `read_timeout` bounds a snapshot read.
+    #[must_use]
+    pub fn with_approvals(mut self, state: crate::state::AppState, read_timeout: Duration) -> Self {
+        self.approvals = Some(state);
+        self.read_timeout = read_timeout;
+        self
+    }
+
+    /// The channel to the upstream's stdin (set by [`super::stdio::run`]); `None` detaches it.
+    pub fn attach_upstream(&self, tx: Option<tokio::sync::mpsc::Sender<String>>) {
+        if let Ok(mut t) = self.upstream_tx.lock() {
+            *t = tx;
+        }
+    }
+
+    fn upstream(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
+        self.upstream_tx.lock().ok().and_then(|t| t.clone())
+    }
+
+    /// Wait for people to decide on a held call (progress notifications on `to_client` when
+    /// the client gave a `progressToken`), then forward it to the upstream under the approval
+    /// or answer it with the denial, expiry or "pending approval".
+    pub async fn hold(
+        self: Arc<Self>,
+        held: Box<HeldStdio>,
+        to_client: tokio::sync::mpsc::Sender<String>,
+    ) {
+        let Some(state) = self.approvals.clone() else {
+            return;
+        };
+        let (note_tx, mut note_rx) = tokio::sync::mpsc::channel::<Value>(16);
+        let forward = {
+            let to_client = to_client.clone();
+            tokio::spawn(async move {
+                while let Some(note) = note_rx.recv().await {
+                    if to_client.send(note.to_string()).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let progress = held
+            .progress_token
+            .clone()
+            .map(|token| crate::approvals::Progress { token, tx: note_tx });
+        let result = crate::approvals::hold_mcp(
+            &state,
+            crate::approvals::HeldMcp {
+                agent: &self.agent,
+                session: &self.session,
+                server: &self.server,
+                tool: &held.tool,
+                args: &held.args,
+                decision_id: &held.decision_id,
+                seq: held.seq,
+                decision: (*held.decision).clone(),
+                request_id: &held.id,
+                on_behalf_of: held.on_behalf_of.as_deref(),
+                source: "mcp-stdio",
+                reader: Some(self.as_ref()),
+                progress: progress.as_ref(),
+            },
+        )
+        .await;
+        // Every notification goes out before the answer.
+        drop(progress);
+        let _ = forward.await;
+        match result {
+            Ok(execution_id) => {
+                self.remember(
+                    &held.id,
+                    Pending::Call {
+                        decision_id: execution_id,
+                        tool: held.tool.clone(),
+                        started: Instant::now(),
+                    },
+                );
+                let sent = match self.upstream() {
+                    Some(tx) => tx.send(held.line).await.is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    self.take(&held.id);
+                    let _ = to_client
+                        .send(
+                            tool_error(
+                                &held.id,
+                                "the approved call could not be sent: the upstream has exited"
+                                    .to_string(),
+                            )
+                            .to_string(),
+                        )
+                        .await;
+                }
+            }
+            Err(text) => {
+                let _ = to_client.send(tool_error(&held.id, text).to_string()).await;
+            }
         }
     }
 
@@ -216,6 +364,7 @@ impl McpGate {
             token_tools: None,
             sessions: &self.sessions,
             user_request: user_request(params),
+            on_behalf_of: on_behalf_of(params),
         })
         .await;
         match gated {
@@ -230,6 +379,25 @@ impl McpGate {
                 );
                 ClientAction::Forward(line.to_string())
             }
+            Gated::Held {
+                decision_id,
+                seq,
+                decision,
+                ..
+            } if self.approvals.is_some() => ClientAction::Hold(Box::new(HeldStdio {
+                progress_token: crate::approvals::progress_token(obj.get("params")),
+                on_behalf_of: on_behalf_of(params),
+                id,
+                line: line.to_string(),
+                tool: name.to_string(),
+                args: params
+                    .and_then(|p| p.get("arguments"))
+                    .cloned()
+                    .unwrap_or(Value::Object(serde_json::Map::new())),
+                decision_id,
+                seq,
+                decision,
+            })),
             Gated::Refused { text, .. } | Gated::Held { text, .. } => {
                 ClientAction::Reply(tool_error(&id, text).to_string())
             }
@@ -281,6 +449,7 @@ impl McpGate {
                 token_tools: None,
                 sessions: &self.sessions,
                 user_request: None,
+                on_behalf_of: None,
             },
             &read_target,
         )
@@ -310,6 +479,22 @@ impl McpGate {
             return None;
         };
         let is_response = msg.get("method").is_none();
+        // The answer to Warden's own request (a snapshot read) goes to Warden, not the client.
+        if let Some(own) = msg
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| is_response && id.starts_with(OWN_REQUEST_PREFIX))
+        {
+            let waiter = self
+                .own_requests
+                .lock()
+                .ok()
+                .and_then(|mut w| w.remove(own));
+            if let Some(w) = waiter {
+                let _ = w.send(msg);
+                return None;
+            }
+        }
         let pending = match msg.get("id") {
             Some(id) if is_response => self.take(id),
             _ => None,
@@ -443,6 +628,46 @@ impl McpGate {
     }
 }
 
+/// A snapshot read on a stdio upstream: Warden sends the `tools/call` with an id of its own
+/// and takes the response out of the upstream's stream.
+impl crate::approvals::SnapshotReader for McpGate {
+    fn call<'a>(&'a self, tool: &'a str, args: Value) -> crate::approvals::ReadResult<'a> {
+        Box::pin(async move {
+            let tx = self
+                .upstream()
+                .ok_or_else(|| format!("upstream `{}` is not running", self.server))?;
+            let id = format!("{OWN_REQUEST_PREFIX}{}", uuid::Uuid::new_v4());
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if let Ok(mut w) = self.own_requests.lock() {
+                w.insert(id.clone(), reply);
+            }
+            let msg = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": tool, "arguments": args}});
+            let forget = || {
+                if let Ok(mut w) = self.own_requests.lock() {
+                    w.remove(&id);
+                }
+            };
+            if tx.send(msg.to_string()).await.is_err() {
+                forget();
+                return Err(format!("upstream `{}` has exited", self.server));
+            }
+            match tokio::time::timeout(self.read_timeout, answer).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(_)) => Err(format!("upstream `{}` has exited", self.server)),
+                Err(_) => {
+                    forget();
+                    Err(format!(
+                        "upstream `{}` did not answer within {} s",
+                        self.server,
+                        self.read_timeout.as_secs()
+                    ))
+                }
+            }
+        })
+    }
+}
+
 /// A proposed MCP tool call, for [`gate_call`].
 pub(crate) struct McpCall<'a> {
     pub policy: &'a CompiledPolicy,
@@ -460,6 +685,20 @@ pub(crate) struct McpCall<'a> {
     pub sessions: &'a crate::sessions::Sessions,
     /// The user's request declared in `_meta["warden/user_request"]`.
     pub user_request: Option<String>,
+    /// The person named in `_meta["warden/on_behalf_of"]`.
+    pub on_behalf_of: Option<String>,
+}
+
+/// `params._meta["warden/on_behalf_of"]` of a `tools/call`, if a string of at most 256
+/// characters.
+pub(crate) fn on_behalf_of(params: Option<&serde_json::Map<String, Value>>) -> Option<String> {
+    params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(ON_BEHALF_OF_META))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.chars().count() <= 256)
+        .map(str::to_string)
 }
 
 /// `params._meta["warden/user_request"]` of a `tools/call`, if a string.
@@ -590,7 +829,7 @@ async fn record_decision(c: McpCall<'_>, decision: Decision) -> Gated {
         mcp_request_id: Some(c.request_id.clone()),
         user_request: c.user_request.clone(),
         approval_id: None,
-        on_behalf_of: None,
+        on_behalf_of: c.on_behalf_of.clone(),
         decision: decision.clone(),
     }));
     let seq = match c.ledger.append(now_rfc3339(), event).await {

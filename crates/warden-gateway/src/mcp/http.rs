@@ -1,9 +1,11 @@
 //! `/mcp`: the MCP streamable-HTTP endpoint for agents.
 //!
 //! Each POST carries one JSON-RPC message and, for requests, gets one JSON response
-//! (`application/json`; Warden does not open SSE streams, so `GET /mcp` is 405 as the
-//! transport allows). `initialize` opens a session bound to the authenticated agent and returns
-//! its id in `Mcp-Session-Id`; every later request must carry it. `tools/list` shows the tools
+//! (`application/json`), except a `tools/call` that carries a `progressToken` and is held for
+//! approval: its answer is an SSE stream of `notifications/progress` and then the result.
+//! Warden opens no standalone SSE stream, so `GET /mcp` is 405 as the transport allows.
+//! `initialize` opens a session bound to the authenticated agent and returns its id in
+//! `Mcp-Session-Id`; every later request must carry it. `tools/list` shows the tools
 //! of all upstreams that the agent's card grants (and that are not blocked by their pins);
 //! `tools/call` goes through [`gate_call`] and, when allowed, to the upstream that has it.
 
@@ -223,30 +225,40 @@ pub async fn post(
         "ping" => rpc_result(&id, json!({})),
         "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent, principal.tools.as_deref()).await})),
         "tools/call" => match state.mcp.admit(&session) {
-            Some(_slot) => {
-                let started = crate::telemetry::now_unix_nano();
-                let mut trace = CallTrace::default();
-                let answer = call_tool(
-                    &state,
-                    &principal,
-                    &session,
-                    &id,
-                    obj.get("params"),
-                    &mut trace,
-                )
-                .await;
-                if let (Some(telemetry), false) = (&state.telemetry, trace.tool.is_empty()) {
-                    trace.session = Some(session.clone());
-                    trace.mcp_request_id = Some(id.to_string());
-                    telemetry.record(crate::telemetry::span(
-                        trace,
-                        &principal.agent,
-                        "mcp-http",
-                        crate::telemetry::trace_parent(&headers, obj.get("params")),
-                        started,
-                    ));
+            // A client that asked for progress and takes SSE gets a stream if the call is held.
+            Some(slot) => {
+                let parent = crate::telemetry::trace_parent(&headers, obj.get("params"));
+                match crate::approvals::progress_token(obj.get("params"))
+                    .filter(|_| accepts_sse(&headers))
+                {
+                    Some(token) => {
+                        let params = obj.get("params").cloned();
+                        return Ok(call_with_progress(
+                            state.clone(),
+                            principal,
+                            session,
+                            id,
+                            params,
+                            token,
+                            slot,
+                            parent,
+                        )
+                        .await);
+                    }
+                    None => {
+                        let _slot = slot;
+                        call_tool_traced(
+                            &state,
+                            &principal,
+                            &session,
+                            &id,
+                            obj.get("params"),
+                            None,
+                            parent,
+                        )
+                        .await
+                    }
                 }
-                answer
             }
             None => rpc_error(
                 &id,
@@ -385,12 +397,144 @@ fn resolve_tool(state: &AppState, agent: &str, called: &str) -> (String, String)
     (server, called.to_string())
 }
 
+/// Whether the client takes `text/event-stream` answers (streamable HTTP clients send
+/// `Accept: application/json, text/event-stream`).
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/event-stream"))
+}
+
+/// One SSE event carrying a JSON-RPC message.
+fn sse_event(msg: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {msg}\n\n"))
+}
+
+/// A `tools/call` whose client gave a `progressToken`: run it in a task; if it finishes
+/// before anything needs saying, answer with JSON as usual; if it is held for approval, answer
+/// with an SSE stream that carries its `notifications/progress` and then its result (the
+/// streamable-HTTP transport lets a server answer a POST so). When the client drops the
+/// stream, the held call notices at its next notification and does not run.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one held call, moved into its task"
+)]
+async fn call_with_progress(
+    state: AppState,
+    principal: crate::identity::AgentPrincipal,
+    session: String,
+    id: Value,
+    params: Option<Value>,
+    token: Value,
+    slot: InFlight,
+    parent: Option<warden_core::otel::TraceParent>,
+) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(16);
+    let rpc_id = id.clone();
+    let task = tokio::spawn(async move {
+        let _slot = slot;
+        let progress = crate::approvals::Progress { token, tx };
+        call_tool_traced(
+            &state,
+            &principal,
+            &session,
+            &id,
+            params.as_ref(),
+            Some(&progress),
+            parent,
+        )
+        .await
+    });
+    let failed = move |e: tokio::task::JoinError| {
+        tracing::error!(message = "held call task failed", error = %e);
+        rpc_error(&rpc_id, -32603, "Warden failed while handling the call")
+    };
+    // The task's sender closes only when the task is done.
+    let Some(first) = rx.recv().await else {
+        let answer = task.await.unwrap_or_else(failed);
+        return Json(answer).into_response();
+    };
+    struct Sse {
+        first: Option<Value>,
+        rx: tokio::sync::mpsc::Receiver<Value>,
+        task: Option<tokio::task::JoinHandle<Value>>,
+    }
+    let failed = std::sync::Arc::new(failed);
+    let stream = futures_util::stream::unfold(
+        Sse {
+            first: Some(first),
+            rx,
+            task: Some(task),
+        },
+        move |mut st| {
+            let failed = std::sync::Arc::clone(&failed);
+            async move {
+                if let Some(note) = st.first.take() {
+                    return Some((Ok::<_, std::convert::Infallible>(sse_event(&note)), st));
+                }
+                let task = st.task.take()?;
+                match st.rx.recv().await {
+                    Some(note) => {
+                        st.task = Some(task);
+                        Some((Ok(sse_event(&note)), st))
+                    }
+                    None => {
+                        let answer = task.await.unwrap_or_else(|e| failed(e));
+                        Some((Ok(sse_event(&answer)), st))
+                    }
+                }
+            }
+        },
+    );
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    resp
+}
+
+/// [`call_tool`], and the `execute_tool` span of the call when telemetry is on.
+async fn call_tool_traced(
+    state: &AppState,
+    principal: &crate::identity::AgentPrincipal,
+    session: &str,
+    id: &Value,
+    params: Option<&Value>,
+    progress: Option<&crate::approvals::Progress>,
+    parent: Option<warden_core::otel::TraceParent>,
+) -> Value {
+    let started = crate::telemetry::now_unix_nano();
+    let mut trace = CallTrace::default();
+    let answer = call_tool(state, principal, session, id, params, progress, &mut trace).await;
+    if let (Some(telemetry), false) = (&state.telemetry, trace.tool.is_empty()) {
+        trace.session = Some(session.to_string());
+        trace.mcp_request_id = Some(id.to_string());
+        telemetry.record(crate::telemetry::span(
+            trace,
+            &principal.agent,
+            "mcp-http",
+            parent,
+            started,
+        ));
+    }
+    answer
+}
+
 async fn call_tool(
     state: &AppState,
     principal: &crate::identity::AgentPrincipal,
     session: &str,
     id: &Value,
     params: Option<&Value>,
+    progress: Option<&crate::approvals::Progress>,
     trace: &mut CallTrace,
 ) -> Value {
     use warden_core::otel::error_type;
@@ -407,6 +551,7 @@ async fn call_tool(
     trace.tool = name.to_string();
     trace.qualified_tool = Some(format!("{server}/{name}"));
     trace.policy_version = Some(state.policy.version.to_string());
+    let behalf = crate::mcp::gate::on_behalf_of(params.and_then(Value::as_object));
     let gated = gate_call(McpCall {
         policy: &state.policy,
         ledger: &state.ledger,
@@ -420,6 +565,7 @@ async fn call_tool(
         token_tools: principal.tools.as_deref(),
         sessions: &state.sessions,
         user_request: crate::mcp::gate::user_request(params.and_then(Value::as_object)),
+        on_behalf_of: behalf.clone(),
     })
     .await;
     let decision_id = match gated {
@@ -444,15 +590,21 @@ async fn call_tool(
             trace.decision_id = Some(decision_id.clone());
             match crate::approvals::hold_mcp(
                 state,
-                agent,
-                session,
-                &server,
-                name,
-                &args,
-                &decision_id,
-                seq,
-                *decision,
-                id,
+                crate::approvals::HeldMcp {
+                    agent,
+                    session,
+                    server: &server,
+                    tool: name,
+                    args: &args,
+                    decision_id: &decision_id,
+                    seq,
+                    decision: *decision,
+                    request_id: id,
+                    on_behalf_of: behalf.as_deref(),
+                    source: "mcp-http",
+                    reader: None,
+                    progress,
+                },
             )
             .await
             {
@@ -663,6 +815,7 @@ async fn read(
             token_tools: principal.tools.as_deref(),
             sessions: &state.sessions,
             user_request: None,
+            on_behalf_of: None,
         },
         &read_target,
     )

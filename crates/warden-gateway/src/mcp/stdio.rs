@@ -53,6 +53,22 @@ pub async fn run(gate: Arc<McpGate>, launch: &super::upstream::Launch) -> Result
     let mut child_in = child.stdin.take().ok_or(StdioError::NoCommand)?;
     let child_out = child.stdout.take().ok_or(StdioError::NoCommand)?;
 
+    // One writer owns the child's stdin: forwarded client messages, Warden's own requests
+    // (snapshot reads) and held calls released by an approval all go through it.
+    let (to_upstream, mut upstream_rx) = mpsc::channel::<String>(256);
+    let child_writer = tokio::spawn(async move {
+        while let Some(line) = upstream_rx.recv().await {
+            if let Err(error) = write_line(&mut child_in, &line).await {
+                tracing::warn!(message = "writing to the upstream failed", %error);
+                break;
+            }
+        }
+        // Dropping `child_in` closes the upstream's stdin.
+    });
+    gate.attach_upstream(Some(to_upstream.clone()));
+    // Calls held for approval, each waiting in a task of its own.
+    let mut held = tokio::task::JoinSet::new();
+
     // One writer owns our stdout, so replies and upstream messages never interleave.
     let (to_client, mut client_rx) = mpsc::channel::<String>(256);
     let writer = tokio::spawn(async move {
@@ -105,18 +121,27 @@ pub async fn run(gate: Arc<McpGate>, launch: &super::upstream::Launch) -> Result
                 }
                 match gate.from_client(&line).await {
                     ClientAction::Forward(msg) => {
-                        child_in.write_all(msg.as_bytes()).await?;
-                        child_in.write_all(b"\n").await?;
-                        child_in.flush().await?;
+                        if to_upstream.send(msg).await.is_err() {
+                            tracing::warn!(message = "the upstream's stdin is closed; message dropped");
+                        }
                     }
                     ClientAction::Reply(msg) => {
                         let _ = to_client.send(msg).await;
                     }
                     ClientAction::Drop(why) => tracing::warn!(message = "client message dropped", reason = %why),
+                    ClientAction::Hold(call) => {
+                        held.spawn(Arc::clone(&gate).hold(call, to_client.clone()));
+                    }
                 }
+                // Reap finished holds.
+                while held.try_join_next().is_some() {}
             }
             status = child.wait() => {
                 let code = status?.code().unwrap_or(1);
+                held.abort_all();
+                gate.attach_upstream(None);
+                drop(to_upstream);
+                let _ = child_writer.await;
                 let _ = from_upstream.await;
                 drop(to_client);
                 let _ = writer.await;
@@ -124,11 +149,21 @@ pub async fn run(gate: Arc<McpGate>, launch: &super::upstream::Launch) -> Result
             }
         }
     }
-    // The client closed its side: close the upstream's stdin and let it finish.
-    drop(child_in);
+    // The client closed its side: held calls have nobody to answer (they do not run); close
+    // the upstream's stdin and let it finish.
+    held.abort_all();
+    gate.attach_upstream(None);
+    drop(to_upstream);
+    let _ = child_writer.await;
     let status = child.wait().await?;
     let _ = from_upstream.await;
     drop(to_client);
     let _ = writer.await;
     Ok(status.code().unwrap_or(0))
+}
+
+async fn write_line(out: &mut tokio::process::ChildStdin, line: &str) -> std::io::Result<()> {
+    out.write_all(line.as_bytes()).await?;
+    out.write_all(b"\n").await?;
+    out.flush().await
 }
