@@ -32,9 +32,68 @@ pub struct WardenConfig {
     /// Human approvals: expiry, how long an MCP call is held, notifications, fatigue alerts.
     #[serde(default)]
     pub approvals: crate::approval::ApprovalsConfig,
+    /// OpenTelemetry spans of tool calls (off unless an OTLP endpoint is set).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// How long payloads are kept, per data class; encryption of payloads at rest.
     #[serde(default)]
     pub retention: RetentionConfig,
+}
+
+/// `[gateway.tls]`: serve the listener over TLS (rustls). Present and not `enabled = false`
+/// means on; the certificate chain and key are PEM files relative to the project directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Set to `false` to keep the table but serve plain HTTP.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// PEM file with the server certificate first, then any intermediates.
+    pub cert_file: Spanned<String>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Spanned<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl GatewayConfig {
+    /// The TLS settings in force, if the listener is to use TLS.
+    pub fn tls_enabled(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref().filter(|t| t.enabled)
+    }
+}
+
+/// `[telemetry]`: where OpenTelemetry `execute_tool` spans go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP receiver (`http://127.0.0.1:4318`); spans are POSTed as
+    /// JSON to `<endpoint>/v1/traces` (or to the URL as given when it already ends so).
+    /// Unset: no spans are built or sent.
+    pub otlp_endpoint: Option<Spanned<String>>,
+    /// Headers sent with each export (a collector's token: `{ from_env = "VAR" }` or
+    /// `{ secret = "NAME" }`).
+    #[serde(default)]
+    pub otlp_headers: BTreeMap<String, EnvValue>,
+    /// `service.name` of the spans (default `warden`).
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_service_name() -> String {
+    "warden".to_string()
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            otlp_headers: BTreeMap::new(),
+            service_name: default_service_name(),
+        }
+    }
 }
 
 /// `[retention]`: payloads (arguments, outputs, the user's request) are sealed with a key per
@@ -72,6 +131,18 @@ fn default_retention() -> Spanned<String> {
 
 fn default_retention_every() -> u64 {
     60
+}
+
+impl TelemetryConfig {
+    /// The URL spans are POSTed to, if an endpoint is set.
+    pub fn traces_url(&self) -> Option<String> {
+        let base = self.otlp_endpoint.as_ref()?.get_ref().trim();
+        if base.ends_with("/v1/traces") {
+            Some(base.to_string())
+        } else {
+            Some(format!("{}/v1/traces", base.trim_end_matches('/')))
+        }
+    }
 }
 
 /// `[redaction]`: where the HMAC key of redaction tokens comes from. Everything stored is
@@ -189,6 +260,9 @@ pub struct GatewayConfig {
     /// Most MCP `tools/call` requests one session may have in flight at once.
     #[serde(default = "default_session_calls")]
     pub max_concurrent_calls_per_session: usize,
+    /// `[gateway.tls]`: TLS on the listener.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_session_calls() -> usize {
@@ -408,6 +482,51 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
         );
     }
     errors.extend(crate::ledger_config::check(path, source, &cfg.ledger));
+    if let Some(tls) = &cfg.gateway.tls {
+        for (key, value) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+            if value.get_ref().trim().is_empty() {
+                errors.push(
+                    FileError::at(
+                        path,
+                        source,
+                        value.span().start,
+                        format!("[gateway.tls] {key} is empty"),
+                    )
+                    .with_hint("a PEM file path relative to the project directory"),
+                );
+            }
+        }
+    }
+    if let Some(endpoint) = &cfg.telemetry.otlp_endpoint {
+        let url = endpoint.get_ref().trim();
+        let host = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+        let ok = host.is_some_and(|h| {
+            !h.is_empty()
+                && !h.contains('@')
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+        });
+        if !ok {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    endpoint.span().start,
+                    format!("[telemetry] otlp_endpoint `{url}` is not an http:// or https:// URL with a host"),
+                )
+                .with_hint("the OTLP/HTTP base URL of a collector, e.g. \"http://127.0.0.1:4318\" (credentials go in [telemetry.otlp_headers], not in the URL)"),
+            );
+        }
+    }
+    if cfg.telemetry.service_name.trim().is_empty() {
+        errors.push(FileError::whole(
+            path,
+            "[telemetry] service_name must not be empty",
+        ));
+    }
     if errors.is_empty() {
         Ok(cfg)
     } else {

@@ -18,6 +18,7 @@
 //! - [`injection`]: the detector for instructions planted in untrusted tool output.
 //! - [`session`]: per-session taint, data classes read, argument provenance, egress lists.
 //! - [`approval`]: human approvals: argument hash, signed votes, fatigue figures.
+//! - [`otel`]: OpenTelemetry GenAI `execute_tool` spans and their OTLP/HTTP JSON encoding.
 
 pub mod access;
 pub mod approval;
@@ -31,6 +32,7 @@ pub mod injection;
 pub mod ledger;
 pub mod ledger_config;
 pub mod ocsf;
+pub mod otel;
 pub mod policy;
 pub mod project;
 pub mod redact;

@@ -33,6 +33,10 @@ pub struct LedgerPosition<'a> {
 pub fn decision_event(d: &DecisionEvent, time_ms: i64, at: LedgerPosition<'_>) -> Value {
     let (action_id, action, disposition_id, disposition, severity_id, severity) =
         match d.decision.decision {
+            // Run under a human approval: allowed, and the disposition says who let it.
+            Verdict::Allow if d.approval_id.is_some() => {
+                (1, "Allowed", 8, "Approved", 1, "Informational")
+            }
             Verdict::Allow => (1, "Allowed", 1, "Allowed", 1, "Informational"),
             Verdict::Deny => (2, "Denied", 2, "Blocked", 3, "Medium"),
             // Held for a human: not run yet, neither allowed nor refused.
@@ -46,10 +50,15 @@ pub fn decision_event(d: &DecisionEvent, time_ms: i64, at: LedgerPosition<'_>) -
         "operation": operation,
         "service": { "name": service },
     });
-    if let (Some(obj), Some(id)) = (api.as_object_mut(), &d.mcp_request_id) {
-        obj.insert("request".into(), json!({ "uid": id.to_string() }));
+    if let Some(obj) = api.as_object_mut() {
+        // The MCP JSON-RPC id when the call came over MCP, else the decision id.
+        let uid = d
+            .mcp_request_id
+            .as_ref()
+            .map_or_else(|| d.decision_id.clone(), Value::to_string);
+        obj.insert("request".into(), json!({ "uid": uid }));
     }
-    json!({
+    let mut event = json!({
         "class_uid": CLASS_UID,
         "class_name": "API Activity",
         "category_uid": CATEGORY_UID,
@@ -99,7 +108,25 @@ pub fn decision_event(d: &DecisionEvent, time_ms: i64, at: LedgerPosition<'_>) -
                 "tier": d.decision.tier.to_string(),
                 "environment": d.environment,
                 "violations": d.decision.violations.len(),
+                "approval_id": d.approval_id,
             }
         },
-    })
+    });
+    drop_nulls(&mut event);
+    event
+}
+
+/// Remove members whose value is null: OCSF leaves an attribute out when it has no value
+/// (a session, a correlation id, an approval the call did not have).
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            for v in map.values_mut() {
+                drop_nulls(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }

@@ -120,6 +120,7 @@ async fn propose(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let started = crate::telemetry::now_unix_nano();
     let principal = crate::identity::authenticate_agent(&state, &headers).await?;
     let agent = principal.agent.clone();
     let req: ProposeBody = parse_json(&body)?;
@@ -244,9 +245,40 @@ async fn propose(
                 "error": {"code": "ledger_unavailable", "source": "warden"},
             });
             tracing::error!(message = "decision not recorded; denied", error = %e, agent = %agent, tool = %req.tool);
+            trace_decision(
+                &state,
+                &headers,
+                &agent,
+                &req,
+                &decision,
+                None,
+                Some(warden_core::otel::error_type::LEDGER_UNAVAILABLE),
+                started,
+            );
             return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
         }
     };
+    // A call that may not run ends here; an allowed one ends when its outcome is reported.
+    let refused = match decision.decision {
+        Verdict::Allow => None,
+        Verdict::Deny => Some(warden_core::otel::error_type::DENIED),
+        Verdict::ApprovalRequired => Some(warden_core::otel::error_type::APPROVAL_REQUIRED),
+    };
+    if let (None, Some(telemetry)) = (refused, &state.telemetry) {
+        telemetry.open_call(&id, crate::telemetry::trace_parent(&headers, None));
+    }
+    if refused.is_some() {
+        trace_decision(
+            &state,
+            &headers,
+            &agent,
+            &req,
+            &decision,
+            Some(&id),
+            refused,
+            started,
+        );
+    }
     info!(
         message = "decision",
         agent = %agent,
@@ -305,6 +337,42 @@ async fn propose(
         );
     }
     Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// Send the span of a proposed call that ended at the decision (refused, held, or not
+/// recordable).
+#[allow(clippy::too_many_arguments)]
+fn trace_decision(
+    state: &AppState,
+    headers: &HeaderMap,
+    agent: &str,
+    req: &ProposeBody,
+    decision: &Decision,
+    decision_id: Option<&str>,
+    error_type: Option<&'static str>,
+    started: u64,
+) {
+    let Some(telemetry) = &state.telemetry else {
+        return;
+    };
+    let trace = crate::telemetry::CallTrace {
+        tool: req.tool.clone(),
+        qualified_tool: decision.tool.clone(),
+        correlation_id: req.correlation_id.clone(),
+        decision_id: decision_id.map(str::to_string),
+        decision: decision_id.map(|_| decision.decision.as_str()),
+        policy_version: Some(decision.policy_version.clone()),
+        error_type,
+        session: req.session.clone(),
+        mcp_request_id: None,
+    };
+    telemetry.record(crate::telemetry::span(
+        trace,
+        agent,
+        "api",
+        crate::telemetry::trace_parent(headers, None),
+        started,
+    ));
 }
 
 #[derive(Debug, Deserialize)]
@@ -384,7 +452,8 @@ async fn outcome(
             )));
         }
     }
-    let result = record_outcome(&state, &agent, &id, req).await;
+    let parent = crate::telemetry::trace_parent(&headers, None);
+    let result = record_outcome(&state, &agent, &id, req, parent).await;
     if let Ok(mut set) = state.outcomes_in_flight.lock() {
         set.remove(&id);
     }
@@ -396,6 +465,7 @@ async fn record_outcome(
     agent: &str,
     id: &str,
     req: OutcomeBody,
+    parent: Option<warden_core::otel::TraceParent>,
 ) -> Result<Response, ApiError> {
     let records = state
         .ledger
@@ -403,10 +473,10 @@ async fn record_outcome(
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
     let decision = records.iter().find_map(|r| match &r.record.event {
-        LedgerEvent::Decision(d) if d.agent == agent => Some(d.clone()),
+        LedgerEvent::Decision(d) if d.agent == agent => Some((d.clone(), r.record.ts.clone())),
         _ => None,
     });
-    let Some(decision) = decision else {
+    let Some((decision, decided_at)) = decision else {
         return Err(ApiError::not_found(format!(
             "no decision `{id}` for this agent"
         )));
@@ -426,6 +496,7 @@ async fn record_outcome(
         )));
     }
     let observed = req.output.clone();
+    let failed = matches!(req.status, OutcomeStatus::Error);
     let (output, output_bytes, output_truncated) =
         crate::state::bound_output(req.output, state.max_output_bytes);
     let event = LedgerEvent::Outcome(OutcomeEvent {
@@ -448,6 +519,25 @@ async fn record_outcome(
         .append(now_rfc3339(), event)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    if let Some(telemetry) = &state.telemetry {
+        // The call ran between its decision and this report.
+        let trace = crate::telemetry::CallTrace {
+            tool: decision.tool.clone(),
+            qualified_tool: decision.qualified_tool.clone(),
+            correlation_id: decision.correlation_id.clone(),
+            decision_id: Some(id.to_string()),
+            decision: Some(decision.decision.decision.as_str()),
+            policy_version: Some(decision.decision.policy_version.clone()),
+            error_type: failed.then_some(warden_core::otel::error_type::TOOL_ERROR),
+            session: decision.session.clone(),
+            mcp_request_id: None,
+        };
+        let start = crate::telemetry::ts_unix_nano(&decided_at)
+            .unwrap_or_else(crate::telemetry::now_unix_nano);
+        // The context the call was proposed under, else the one of this report.
+        let parent = telemetry.close_call(id).or(parent);
+        telemetry.record(crate::telemetry::span(trace, agent, "api", parent, start));
+    }
     if let Some(tool) = &decision.decision.tool {
         crate::sessions::observe_output(
             &state.policy,

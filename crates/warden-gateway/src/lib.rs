@@ -18,6 +18,8 @@ pub mod secrets;
 pub mod session;
 pub mod sessions;
 mod state;
+pub mod telemetry;
+pub mod tls;
 mod ui;
 
 pub use api::{app, OPENAPI_JSON};
@@ -36,6 +38,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serve the router over TLS on a bound listener until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tls::TlsListener::new(listener, tls)?;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -45,6 +45,8 @@ pub struct AppState {
     pub(crate) approval_lock: Arc<tokio::sync::Mutex<()>>,
     /// Woken when a request is voted on or expires (long-polls and held MCP calls).
     pub(crate) approval_changed: Arc<tokio::sync::Notify>,
+    /// Where `execute_tool` spans go; none: no spans are built.
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 /// A source of Unix time in seconds.
@@ -75,7 +77,15 @@ impl AppState {
             approval_signer: None,
             approval_lock: Arc::new(tokio::sync::Mutex::new(())),
             approval_changed: Arc::new(tokio::sync::Notify::new()),
+            telemetry: None,
         }
+    }
+
+    /// Send `execute_tool` spans of tool calls to this exporter.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Option<Arc<crate::telemetry::Telemetry>>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// The ledger's signing key, which signs approval and denial records as it signs the

@@ -354,14 +354,14 @@ pub(crate) fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<St
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num.parse().with_context(|| {
-        format!("--since `{since}`: use an RFC 3339 time or an age like 30m, 12h, 7d")
+        format!("`{since}` is neither an RFC 3339 time nor an age like 30m, 12h, 7d")
     })?;
     let d = match unit {
         "s" => time::Duration::seconds(n),
         "m" => time::Duration::minutes(n),
         "h" => time::Duration::hours(n),
         "d" => time::Duration::days(n),
-        _ => bail!("--since `{since}`: the unit must be s, m, h or d"),
+        _ => bail!("`{since}`: the unit of an age must be s, m, h or d"),
     };
     Ok(warden_ts(now - d))
 }
@@ -390,7 +390,7 @@ pub async fn search(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let since = since
-        .map(|s| since_to_ts(&s, OffsetDateTime::now_utc()))
+        .map(|s| since_to_ts(&s, OffsetDateTime::now_utc()).context("--since"))
         .transpose()?;
     let ledger = open_existing(dir).await?;
     let filter = SearchFilter {

@@ -530,6 +530,10 @@ pub enum ExportFormat {
     Jsonl,
     /// OCSF API Activity (6003) events with the security_control profile, for decisions.
     Ocsf,
+    /// OpenTelemetry GenAI `execute_tool` spans rebuilt from decisions and outcomes, as
+    /// OTLP/HTTP JSON (one ExportTraceServiceRequest per line, as the collector's
+    /// otlpjsonfile receiver reads).
+    Otel,
 }
 
 fn ts_bound(text: &str, what: &str) -> anyhow::Result<String> {
@@ -547,6 +551,11 @@ pub async fn export(
 ) -> anyhow::Result<ExitCode> {
     let since = since.map(|s| ts_bound(&s, "since")).transpose()?;
     let until = until.map(|s| ts_bound(&s, "until")).transpose()?;
+    if let (Some(a), Some(b)) = (&since, &until) {
+        if a >= b {
+            bail!("--since ({a}) must be before --until ({b})");
+        }
+    }
     let ledger = open_for_write(dir).await?;
     // A checkpoint that covers every record exported.
     let cp = ledger
@@ -569,7 +578,20 @@ pub async fn export(
     };
     let result = match format {
         ExportFormat::Jsonl => export_jsonl(dir, &ledger, &cp, first, last, out.as_deref()).await,
-        ExportFormat::Ocsf => export_ocsf(&ledger, first, last, out.as_deref()).await,
+        ExportFormat::Ocsf => {
+            let window = Window {
+                since: since.as_deref(),
+                until: until.as_deref(),
+            };
+            export_ocsf(&ledger, first, last, window, out.as_deref()).await
+        }
+        ExportFormat::Otel => {
+            let window = Window {
+                since: since.as_deref(),
+                until: until.as_deref(),
+            };
+            export_otel(dir, &ledger, first, last, window, out.as_deref()).await
+        }
     };
     close(ledger).await;
     result
@@ -667,34 +689,66 @@ async fn export_jsonl(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `--since`/`--until` window, as ledger timestamps (`since <= ts < until`).
+#[derive(Debug, Clone, Copy)]
+struct Window<'a> {
+    since: Option<&'a str>,
+    until: Option<&'a str>,
+}
+
+impl Window<'_> {
+    /// Records are numbered in append order and stamped just before; two calls can stamp in
+    /// one order and append in the other, so the seq range of a window may hold a record
+    /// stamped a moment outside it. Event exports keep to the window exactly.
+    fn holds(&self, ts: &str) -> bool {
+        self.since.is_none_or(|s| ts >= s) && self.until.is_none_or(|u| ts < u)
+    }
+}
+
+/// The records a blocking task reads off the store, as (seq, leaf bytes).
+type RecordStream = tokio::sync::mpsc::Receiver<(u64, Vec<u8>)>;
+/// The task reading them; its result is the number read.
+type RecordReader = tokio::task::JoinHandle<Result<u64, warden_store::StoreError>>;
+
+/// Records `first..=last`, read off the store in a blocking task.
+fn read_records(ledger: &Ledger, first: u64, last: u64) -> (RecordStream, RecordReader) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(1024);
+    let ledger = ledger.clone();
+    let reader = tokio::spawn(async move {
+        ledger
+            .export_raw(first, last, move |seq, rec| {
+                tx.blocking_send((seq, rec.to_vec()))
+                    .map_err(|_| std::io::Error::other("export stopped"))
+            })
+            .await
+    });
+    (rx, reader)
+}
+
+fn parse_record(seq: u64, rec: &[u8]) -> anyhow::Result<LedgerRecord> {
+    serde_json::from_slice(rec)
+        .with_context(|| format!("ledger record {seq} is not a record; run `warden audit verify`"))
+}
+
 async fn export_ocsf(
     ledger: &Ledger,
     first: u64,
     last: u64,
+    window: Window<'_>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let mut w = sink(out)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(1024);
-    let reader = {
-        let ledger = ledger.clone();
-        tokio::spawn(async move {
-            ledger
-                .export_raw(first, last, move |seq, rec| {
-                    tx.blocking_send((seq, rec.to_vec()))
-                        .map_err(|_| std::io::Error::other("export stopped"))
-                })
-                .await
-        })
-    };
+    let (mut rx, reader) = read_records(ledger, first, last);
     let (mut events, mut skipped) = (0u64, 0u64);
     while let Some((seq, rec)) = rx.recv().await {
-        let record: LedgerRecord = serde_json::from_slice(&rec).with_context(|| {
-            format!("ledger record {seq} is not a record; run `warden audit verify`")
-        })?;
+        let record = parse_record(seq, &rec)?;
         let LedgerEvent::Decision(d) = &record.event else {
             skipped += 1;
             continue;
         };
+        if !window.holds(&record.ts) {
+            continue;
+        }
         let time_ms = OffsetDateTime::parse(&record.ts, &Rfc3339)
             .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
             .unwrap_or(0);
@@ -716,6 +770,79 @@ async fn export_ocsf(
     w.flush()?;
     eprintln!(
         "{events} OCSF API Activity events (class 6003) from decision records {first}..{last}; {skipped} other records not mapped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export_otel(
+    dir: &Path,
+    ledger: &Ledger,
+    first: u64,
+    last: u64,
+    window: Window<'_>,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use warden_core::otel::{otlp_json, Resource, ToolCallSpan};
+    let config = read_config(dir)?;
+    let resource = Resource {
+        service_name: config.telemetry.service_name.clone(),
+        service_version: env!("CARGO_PKG_VERSION").to_string(),
+        environment: config.gateway.environment.to_string(),
+    };
+    let nanos = |ts: &str| {
+        OffsetDateTime::parse(ts, &Rfc3339)
+            .ok()
+            .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok())
+            .unwrap_or(0)
+    };
+    let mut w = sink(out)?;
+    let (mut rx, reader) = read_records(ledger, first, last);
+    // Allowed calls wait for their outcome record to end their span.
+    let mut running: std::collections::HashMap<String, (warden_core::ledger::DecisionEvent, u64)> =
+        std::collections::HashMap::new();
+    let mut batch: Vec<ToolCallSpan> = Vec::new();
+    let mut spans = 0u64;
+    let mut flush = |batch: &mut Vec<ToolCallSpan>| -> anyhow::Result<()> {
+        if !batch.is_empty() {
+            serde_json::to_writer(&mut w, &otlp_json(&resource, batch))?;
+            w.write_all(b"\n")?;
+            batch.clear();
+        }
+        Ok(())
+    };
+    while let Some((seq, rec)) = rx.recv().await {
+        let record = parse_record(seq, &rec)?;
+        match record.event {
+            LedgerEvent::Decision(d) if window.holds(&record.ts) => {
+                let at = nanos(&record.ts);
+                if d.decision.decision == warden_core::Verdict::Allow {
+                    running.insert(d.decision_id.clone(), (*d, at));
+                } else if let Some(span) = ToolCallSpan::from_ledger(&d, at, None) {
+                    batch.push(span);
+                }
+            }
+            LedgerEvent::Outcome(o) => {
+                if let Some((d, at)) = running.remove(&o.decision_id) {
+                    let end = nanos(&record.ts);
+                    if let Some(span) = ToolCallSpan::from_ledger(&d, at, Some((&o, end))) {
+                        batch.push(span);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if batch.len() >= 512 {
+            spans += batch.len() as u64;
+            flush(&mut batch)?;
+        }
+    }
+    reader.await??;
+    spans += batch.len() as u64;
+    flush(&mut batch)?;
+    w.flush()?;
+    eprintln!(
+        "{spans} execute_tool spans (OTLP JSON) from records {first}..{last}; {} allowed calls without an outcome in the range not exported",
+        running.len()
     );
     Ok(ExitCode::SUCCESS)
 }

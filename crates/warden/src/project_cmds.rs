@@ -175,6 +175,12 @@ pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCod
     for w in &p.warnings {
         println!("warning: {w}");
     }
+    if project.config.gateway.tls_enabled().is_some() {
+        if let Err(code) = crate::serve::tls_config(dir, &project.config) {
+            return Ok(code);
+        }
+        println!("tls: certificate and key load");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

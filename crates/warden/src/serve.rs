@@ -38,6 +38,11 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     for w in &project.policy.warnings {
         tracing::warn!(message = "project warning", warning = %w);
     }
+    // TLS settings are checked before anything is opened or bound.
+    let tls = match tls_config(dir, &project.config) {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
+    };
     let signer = crate::ledger_cmd::signer(dir, &project.config)?;
     let ledger =
         crate::ledger_cmd::open_signing_with(dir, &project.config, Arc::clone(&signer)).await?;
@@ -63,12 +68,12 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
                 warden_core::config::EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
                     Ok(v) => out.push((key.clone(), v)),
                     Err(_) => anyhow::bail!(
-                        "upstream `{name}`: {key} is to come from the environment variable {from_env}, which is not set"
+                        "{name}: {key} is to come from the environment variable {from_env}, which is not set"
                     ),
                 },
                 warden_core::config::EnvValue::Secret { secret } => match secret_values.get(secret) {
                     Some(v) => out.push((key.clone(), v.clone())),
-                    None => anyhow::bail!("upstream `{name}`: secret `{secret}` is not in the secret store"),
+                    None => anyhow::bail!("{name}: secret `{secret}` is not in the secret store"),
                 },
             }
             }
@@ -80,7 +85,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         if let Some(command) = u.command.clone() {
             let launch = warden_gateway::mcp::upstream::Launch {
                 command,
-                env: resolve(name, &u.env)?,
+                env: resolve(&format!("upstream `{name}`"), &u.env)?,
                 cwd: u.cwd.as_ref().map(|c| dir.join(c)),
             };
             upstreams.insert(
@@ -100,7 +105,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
                     warden_gateway::mcp::http_upstream::HttpUpstream::spawn(
                         name.clone(),
                         url,
-                        resolve(name, &u.headers)?,
+                        resolve(&format!("upstream `{name}`"), &u.headers)?,
                         timeout,
                     ),
                 ),
@@ -112,48 +117,107 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
             tracing::warn!(message = "upstream not ready yet; its tools appear once it is", upstream = %name);
         }
     }
+    let telemetry = match project.config.telemetry.traces_url() {
+        None => None,
+        Some(url) => {
+            let headers = resolve(
+                "[telemetry] otlp_headers",
+                &project.config.telemetry.otlp_headers,
+            )?;
+            let t = warden_gateway::telemetry::Telemetry::spawn(
+                warden_gateway::telemetry::ExporterConfig {
+                    url: url.clone(),
+                    headers,
+                    resource: warden_core::otel::Resource {
+                        service_name: project.config.telemetry.service_name.clone(),
+                        service_version: env!("CARGO_PKG_VERSION").to_string(),
+                        environment: project.config.gateway.environment.to_string(),
+                    },
+                },
+            )?;
+            tracing::info!(message = "sending execute_tool spans", endpoint = %url);
+            Some(t)
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
+        .with_telemetry(telemetry.clone())
         .with_master_key(master_key)
         .with_upstreams(
             upstreams,
             project.config.gateway.max_concurrent_calls_per_session,
         )
         .with_ledger_signer(Some(signer))
-        .with_public_url(format!("http://{local}"));
+        .with_public_url(format!("{scheme}://{local}"));
     crate::approvals_cmd::spawn_sweeper(state.clone());
     let retention_job = crate::lifecycle_cmd::spawn_retention_job(
         ledger.clone(),
         project.config.retention.run_every_mins,
     );
+    let shutdown = shutdown_signal();
     // The first line on stdout is the address, for scripts and tests.
-    println!("listening on http://{local}");
-    tracing::info!(message = "gateway started", %local, policy_version = %version, agents);
-    warden_gateway::serve(listener, state, shutdown_signal()).await?;
+    println!("listening on {scheme}://{local}");
+    tracing::info!(message = "gateway started", %local, tls = tls.is_some(), policy_version = %version, agents);
+    match tls {
+        Some(tls) => warden_gateway::serve_tls(listener, tls, state, shutdown).await?,
+        None => warden_gateway::serve(listener, state, shutdown).await?,
+    }
     if let Some(job) = retention_job {
         job.abort();
+    }
+    if let Some(t) = &telemetry {
+        t.flush(std::time::Duration::from_secs(5)).await;
     }
     crate::ledger_cmd::close(ledger).await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// The listener's TLS configuration when `[gateway.tls]` turns it on; a problem is printed
+/// located at its setting in warden.toml.
+pub fn tls_config(
+    dir: &Path,
+    config: &warden_core::config::WardenConfig,
+) -> Result<Option<Arc<rustls::ServerConfig>>, ExitCode> {
+    let Some(tls) = config.gateway.tls_enabled() else {
+        return Ok(None);
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let text = std::fs::read_to_string(dir.join("warden.toml")).unwrap_or_default();
+    match warden_gateway::tls::for_project(dir, &text, tls) {
+        Ok(c) => Ok(Some(Arc::new(c))),
+        Err(e) => {
+            eprintln!("{e}");
+            Err(ExitCode::FAILURE)
         }
-    };
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called (not when
+/// the future is first polled), so a signal sent right after the "listening on" line stops the
+/// gateway cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

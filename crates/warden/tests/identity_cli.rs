@@ -267,7 +267,10 @@ fn no_planted_secret_appears_in_any_output() {
     );
     assert_eq!(st, 200, "{b}");
     responses.push(format!("{h}\n{b}"));
-    let forged = format!("Bearer {}0", &token[..token.len() - 1]);
+    // The last character changed (to `0`, or to `1` when it already is `0`: replacing a `0`
+    // with `0` is the real token, and the call succeeded one run in sixteen).
+    let swap = if token.ends_with('0') { '1' } else { '0' };
+    let forged = format!("Bearer {}{swap}", &token[..token.len() - 1]);
     let (st, h, b) = http(
         &addr,
         "POST",

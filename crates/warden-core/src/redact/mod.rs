@@ -191,10 +191,19 @@ impl Engine {
 
     /// Every accepted match in `text`, sorted by start, without overlaps (markers included).
     fn scan(&self, text: &str) -> Vec<Candidate> {
+        self.scan_in_context(text).0
+    }
+
+    /// [`Self::scan`], and whether redacting the matches could change what a second scan of
+    /// the result finds: a match touches a token byte (a marker's `[`/`]` would become its
+    /// neighbour's context), or a hit that was refused lies next to a match (refused for its
+    /// context, which the marker changes).
+    fn scan_in_context(&self, text: &str) -> (Vec<Candidate>, bool) {
         let bytes = text.as_bytes();
         let mut windows = Windows {
             open: vec![None; self.rules.len()],
             found: Vec::new(),
+            refused: Vec::new(),
         };
         for m in self.keywords.find_overlapping_iter(bytes) {
             let Some(rules) = self.keyword_rules.get(m.pattern().as_usize()) else {
@@ -210,7 +219,33 @@ impl Engine {
         }
         self.digit_windows(text, &mut windows);
         windows.flush_all(self, text);
-        resolve(&self.rules, windows.found)
+        let mut refused = windows.refused;
+        let kept = resolve(&self.rules, windows.found, &mut refused);
+        let touches = |k: &Candidate| {
+            k.start
+                .checked_sub(1)
+                .and_then(|i| bytes.get(i))
+                .is_some_and(|&b| validate::is_token_byte(b))
+                || bytes
+                    .get(k.end)
+                    .is_some_and(|&b| validate::is_token_byte(b))
+        };
+        let near = |r: &(usize, usize)| {
+            // The kept matches that start before the refused hit's end (plus slack): sorted
+            // and disjoint, so the last two are the only ones that can reach it. A hit inside
+            // a match disappears into its marker; one that reaches past it, or starts or ends
+            // within a few bytes of it, may read differently next to a marker.
+            let i = kept.partition_point(|k| k.start < r.1.saturating_add(NEAR));
+            kept.get(i.saturating_sub(2)..i)
+                .unwrap_or_default()
+                .iter()
+                .any(|k| {
+                    let inside = r.0 >= k.start && r.1 <= k.end;
+                    !inside && k.end.saturating_add(NEAR) > r.0
+                })
+        };
+        let sensitive = !kept.is_empty() && (kept.iter().any(touches) || refused.iter().any(near));
+        (kept, sensitive)
     }
 
     /// Open windows for the digit-shaped rules: runs of at least 8 digits joined by single
@@ -278,7 +313,14 @@ impl Engine {
     }
 
     /// Run one rule on one window and keep what its validator accepts.
-    fn run_rule(&self, text: &str, r: usize, ws: usize, we: usize, found: &mut Vec<Candidate>) {
+    fn run_rule(
+        &self,
+        text: &str,
+        r: usize,
+        (ws, we): (usize, usize),
+        found: &mut Vec<Candidate>,
+        refused: &mut Vec<(usize, usize)>,
+    ) {
         let bytes = text.as_bytes();
         let Some(rule) = self.rules.get(r) else {
             return;
@@ -286,6 +328,11 @@ impl Engine {
         let Some(window) = bytes.get(ws..we) else {
             return;
         };
+        // Where this rule's previous accepted match in the window ended: a validator that
+        // widens a match (an e-mail's local part cut by the window) must not reach back into
+        // it, or the two overlap, the shorter is dropped, and text that a second pass would
+        // redact stays in the clear (fuzz target redact_text: `a@x.com.b@y.org`).
+        let mut prev_end: Option<usize> = None;
         // The fast search finds each match; capture groups (slower) run only on a match.
         for whole in rule.re.find_iter(window) {
             let part = match rule.secret_group {
@@ -300,20 +347,28 @@ impl Engine {
             if span.0 >= span.1 {
                 continue;
             }
+            let whole_span = (ws + whole.start(), ws + whole.end());
             if rule.def.bounded {
                 let before = span.0.checked_sub(1).and_then(|k| bytes.get(k)).copied();
                 let after = bytes.get(span.1).copied();
                 if before.is_some_and(validate::is_token_byte)
                     || after.is_some_and(validate::is_token_byte)
                 {
+                    refused.push(whole_span);
                     continue;
                 }
             }
-            let whole_span = (ws + whole.start(), ws + whole.end());
             let Some((mut s, mut e)) = validate::check(rule.def.check, bytes, span, whole_span)
             else {
+                refused.push(whole_span);
                 continue;
             };
+            if let Some(p) = prev_end {
+                s = s.max(p);
+            }
+            if s >= e {
+                continue;
+            }
             // Redact whole characters.
             while s > 0 && !text.is_char_boundary(s) {
                 s -= 1;
@@ -321,6 +376,7 @@ impl Engine {
             while e < bytes.len() && !text.is_char_boundary(e) {
                 e += 1;
             }
+            prev_end = Some(e);
             found.push(Candidate {
                 start: s,
                 end: e,
@@ -330,11 +386,20 @@ impl Engine {
     }
 }
 
+/// Most scans of one text by [`Redactor::redact_text`].
+pub const MAX_PASSES: usize = 8;
+
 /// Per-rule open windows, merged while they overlap.
 struct Windows {
     open: Vec<Option<(usize, usize)>>,
     found: Vec<Candidate>,
+    /// Regex hits a check refused.
+    refused: Vec<(usize, usize)>,
 }
+
+/// How close (in bytes) a refused hit must be to a match for the match's marker to count as
+/// changing its context.
+const NEAR: usize = 8;
 
 impl Windows {
     fn push(&mut self, engine: &Engine, text: &str, r: usize, ws: usize, we: usize) {
@@ -345,7 +410,7 @@ impl Windows {
             Some((a, b)) if ws <= b => *slot = Some((a.min(ws), b.max(we))),
             Some((a, b)) => {
                 *slot = Some((ws, we));
-                engine.run_rule(text, r, a, b, &mut self.found);
+                engine.run_rule(text, r, (a, b), &mut self.found, &mut self.refused);
             }
             None => *slot = Some((ws, we)),
         }
@@ -354,14 +419,18 @@ impl Windows {
     fn flush_all(&mut self, engine: &Engine, text: &str) {
         for r in 0..self.open.len() {
             if let Some(Some((a, b))) = self.open.get_mut(r).map(Option::take) {
-                engine.run_rule(text, r, a, b, &mut self.found);
+                engine.run_rule(text, r, (a, b), &mut self.found, &mut self.refused);
             }
         }
     }
 }
 
 /// Keep the best of overlapping matches: higher priority, then longer, then earlier.
-fn resolve(rules: &[CompiledRule], mut found: Vec<Candidate>) -> Vec<Candidate> {
+fn resolve(
+    rules: &[CompiledRule],
+    mut found: Vec<Candidate>,
+    dropped: &mut Vec<(usize, usize)>,
+) -> Vec<Candidate> {
     if found.len() <= 1 {
         return found;
     }
@@ -378,7 +447,9 @@ fn resolve(rules: &[CompiledRule], mut found: Vec<Candidate>) -> Vec<Candidate> 
             .range(..c.end)
             .next_back()
             .is_some_and(|(_, k)| k.end > c.start);
-        if !overlaps {
+        if overlaps {
+            dropped.push((c.start, c.end));
+        } else {
             kept.insert(c.start, c);
         }
     }
@@ -529,8 +600,36 @@ impl Redactor {
     }
 
     /// Redact `text`; borrowed back unchanged when nothing was found.
+    ///
+    /// A marker ends in `]`, a boundary: a value glued to a redacted one (a second phone
+    /// number right after a first) can stand alone only once its neighbour is a marker. So
+    /// when a match touches a token byte or a refused hit lies next to it, the result is
+    /// scanned again until nothing changes (at most [`MAX_PASSES`] scans), which makes
+    /// redaction idempotent: stored text redacted again stays the same. Text with nothing to
+    /// redact, or whose matches stand clear of their neighbours, is scanned once.
     pub fn redact_text<'a>(&self, text: &'a str, stats: &mut RedactionStats) -> Cow<'a, str> {
-        let found = self.engine.scan(text);
+        let (mut out, mut again) = match self.redact_once(text, stats) {
+            (Cow::Borrowed(b), _) => return Cow::Borrowed(b),
+            (Cow::Owned(o), again) => (o, again),
+        };
+        // Scanned again only when a marker can have changed a neighbour's context.
+        for _ in 1..MAX_PASSES {
+            if !again {
+                break;
+            }
+            let (next, next_again) = match self.redact_once(&out, stats) {
+                (Cow::Borrowed(_), _) => break,
+                (Cow::Owned(n), a) => (n, a),
+            };
+            out = next;
+            again = next_again;
+        }
+        Cow::Owned(out)
+    }
+
+    /// One scan: the redacted text, and whether a second scan could find more.
+    fn redact_once<'a>(&self, text: &'a str, stats: &mut RedactionStats) -> (Cow<'a, str>, bool) {
+        let (found, again) = self.engine.scan_in_context(text);
         let mut out = String::new();
         let mut at = 0;
         let bytes = text.as_bytes();
@@ -554,10 +653,10 @@ impl Redactor {
             at = c.end;
         }
         if at == 0 {
-            return Cow::Borrowed(text);
+            return (Cow::Borrowed(text), false);
         }
         out.push_str(text.get(at..).unwrap_or_default());
-        Cow::Owned(out)
+        (Cow::Owned(out), again)
     }
 
     /// Redact a string in place.

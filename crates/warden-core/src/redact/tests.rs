@@ -177,3 +177,36 @@ mod props {
         }
     }
 }
+
+/// Found by the fuzz target `redact_text`: an e-mail address right after another one was left
+/// in the clear by the first pass (its widened local part overlapped the first match and was
+/// dropped) and redacted by the second.
+#[test]
+fn regression_adjacent_emails_are_both_redacted_in_one_pass() {
+    let r = redactor();
+    for text in [
+        "r.vvvv487.@r.rz.@r.vvvvv",
+        "a@x.com.b@y.org",
+        "write to alice@example.com.b@example.org now",
+    ] {
+        let mut stats = RedactionStats::default();
+        let once = r.redact_text(text, &mut stats).into_owned();
+        let twice = r.redact_text(&once, &mut stats).into_owned();
+        assert_eq!(once, twice, "{text}");
+        assert!(!once.contains("@"), "{text} -> {once}");
+    }
+}
+
+/// Found by the fuzz target `redact_text`: a phone number glued to a redacted one was kept by
+/// the first pass (a digit before it) and redacted by the second (a marker before it).
+#[test]
+fn regression_a_value_glued_to_a_redacted_one_is_redacted_in_the_same_call() {
+    let r = redactor();
+    let bytes = b"86440\x86\xc5\x00\x003678/\xbe+345)686985+3433678-44440344";
+    let text = String::from_utf8_lossy(bytes);
+    let mut stats = RedactionStats::default();
+    let once = r.redact_text(&text, &mut stats).into_owned();
+    assert!(!once.contains("3433678"), "{once}");
+    let twice = r.redact_text(&once, &mut stats).into_owned();
+    assert_eq!(once, twice);
+}

@@ -398,7 +398,7 @@ impl McpGate {
                 seq,
                 decision,
             })),
-            Gated::Refused(text) | Gated::Held { text, .. } => {
+            Gated::Refused { text, .. } | Gated::Held { text, .. } => {
                 ClientAction::Reply(tool_error(&id, text).to_string())
             }
         }
@@ -466,7 +466,7 @@ impl McpGate {
                 );
                 ClientAction::Forward(line.to_string())
             }
-            Gated::Refused(text) | Gated::Held { text, .. } => {
+            Gated::Refused { text, .. } | Gated::Held { text, .. } => {
                 ClientAction::Reply(error_reply(&id, -32003, &text))
             }
         }
@@ -722,8 +722,12 @@ pub(crate) struct Observe<'a> {
 pub(crate) enum Gated {
     /// Allowed and recorded: run it, then record its outcome under this decision.
     Run { decision_id: String },
-    /// Refused (denied, or not recordable): the text for an `isError` tool result.
-    Refused(String),
+    /// Refused (denied, or not recordable): the text for an `isError` tool result, and the
+    /// id of the recorded denial (none when the decision could not be recorded).
+    Refused {
+        text: String,
+        decision_id: Option<String>,
+    },
     /// Held for approval: the recorded decision, and the text the stdio gate answers with.
     Held {
         decision_id: String,
@@ -832,19 +836,23 @@ async fn record_decision(c: McpCall<'_>, decision: Decision) -> Gated {
         Ok(a) => a.seq,
         Err(error) => {
             tracing::error!(message = "decision not recorded; call refused", %error, tool = %qualified);
-            return Gated::Refused(
-                "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
+            return Gated::Refused {
+                text: "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later."
                     .to_string(),
-            );
+                decision_id: None,
+            };
         }
     };
     let name = c.tool;
     match decision.decision {
         Verdict::Allow => Gated::Run { decision_id },
-        Verdict::Deny => Gated::Refused(format!(
-            "Warden denied this call to `{name}`:\n- {}",
-            decision.reasons.join("\n- ")
-        )),
+        Verdict::Deny => Gated::Refused {
+            text: format!(
+                "Warden denied this call to `{name}`:\n- {}",
+                decision.reasons.join("\n- ")
+            ),
+            decision_id: Some(decision_id),
+        },
         Verdict::ApprovalRequired => Gated::Held {
             text: format!(
                 "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {decision_id}.\n- {}",

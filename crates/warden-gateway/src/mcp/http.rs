@@ -27,6 +27,7 @@ use super::gate::{
 use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::telemetry::CallTrace;
 use warden_core::tools::tool_definition_hash;
 use warden_core::ReadTarget;
 
@@ -225,27 +226,40 @@ pub async fn post(
         "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent, principal.tools.as_deref()).await})),
         "tools/call" => match state.mcp.admit(&session) {
             // A client that asked for progress and takes SSE gets a stream if the call is held.
-            Some(slot) => match crate::approvals::progress_token(obj.get("params"))
-                .filter(|_| accepts_sse(&headers))
-            {
-                Some(token) => {
-                    let params = obj.get("params").cloned();
-                    return Ok(call_with_progress(
-                        state.clone(),
-                        principal,
-                        session,
-                        id,
-                        params,
-                        token,
-                        slot,
-                    )
-                    .await);
+            Some(slot) => {
+                let parent = crate::telemetry::trace_parent(&headers, obj.get("params"));
+                match crate::approvals::progress_token(obj.get("params"))
+                    .filter(|_| accepts_sse(&headers))
+                {
+                    Some(token) => {
+                        let params = obj.get("params").cloned();
+                        return Ok(call_with_progress(
+                            state.clone(),
+                            principal,
+                            session,
+                            id,
+                            params,
+                            token,
+                            slot,
+                            parent,
+                        )
+                        .await);
+                    }
+                    None => {
+                        let _slot = slot;
+                        call_tool_traced(
+                            &state,
+                            &principal,
+                            &session,
+                            &id,
+                            obj.get("params"),
+                            None,
+                            parent,
+                        )
+                        .await
+                    }
                 }
-                None => {
-                    let _slot = slot;
-                    call_tool(&state, &principal, &session, &id, obj.get("params"), None).await
-                }
-            },
+            }
             None => rpc_error(
                 &id,
                 -32000,
@@ -403,6 +417,10 @@ fn sse_event(msg: &Value) -> Bytes {
 /// with an SSE stream that carries its `notifications/progress` and then its result (the
 /// streamable-HTTP transport lets a server answer a POST so). When the client drops the
 /// stream, the held call notices at its next notification and does not run.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one held call, moved into its task"
+)]
 async fn call_with_progress(
     state: AppState,
     principal: crate::identity::AgentPrincipal,
@@ -411,19 +429,21 @@ async fn call_with_progress(
     params: Option<Value>,
     token: Value,
     slot: InFlight,
+    parent: Option<warden_core::otel::TraceParent>,
 ) -> Response {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(16);
     let rpc_id = id.clone();
     let task = tokio::spawn(async move {
         let _slot = slot;
         let progress = crate::approvals::Progress { token, tx };
-        call_tool(
+        call_tool_traced(
             &state,
             &principal,
             &session,
             &id,
             params.as_ref(),
             Some(&progress),
+            parent,
         )
         .await
     });
@@ -481,6 +501,33 @@ async fn call_with_progress(
     resp
 }
 
+/// [`call_tool`], and the `execute_tool` span of the call when telemetry is on.
+async fn call_tool_traced(
+    state: &AppState,
+    principal: &crate::identity::AgentPrincipal,
+    session: &str,
+    id: &Value,
+    params: Option<&Value>,
+    progress: Option<&crate::approvals::Progress>,
+    parent: Option<warden_core::otel::TraceParent>,
+) -> Value {
+    let started = crate::telemetry::now_unix_nano();
+    let mut trace = CallTrace::default();
+    let answer = call_tool(state, principal, session, id, params, progress, &mut trace).await;
+    if let (Some(telemetry), false) = (&state.telemetry, trace.tool.is_empty()) {
+        trace.session = Some(session.to_string());
+        trace.mcp_request_id = Some(id.to_string());
+        telemetry.record(crate::telemetry::span(
+            trace,
+            &principal.agent,
+            "mcp-http",
+            parent,
+            started,
+        ));
+    }
+    answer
+}
+
 async fn call_tool(
     state: &AppState,
     principal: &crate::identity::AgentPrincipal,
@@ -488,7 +535,9 @@ async fn call_tool(
     id: &Value,
     params: Option<&Value>,
     progress: Option<&crate::approvals::Progress>,
+    trace: &mut CallTrace,
 ) -> Value {
+    use warden_core::otel::error_type;
     let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
         return rpc_error(id, -32602, "invalid params: tools/call needs params.name");
     };
@@ -499,6 +548,9 @@ async fn call_tool(
     let agent = principal.agent.as_str();
     let (server, name) = resolve_tool(state, agent, name);
     let name = name.as_str();
+    trace.tool = name.to_string();
+    trace.qualified_tool = Some(format!("{server}/{name}"));
+    trace.policy_version = Some(state.policy.version.to_string());
     let behalf = crate::mcp::gate::on_behalf_of(params.and_then(Value::as_object));
     let gated = gate_call(McpCall {
         policy: &state.policy,
@@ -517,43 +569,71 @@ async fn call_tool(
     })
     .await;
     let decision_id = match gated {
-        Gated::Refused(text) => return tool_error(id, text),
+        Gated::Refused { text, decision_id } => {
+            trace.error_type = Some(if decision_id.is_some() {
+                error_type::DENIED
+            } else {
+                error_type::LEDGER_UNAVAILABLE
+            });
+            trace.decision = decision_id.as_ref().map(|_| "deny");
+            trace.decision_id = decision_id;
+            return tool_error(id, text);
+        }
         Gated::Run { decision_id } => decision_id,
         Gated::Held {
             decision_id,
             seq,
             decision,
             ..
-        } => match crate::approvals::hold_mcp(
-            state,
-            crate::approvals::HeldMcp {
-                agent,
-                session,
-                server: &server,
-                tool: name,
-                args: &args,
-                decision_id: &decision_id,
-                seq,
-                decision: *decision,
-                request_id: id,
-                on_behalf_of: behalf.as_deref(),
-                source: "mcp-http",
-                reader: None,
-                progress,
-            },
-        )
-        .await
-        {
-            Ok(execution_id) => execution_id,
-            Err(text) => return tool_error(id, text),
-        },
+        } => {
+            trace.decision = Some("approval_required");
+            trace.decision_id = Some(decision_id.clone());
+            match crate::approvals::hold_mcp(
+                state,
+                crate::approvals::HeldMcp {
+                    agent,
+                    session,
+                    server: &server,
+                    tool: name,
+                    args: &args,
+                    decision_id: &decision_id,
+                    seq,
+                    decision: *decision,
+                    request_id: id,
+                    on_behalf_of: behalf.as_deref(),
+                    source: "mcp-http",
+                    reader: None,
+                    progress,
+                },
+            )
+            .await
+            {
+                Ok(execution_id) => execution_id,
+                Err(text) => {
+                    trace.error_type = Some(error_type::APPROVAL_REQUIRED);
+                    return tool_error(id, text);
+                }
+            }
+        }
     };
+    // Allowed (by policy, or by the approvers): the span names the decision it ran under.
+    trace.decision = Some("allow");
+    trace.decision_id = Some(decision_id.clone());
     let Some(up) = state.mcp.upstreams.get(&server) else {
+        trace.error_type = Some(error_type::UPSTREAM_UNAVAILABLE);
         return tool_error(id, format!("no upstream `{server}` is configured"));
     };
     let started = Instant::now();
     match up.call_tool(name, args).await {
         Ok(response) => {
+            let failed = response.get("error").is_some()
+                || response
+                    .pointer("/result/isError")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+            if failed {
+                trace.error_type = Some(error_type::TOOL_ERROR);
+            }
             record_outcome(
                 &state.ledger,
                 agent,
@@ -573,6 +653,7 @@ async fn call_tool(
             relay(id, &response)
         }
         Err(e) => {
+            trace.error_type = Some(error_type::UPSTREAM_UNAVAILABLE);
             let failure = json!({"error": {"message": e.to_string()}});
             record_outcome(
                 &state.ledger,
@@ -740,7 +821,9 @@ async fn read(
     )
     .await;
     let decision_id = match gated {
-        Gated::Refused(text) | Gated::Held { text, .. } => return rpc_error(id, -32003, &text),
+        Gated::Refused { text, .. } | Gated::Held { text, .. } => {
+            return rpc_error(id, -32003, &text)
+        }
         Gated::Run { decision_id } => decision_id,
     };
     let Some(up) = state.mcp.upstreams.get(&server) else {
