@@ -50,6 +50,9 @@ struct PolicyMeta {
     /// The id as text (Cedar's `Display` escapes; do it once).
     id: String,
     tier: Tier,
+    /// `@auto_approve("why")` on a hand-written permit: an explicit rule that a call held at
+    /// tier `approve` runs now instead, and is still queued for review (tier `review`).
+    auto_approve: Option<String>,
     /// "permitted by `id`: reason" / "forbidden by `id`: reason", prepared once.
     because: String,
 }
@@ -490,6 +493,24 @@ pub fn compile(
                 );
                 continue;
             }
+            let auto_approve = p.annotation("auto_approve").map(str::to_string);
+            if auto_approve.is_some() {
+                let problem = if p.effect() == Effect::Forbid {
+                    Some("@auto_approve on a forbid has no effect: nothing lowers a forbid")
+                } else if p.annotation("approval").is_some() {
+                    Some("@auto_approve and @approval on one policy contradict each other")
+                } else if auto_approve.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                    Some("@auto_approve needs the reason the calls it matches are low-risk")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    errors.push(
+                        FileError::at(path, text, offset, format!("policy `{id}`: {problem}"))
+                            .with_hint("write @auto_approve(\"why these calls are low-risk\") on a permit that narrows the calls (amount, repeat of an approved call)"),
+                    );
+                }
+            }
             let reason = p
                 .annotation("reason")
                 .map_or_else(|| format!("policy `{id}`"), str::to_string);
@@ -502,6 +523,7 @@ pub fn compile(
                 PolicyMeta {
                     id: id.clone(),
                     tier,
+                    auto_approve,
                     because: format!("{verb} by `{id}`: {reason}"),
                 },
             );
@@ -1386,13 +1408,27 @@ impl CompiledPolicy {
                 }
             }
             CedarDecision::Allow => {
-                let tier = determining
+                let mut tier = determining
                     .iter()
                     .map(|m| m.tier)
                     .max()
                     .unwrap_or(Tier::Auto);
                 let mut reasons: Vec<String> =
                     determining.iter().map(|m| m.because.clone()).collect();
+                // An explicit auto-approve rule lowers `approve` (never `two_person`, never a
+                // session guard's hold) to `review`: the call runs now, is logged as
+                // auto-approved by that policy, and still waits for a person's review.
+                let auto = determining
+                    .iter()
+                    .find_map(|m| m.auto_approve.as_ref().map(|why| (&m.id, why)));
+                if let Some((id, why)) = auto {
+                    if tier == Tier::Approve && !determining.iter().any(|m| is_guard_id(&m.id)) {
+                        tier = Tier::Review;
+                        reasons.push(format!(
+                            "auto-approved by explicit policy `{id}`: {why} (tier approve lowered to review: runs now, reviewed afterwards)"
+                        ));
+                    }
+                }
                 if determining.iter().any(|m| is_guard_id(&m.id)) {
                     reasons.extend(guard_details(session, &facts));
                 }

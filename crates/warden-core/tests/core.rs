@@ -628,3 +628,72 @@ fn bad_snapshot_reads_are_located() {
     let e = card_error(&SNAPSHOT_CARD.replace("args = {", "arg = {"));
     assert!(e.contains("unknown field `arg`"), "{e}");
 }
+
+fn with_policy(text: &str) -> Result<Project, String> {
+    let mut s = example_sources();
+    s.policies.push(SourceFile {
+        path: "policies/auto.cedar".into(),
+        text: text.into(),
+    });
+    load_project(&s).map_err(|e| e.to_string())
+}
+
+#[test]
+fn an_explicit_auto_approve_policy_lowers_approve_to_review_and_says_so() {
+    let p = with_policy(
+        "@id(\"small-refunds-run\")\n@auto_approve(\"refunds of 20 or less are low risk (finance FIN-9)\")\npermit (principal == Agent::\"crm-writer\", action == Action::\"payments/issue_refund\", resource)\nwhen { context.args.amount.lessThanOrEqual(decimal(\"20.0\")) };\n",
+    )
+    .unwrap();
+    let small = decide(
+        &p,
+        "crm-writer",
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 15, "reason": "late delivery"}),
+    );
+    assert_eq!(small.decision, warden_core::Verdict::Allow, "{small:?}");
+    assert_eq!(small.tier, warden_core::Tier::Review);
+    assert!(
+        small.policies.iter().any(|id| id == "small-refunds-run"),
+        "{small:?}"
+    );
+    assert!(
+        small
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("auto-approved by explicit policy `small-refunds-run`")),
+        "{:?}",
+        small.reasons
+    );
+    let large = decide(
+        &p,
+        "crm-writer",
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 120, "reason": "late delivery"}),
+    );
+    assert_eq!(large.decision, warden_core::Verdict::ApprovalRequired);
+    // Two-person refunds are never lowered.
+    let huge = decide(
+        &p,
+        "crm-writer",
+        "issue_refund",
+        json!({"account_id": "ACC-0001", "amount": 900, "reason": "annual plan"}),
+    );
+    assert_eq!(huge.tier, warden_core::Tier::TwoPerson, "{huge:?}");
+}
+
+#[test]
+fn auto_approve_on_a_forbid_or_with_approval_is_a_located_error() {
+    let e = with_policy(
+        "@id(\"x\")\n@auto_approve(\"why\")\nforbid (principal, action == Action::\"payments/issue_refund\", resource);\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("policies/auto.cedar:1:1: error: policy `x`: @auto_approve on a forbid"),
+        "{e}"
+    );
+    let e = with_policy(
+        "@id(\"y\")\n@approval(\"approve\")\n@auto_approve(\"why\")\npermit (principal, action == Action::\"payments/issue_refund\", resource);\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("contradict"), "{e}");
+}
