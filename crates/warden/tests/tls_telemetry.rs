@@ -288,7 +288,7 @@ fn tls_setting_errors_name_the_setting_and_the_file_never_the_key() {
     let config = std::fs::read_to_string(&toml).unwrap();
     std::fs::write(
         &toml,
-        config.replace("[gateway.tls]\n", "[gateway.tls]\nenabled = false\n"),
+        config.replace("\n[gateway.tls]\n", "\n[gateway.tls]\nenabled = false\n"),
     )
     .unwrap();
     let server = Server::start(&dir);
