@@ -7,7 +7,7 @@ use warden_core::ledger::{ErasureEvent, LedgerEvent, PurgedKey, RetentionEvent};
 use warden_core::vault::normalize_subject;
 
 use crate::sqlite::{to_stored, Ledger, StoredRecord};
-use crate::vault::Vault;
+use crate::vault::{now_ms, Vault};
 use crate::StoreError;
 
 const DAY_MS: i64 = 86_400_000;
@@ -55,6 +55,21 @@ pub fn day_start_ms(day: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(y, m, d) * DAY_MS)
+}
+
+/// (id, agent, classes, day) of a `SELECT id, agent, classes, day FROM vault_keys` row.
+fn period_row(
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<(String, String, Vec<String>, String), StoreError> {
+    let text = |i: usize| -> Result<String, StoreError> {
+        Ok(row.try_get::<Option<String>, _>(i)?.unwrap_or_default())
+    };
+    let classes = text(2)?
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok((row.try_get(0)?, text(1)?, classes, text(3)?))
 }
 
 impl Ledger {
@@ -125,16 +140,8 @@ impl Ledger {
         .await?;
         let mut report = RetentionReport::default();
         let mut due = Vec::new();
-        for row in rows {
-            let id: String = row.try_get(0)?;
-            let agent: String = row.try_get::<Option<String>, _>(1)?.unwrap_or_default();
-            let classes: String = row.try_get::<Option<String>, _>(2)?.unwrap_or_default();
-            let day: String = row.try_get::<Option<String>, _>(3)?.unwrap_or_default();
-            let classes: Vec<String> = classes
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect();
+        for row in &rows {
+            let (id, agent, classes, day) = period_row(row)?;
             let Some(days) = vault.plan().retention_days(&agent, &classes) else {
                 report.kept += 1;
                 continue;
@@ -176,16 +183,8 @@ impl Ledger {
         .fetch_all(self.pool())
         .await?;
         let mut keys = Vec::new();
-        for row in pending {
-            let id: String = row.try_get(0)?;
-            let agent: String = row.try_get::<Option<String>, _>(1)?.unwrap_or_default();
-            let classes: String = row.try_get::<Option<String>, _>(2)?.unwrap_or_default();
-            let day: String = row.try_get::<Option<String>, _>(3)?.unwrap_or_default();
-            let classes: Vec<String> = classes
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect();
+        for row in &pending {
+            let (id, agent, classes, day) = period_row(row)?;
             let retention_days = due
                 .iter()
                 .find(|k| k.key_id == id)
@@ -339,12 +338,6 @@ impl Ledger {
         tx.commit().await?;
         Ok(n)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

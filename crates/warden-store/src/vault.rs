@@ -57,7 +57,7 @@ pub(crate) struct Vault {
     decisions: Mutex<HashMap<String, Option<String>>>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -284,6 +284,23 @@ impl Vault {
         Ok(subject)
     }
 
+    /// The live subject key for what follows decision `id` (its outcome, findings, approval
+    /// request): the decision's own, or — when the subject was erased since — the subject's
+    /// next generation, which a further erasure destroys. `None` when it had no subject.
+    async fn decision_subject_key(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, [u8; 32])>, StoreError> {
+        let Some(key_id) = self.decision_subject(id).await? else {
+            return Ok(None);
+        };
+        if let Some(KeyState::Live(k)) = self.key(&key_id).await? {
+            return Ok(Some((key_id, k)));
+        }
+        let sref = key_id.split('-').nth(1).unwrap_or_default().to_string();
+        Ok(Some(self.subject_key_for_ref(sref).await?))
+    }
+
     /// Seal the payloads of `event`, written at `ts`, for `subject` (of a decision).
     pub(crate) async fn seal(
         &self,
@@ -312,18 +329,7 @@ impl Vault {
                 None
             }
             (other, _) => match other.decision_id() {
-                Some(did) => match self.decision_subject(did).await? {
-                    Some(id) => match self.key(&id).await? {
-                        Some(KeyState::Live(k)) => Some((id, k)),
-                        // The subject was erased since the decision: seal under the subject's
-                        // next generation, which a further erasure destroys.
-                        _ => {
-                            let sref = id.split('-').nth(1).unwrap_or_default().to_string();
-                            Some(self.subject_key_for_ref(sref).await?)
-                        }
-                    },
-                    None => None,
-                },
+                Some(did) => self.decision_subject_key(did).await?,
                 None => None,
             },
         };
@@ -352,16 +358,7 @@ impl Vault {
     ) -> Result<(String, Option<String>, [u8; 32]), StoreError> {
         let classes = self.plan.classes(agent, tools);
         let (period_id, period) = self.period_key(day, agent, &classes).await?;
-        let subject = match self.decision_subject(decision_id).await? {
-            Some(id) => match self.key(&id).await? {
-                Some(KeyState::Live(k)) => Some((id, k)),
-                _ => {
-                    let sref = id.split('-').nth(1).unwrap_or_default().to_string();
-                    Some(self.subject_key_for_ref(sref).await?)
-                }
-            },
-            None => None,
-        };
+        let subject = self.decision_subject_key(decision_id).await?;
         let key = core_vault::payload_key(
             &period,
             subject.as_ref().map(|(_, k)| k),

@@ -101,22 +101,8 @@ fn sqlite(dir: &Path, sql: &str) -> u64 {
     })
 }
 
-/// A project with `n` decisions recorded by a gateway that was stopped cleanly (SIGTERM).
-fn project_with_decisions(n: usize) -> (tempfile::TempDir, PathBuf) {
-    project_with(n, "")
-}
-
-fn project_with(n: usize, extra_config: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("proj");
-    let o = run(&["init", dir.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    if !extra_config.is_empty() {
-        let toml = dir.join("warden.toml");
-        let mut text = std::fs::read_to_string(&toml).unwrap();
-        text.push_str(extra_config);
-        std::fs::write(&toml, text).unwrap();
-    }
+/// `warden serve` on the project at a free loopback port: the child and its address.
+fn serve(dir: &Path) -> (std::process::Child, String) {
     let mut child = warden()
         .args([
             "serve",
@@ -138,6 +124,36 @@ fn project_with(n: usize, extra_config: &str) -> (tempfile::TempDir, PathBuf) {
         .strip_prefix("listening on http://")
         .unwrap()
         .to_string();
+    (child, addr)
+}
+
+/// `kill -TERM` and wait: a clean stop (the final checkpoint is signed).
+fn stop(child: &mut std::process::Child) {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(child.wait().unwrap().success());
+}
+
+/// A project with `n` decisions recorded by a gateway that was stopped cleanly (SIGTERM).
+fn project_with_decisions(n: usize) -> (tempfile::TempDir, PathBuf) {
+    project_with(n, "")
+}
+
+fn project_with(n: usize, extra_config: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    let o = run(&["init", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    if !extra_config.is_empty() {
+        let toml = dir.join("warden.toml");
+        let mut text = std::fs::read_to_string(&toml).unwrap();
+        text.push_str(extra_config);
+        std::fs::write(&toml, text).unwrap();
+    }
+    let (mut child, addr) = serve(&dir);
     let key = key_of(&dir, "support-triage");
     for i in 0..n {
         let v = post(
@@ -154,12 +170,7 @@ fn project_with(n: usize, extra_config: &str) -> (tempfile::TempDir, PathBuf) {
         &json!({"tool": "get_ticket", "arguments": {"ticket_id": "not-a-ticket"}}),
     );
     assert_eq!(v["decision"], "deny", "{v}");
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
     (tmp, dir)
 }
 
@@ -508,21 +519,7 @@ fn retention_and_erasure_from_the_command_line_leave_the_ledger_verifiable() {
     let (tmp, dir) = project_with(0, "");
     let p = dir.to_str().unwrap();
     // Three account reads by the gateway (the card's subject_args = ["account_id"]).
-    let mut child = warden()
-        .args(["serve", "-p", p, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_string();
+    let (mut child, addr) = serve(&dir);
     let key = key_of(&dir, "support-triage");
     for account in ["ACC-0417", "ACC-0417", "ACC-0932"] {
         let v = post(
@@ -532,12 +529,7 @@ fn retention_and_erasure_from_the_command_line_leave_the_ledger_verifiable() {
         );
         assert_eq!(v["decision"], "allow", "{v}");
     }
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
     assert!(
         !store_bytes(&dir).windows(8).any(|w| w == b"ACC-0417"),
         "arguments are sealed at rest"
