@@ -38,6 +38,76 @@ pub struct WardenConfig {
     /// How long payloads are kept, per data class; encryption of payloads at rest.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Data residency: one store per region (`[regions.NAME]`). An agent whose card names a
+    /// region has its records kept only in that region's store, written only by a gateway
+    /// serving that region (`warden --region NAME serve`).
+    #[serde(default)]
+    pub regions: BTreeMap<String, Spanned<RegionConfig>>,
+    /// The region this process serves (`--region`), set by [`WardenConfig::select_region`];
+    /// `None`: the home store of `[store]`, for agents whose cards name no region.
+    #[serde(skip)]
+    pub region: Option<String>,
+}
+
+/// `[regions.NAME]`: the store of one region and the key that signs its checkpoints. Each
+/// region is its own log (its own chain, checkpoints, payload keys and approvals).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The region's store, `sqlite://PATH` (relative to the project directory).
+    pub url: Spanned<String>,
+    /// Default: `[store] durability`.
+    pub durability: Option<Durability>,
+    /// The region's checkpoint signing key. Default: `.warden/ledger-<region>.key`.
+    pub key_file: Option<String>,
+    /// The region's log name (checkpoint origin), used when its key is generated. Default:
+    /// `[ledger] origin` + `/<region>`, or a random name.
+    pub origin: Option<String>,
+    /// Where the region's checkpoints are also written. Default: none (the home store's
+    /// witnesses are not shared: two logs must not overwrite each other's checkpoints).
+    #[serde(default)]
+    pub witnesses: Vec<crate::ledger_config::WitnessConfig>,
+}
+
+impl WardenConfig {
+    /// Serve region `name`: its store and checkpoint key replace `[store]` and `[ledger]`'s.
+    /// Errors name the configured regions.
+    pub fn select_region(&mut self, name: &str) -> Result<(), String> {
+        let Some(region) = self.regions.get(name).map(|r| r.get_ref().clone()) else {
+            let known: Vec<&str> = self.regions.keys().map(String::as_str).collect();
+            return Err(if known.is_empty() {
+                format!("--region `{name}`: warden.toml declares no [regions]")
+            } else {
+                let near = crate::diagnostic::closest(name, known.iter().copied())
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                format!(
+                    "--region `{name}` is not declared in warden.toml{near}; regions: {}",
+                    known.join(", ")
+                )
+            });
+        };
+        self.store.url = region.url.into_inner();
+        if let Some(d) = region.durability {
+            self.store.durability = d;
+        }
+        self.ledger.key_file = region
+            .key_file
+            .unwrap_or_else(|| format!(".warden/ledger-{name}.key"));
+        self.ledger.origin = region
+            .origin
+            .or_else(|| self.ledger.origin.as_ref().map(|o| format!("{o}/{name}")));
+        self.ledger.witnesses = region.witnesses;
+        self.region = Some(name.to_string());
+        Ok(())
+    }
+
+    /// Every store this project writes to: the home store (`None`) and each region's.
+    pub fn store_regions(&self) -> Vec<Option<String>> {
+        std::iter::once(None)
+            .chain(self.regions.keys().cloned().map(Some))
+            .collect()
+    }
 }
 
 /// `[gateway.tls]`: serve the listener over TLS (rustls). Present and not `enabled = false`
@@ -306,6 +376,95 @@ fn default_store_url() -> String {
     "sqlite://warden.db".to_string()
 }
 
+/// Region names are safe names; each region's store and key are its own (two regions, or a
+/// region and the home store, sharing a database or a key would mix their logs).
+fn check_regions(path: &str, source: &str, cfg: &WardenConfig, errors: &mut Vec<FileError>) {
+    let mut urls: BTreeMap<String, String> = BTreeMap::new();
+    urls.insert(cfg.store.url.clone(), "[store]".to_string());
+    let mut keys: BTreeMap<String, String> = BTreeMap::new();
+    keys.insert(cfg.ledger.key_file.clone(), "[ledger]".to_string());
+    for (name, region) in &cfg.regions {
+        let at = region.span().start;
+        let r = region.get_ref();
+        if !is_safe_name(name) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    at,
+                    format!("region name `{name}` is not valid"),
+                )
+                .with_hint("use letters, digits, `-`, `_` and `.` only (`eu`, `us-east`)"),
+            );
+        }
+        let url = r.url.get_ref();
+        if !url.starts_with("sqlite://") || url.len() == "sqlite://".len() {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    r.url.span().start,
+                    format!("[regions.{name}] url `{url}` is not a `sqlite://PATH` store"),
+                )
+                .with_hint(
+                    "each region needs its own store, e.g. \"sqlite://.warden/eu/ledger.db\"",
+                ),
+            );
+        } else if let Some(other) = urls.insert(url.clone(), format!("[regions.{name}]")) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    r.url.span().start,
+                    format!("[regions.{name}] url `{url}` is also {other}'s store"),
+                )
+                .with_hint("a region's records must not land in another region's store: give each its own url"),
+            );
+        }
+        let key = r
+            .key_file
+            .clone()
+            .unwrap_or_else(|| format!(".warden/ledger-{name}.key"));
+        if let Some(other) = keys.insert(key.clone(), format!("[regions.{name}]")) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    at,
+                    format!("[regions.{name}] key_file `{key}` is also {other}'s key"),
+                )
+                .with_hint("each region is its own log with its own checkpoint key"),
+            );
+        }
+        if let Some(o) = &r.origin {
+            if o.is_empty() || o.contains(char::is_whitespace) || o.contains('+') {
+                errors.push(FileError::at(
+                    path,
+                    source,
+                    at,
+                    format!("[regions.{name}] origin `{o}` may not be empty or hold spaces or `+`"),
+                ));
+            }
+        }
+        for w in &r.witnesses {
+            let set = [&w.file, &w.dir, &w.url]
+                .iter()
+                .filter(|v| v.is_some())
+                .count();
+            if set != 1 {
+                errors.push(FileError::at(
+                    path,
+                    source,
+                    at,
+                    format!(
+                        "[regions.{name}] each witness needs exactly one of `file`, `dir`, `url`"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 /// What "durable" means before a call may run.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -482,6 +641,7 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
         );
     }
     errors.extend(crate::ledger_config::check(path, source, &cfg.ledger));
+    check_regions(path, source, &cfg, &mut errors);
     if let Some(tls) = &cfg.gateway.tls {
         for (key, value) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
             if value.get_ref().trim().is_empty() {

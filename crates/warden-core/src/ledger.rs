@@ -59,6 +59,37 @@ pub enum LedgerEvent {
     ReviewOverdue(ReviewOverdueEvent),
 }
 
+impl LedgerEvent {
+    /// The agent a record is about, when it is about one agent: data residency keeps such a
+    /// record in the agent's region. Tool pins, approver alerts and lifecycle records belong
+    /// to the store they are made in.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            LedgerEvent::Decision(d) => Some(&d.agent),
+            LedgerEvent::Outcome(o) => Some(&o.agent),
+            LedgerEvent::Identity(i)
+                if i.action.starts_with("token_") || i.action.starts_with("client_") =>
+            {
+                Some(&i.subject)
+            }
+            LedgerEvent::AccessCertified(c) => Some(&c.agent),
+            LedgerEvent::InjectionDetected(i) => Some(&i.agent),
+            LedgerEvent::ApprovalVote(v) => Some(&v.vote.statement.agent),
+            LedgerEvent::ApprovalExpired(e) => Some(&e.agent),
+            LedgerEvent::SnapshotRead(s) => Some(&s.agent),
+            LedgerEvent::CallReviewed(r) => Some(&r.agent),
+            LedgerEvent::ReviewOverdue(r) => Some(&r.agent),
+            LedgerEvent::ToolPinned(_)
+            | LedgerEvent::ToolChanged(_)
+            | LedgerEvent::ToolApproved(_)
+            | LedgerEvent::Identity(_)
+            | LedgerEvent::ApprovalFatigue(_)
+            | LedgerEvent::RetentionPurged(_)
+            | LedgerEvent::SubjectErased(_) => None,
+        }
+    }
+}
+
 /// An after-the-fact review of a call allowed at tier `review`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewEvent {

@@ -260,6 +260,27 @@ pub fn compile(
                 card.path, card.id
             ));
         }
+        if let Some(region) = &card.region {
+            if !config.regions.contains_key(region) {
+                let (line, col) = line_col(&text, card.region_span);
+                let known: Vec<&str> = config.regions.keys().map(String::as_str).collect();
+                let e = FileError {
+                    file: card.path.clone(),
+                    line,
+                    col,
+                    message: format!(
+                        "region `{region}` is not declared in {config_path} [regions]"
+                    ),
+                    hint: None,
+                };
+                errors.push(match crate::diagnostic::closest(region, known.iter().copied()) {
+                    Some(near) => e.with_hint(format!("did you mean `{near}`?")),
+                    None => e.with_hint(format!(
+                        "declare it with its own store: [regions.{region}] url = \"sqlite://.warden/{region}/ledger.db\""
+                    )),
+                });
+            }
+        }
         let reads = card
             .resources
             .iter()

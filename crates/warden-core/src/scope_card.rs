@@ -26,6 +26,10 @@ pub struct ScopeCardFile {
     /// How long this agent's payloads are kept (per customer contract): `7d`, `30d`, `1y`,
     /// `forever`; data classes with a shorter retention still cap it. Default: warden.toml's.
     pub retention: Option<Spanned<String>>,
+    /// Where this agent's records are kept (data residency): a region declared in
+    /// warden.toml `[regions]`. Only a gateway serving that region accepts the agent's calls.
+    /// Default: the home store of `[store]`.
+    pub region: Option<Spanned<String>>,
     /// Arguments (dotted paths) whose value names the data subject of a call (a customer id,
     /// an e-mail address); the call's payloads are sealed with that subject's key, which
     /// `warden data erase --subject` destroys. First one present wins.
@@ -476,6 +480,10 @@ pub struct ScopeCard {
     pub data_classes: Vec<String>,
     /// Days payloads are kept, when the card sets it (`Some(None)` = forever).
     pub retention: Option<Option<u32>>,
+    /// The region that keeps this agent's records; `None`: the home store.
+    pub region: Option<String>,
+    /// Byte offset of `region` in the card, for errors against warden.toml.
+    pub region_span: usize,
     pub subject_args: Vec<String>,
     pub model: Option<ModelRegister>,
     pub rate_limits: RateLimits,
@@ -842,6 +850,19 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
             }
         },
     };
+    if let Some(r) = &file.region {
+        if !is_safe_name(r.get_ref()) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    r.span().start,
+                    format!("region `{}` is not a region name", r.get_ref()),
+                )
+                .with_hint("name a region declared in warden.toml [regions] (`eu`, `us-east`)"),
+            );
+        }
+    }
     for s in &file.subject_args {
         let (at, s) = (s.span().start, s.get_ref());
         if s.is_empty() || !s.split('.').all(is_safe_name) {
@@ -867,6 +888,8 @@ pub fn parse_scope_card(path: &str, source: &str) -> Result<ScopeCard, Vec<FileE
         environment: file.environment,
         data_classes: file.data_classes,
         retention,
+        region_span: file.region.as_ref().map_or(0, |r| r.span().start),
+        region: file.region.map(Spanned::into_inner),
         subject_args: file
             .subject_args
             .into_iter()

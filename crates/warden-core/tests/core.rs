@@ -697,3 +697,47 @@ fn auto_approve_on_a_forbid_or_with_approval_is_a_located_error() {
     .unwrap_err();
     assert!(e.contains("contradict"), "{e}");
 }
+
+#[test]
+fn regions_must_each_have_their_own_store_and_a_card_must_name_a_declared_one() {
+    let mut s = example_sources();
+    s.config.text.push_str(
+        "\n[regions.eu]\nurl = \"sqlite://eu.db\"\n[regions.us]\nurl = \"sqlite://eu.db\"\n",
+    );
+    let e = load_project(&s).expect_err("a shared store").to_string();
+    assert!(
+        e.contains("[regions.us] url `sqlite://eu.db` is also [regions.eu]'s store"),
+        "{e}"
+    );
+    let line = s.config.text.lines().count();
+    assert!(e.contains(&format!("warden.toml:{line}:7:")), "{e}");
+
+    let mut s = example_sources();
+    s.config
+        .text
+        .push_str("\n[regions.eu]\nurl = \"sqlite://eu.db\"\n");
+    s.cards.push(SourceFile {
+        path: "agents/broken.toml".into(),
+        text: format!("region = \"us\"\n{GOOD_CARD}"),
+    });
+    let e = load_project(&s)
+        .expect_err("an undeclared region")
+        .to_string();
+    assert!(
+        e.contains(
+            "agents/broken.toml:1:10: error: region `us` is not declared in warden.toml [regions]"
+        ),
+        "{e}"
+    );
+    s.cards.last_mut().unwrap().text = format!("region = \"eu\"\n{GOOD_CARD}");
+    let p = load_project(&s).unwrap();
+    assert_eq!(p.policy.cards["broken"].region.as_deref(), Some("eu"));
+    let mut config = p.config.clone();
+    config.select_region("eu").unwrap();
+    assert_eq!(config.store.url, "sqlite://eu.db");
+    assert_eq!(config.ledger.key_file, ".warden/ledger-eu.key");
+    assert!(config
+        .select_region("mars")
+        .unwrap_err()
+        .contains("regions: eu"));
+}

@@ -71,6 +71,20 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", msg, Fault::Agent)
     }
 
+    /// The agent's records are kept in another region: its calls go to that region's gateway.
+    pub fn misdirected(agent: &str, region: Option<&str>) -> Self {
+        let whose = match region {
+            Some(r) => format!("region `{r}`; send its calls to the gateway serving that region (`warden --region {r} serve`)"),
+            None => "the home store; send its calls to the gateway serving no region (`warden serve` without --region)".to_string(),
+        };
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "wrong_region",
+            format!("agent `{agent}` keeps its records in {whose}. Nothing was recorded here."),
+            Fault::Agent,
+        )
+    }
+
     pub fn ledger_unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

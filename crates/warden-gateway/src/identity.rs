@@ -360,7 +360,32 @@ pub struct AgentPrincipal {
 /// Authenticate an agent request: a static key from `warden.toml` `[agent_keys]`, or a
 /// token. Tokens must be well-formed, known, unrevoked, unexpired, issued for this gateway's
 /// environment and for an agent that still has a card. Every failure answers the same.
+///
+/// An agent whose card keeps its records in another region than the one this gateway
+/// serves is refused here (`421`), before anything about its call is read or recorded.
 pub async fn authenticate_agent(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<AgentPrincipal, ApiError> {
+    let principal = authenticate_any_region(state, headers).await?;
+    let card_region = state
+        .policy
+        .cards
+        .get(&principal.agent)
+        .and_then(|c| c.region.as_deref());
+    if card_region == state.region.as_deref() {
+        return Ok(principal);
+    }
+    tracing::info!(
+        message = "agent refused: records kept in another region",
+        agent = %principal.agent,
+        agent_region = card_region.unwrap_or("home"),
+        gateway_region = state.region.as_deref().unwrap_or("home")
+    );
+    Err(ApiError::misdirected(&principal.agent, card_region))
+}
+
+async fn authenticate_any_region(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<AgentPrincipal, ApiError> {

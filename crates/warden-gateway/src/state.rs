@@ -47,6 +47,9 @@ pub struct AppState {
     pub(crate) approval_changed: Arc<tokio::sync::Notify>,
     /// Where `execute_tool` spans go; none: no spans are built.
     pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    /// The region this gateway serves (`--region`); only agents whose card names it (or, for
+    /// `None`, names no region) are served.
+    pub(crate) region: Option<String>,
 }
 
 /// A source of Unix time in seconds.
@@ -78,6 +81,7 @@ impl AppState {
             approval_lock: Arc::new(tokio::sync::Mutex::new(())),
             approval_changed: Arc::new(tokio::sync::Notify::new()),
             telemetry: None,
+            region: config.region.clone(),
         }
     }
 

@@ -213,6 +213,7 @@ impl Ledger {
     }
 
     pub async fn insert_approval(&self, a: &ApprovalRow) -> Result<(), StoreError> {
+        self.check_residency(&a.agent)?;
         let mut sealed = a.clone();
         self.seal_approval(&mut sealed).await?;
         let a = &sealed;

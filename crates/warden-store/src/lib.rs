@@ -28,7 +28,8 @@ pub use reviews::ReviewRow;
 pub use vault::VaultOptions;
 
 pub use sqlite::{
-    sqlite_path, Appended, Ledger, LedgerOptions, SearchFilter, StoredRecord, VerifyReport,
+    sqlite_path, Appended, Ledger, LedgerOptions, Residency, SearchFilter, StoredRecord,
+    VerifyReport,
 };
 pub use warden_core::config::Durability;
 
@@ -51,4 +52,6 @@ pub enum StoreError {
     BadUrl(String),
     #[error("payload vault: {0}")]
     Vault(String),
+    #[error("data residency: {0}")]
+    Residency(String),
 }

@@ -42,6 +42,19 @@ pub struct LedgerOptions {
     /// keys wrapped by this master key, for retention and erasure. `None`: stored redacted
     /// but not sealed.
     pub vault: Option<crate::vault::VaultOptions>,
+    /// Data residency: records about these agents belong to other regions' stores and are
+    /// refused here (fail closed), whoever tries to append them.
+    pub residency: Option<Residency>,
+}
+
+/// Which store this is, and the agents whose records must never land in it.
+#[derive(Debug, Clone, Default)]
+pub struct Residency {
+    /// This store's region (`None`: the home store).
+    pub region: Option<String>,
+    /// Agent → the region that keeps its records (`None`: the home store), for every agent
+    /// whose records are kept elsewhere.
+    pub elsewhere: std::collections::HashMap<String, Option<String>>,
 }
 
 impl Default for LedgerOptions {
@@ -53,6 +66,7 @@ impl Default for LedgerOptions {
             checkpoints: None,
             redactor: None,
             vault: None,
+            residency: None,
         }
     }
 }
@@ -135,6 +149,7 @@ pub struct Ledger {
     redactor: Redactor,
     redacted: Arc<AtomicU64>,
     vault: Option<Arc<crate::vault::Vault>>,
+    residency: Option<Arc<Residency>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -151,6 +166,29 @@ fn ephemeral_redactor() -> Result<Redactor, StoreError> {
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
     Redactor::new(&key).map_err(|e| StoreError::Verify(format!("redaction engine: {e}")))
+}
+
+/// Create the directory of a new store (a region's `.warden/eu/`), readable by its owner only.
+fn create_store_dir(path: &Path) -> Result<(), StoreError> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(0o700);
+    }
+    b.create(parent).map_err(|e| {
+        StoreError::Verify(format!(
+            "cannot create the store directory {}: {e}",
+            parent.display()
+        ))
+    })
 }
 
 /// Resolve `sqlite://PATH` against the project directory.
@@ -196,10 +234,12 @@ impl Ledger {
     /// Open (creating and migrating if needed) the ledger at `path`.
     pub async fn open(path: &Path, mut opts: LedgerOptions) -> Result<Self, StoreError> {
         let checkpoint_opts = opts.checkpoints.take();
+        let residency = opts.residency.take().map(Arc::new);
         let redactor = match &opts.redactor {
             Some(r) => r.clone(),
             None => ephemeral_redactor()?,
         };
+        create_store_dir(path)?;
         let connect = options(path, opts.durability);
         let mut setup = connect.connect().await?;
         MIGRATOR.run(&mut setup).await?;
@@ -263,6 +303,7 @@ impl Ledger {
             redactor,
             redacted: Arc::new(AtomicU64::new(0)),
             vault,
+            residency,
         })
     }
 
@@ -275,8 +316,31 @@ impl Ledger {
         self.vault.is_some()
     }
 
-    /// Redact, then seal: what every event goes through before it is serialised.
+    /// Refuse anything about an agent whose records are kept in another region's store.
+    pub(crate) fn check_residency(&self, agent: &str) -> Result<(), StoreError> {
+        let Some(res) = &self.residency else {
+            return Ok(());
+        };
+        let Some(home) = res.elsewhere.get(agent) else {
+            return Ok(());
+        };
+        let name = |r: &Option<String>| match r {
+            Some(r) => format!("region `{r}`"),
+            None => "the home store".to_string(),
+        };
+        Err(StoreError::Residency(format!(
+            "agent `{agent}` keeps its records in {}, not in this store ({}); nothing was recorded",
+            name(home),
+            name(&res.region)
+        )))
+    }
+
+    /// Redact, then seal: what every event goes through before it is serialised. A record
+    /// about an agent kept in another region is refused first.
     async fn prepare(&self, ts: &str, event: &mut LedgerEvent) -> Result<(), StoreError> {
+        if let Some(agent) = event.agent() {
+            self.check_residency(agent)?;
+        }
         // The subject is read from the arguments before redaction replaces them.
         let subject = self.vault.as_ref().and_then(|v| v.subject_of(event));
         self.redact(event);

@@ -235,3 +235,38 @@ async fn the_decision_lookup_table_cannot_redirect_a_lookup() {
     let found = ledger.records_of_decision("d-1").await.unwrap();
     assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2]);
 }
+
+#[tokio::test]
+async fn a_store_refuses_records_about_agents_kept_in_another_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let residency = warden_store::Residency {
+        region: Some("eu".into()),
+        elsewhere: [("crm-writer".to_string(), None)].into_iter().collect(),
+    };
+    let ledger = Ledger::open(
+        &dir.path().join("eu").join("l.db"),
+        LedgerOptions {
+            residency: Some(residency),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // event(0) is about crm-writer (the home store's), event(1) about support-triage.
+    let refused = ledger.append(ts(0), event(0)).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("`crm-writer` keeps its records in the home store"),
+        "{refused}"
+    );
+    assert!(ledger.enqueue(ts(0), event(0)).await.is_err());
+    assert_eq!(ledger.append(ts(1), event(1)).await.unwrap().seq, 1);
+    ledger.flush().await.unwrap();
+    assert_eq!(
+        ledger.count().await.unwrap(),
+        1,
+        "nothing about crm-writer landed"
+    );
+    assert_eq!(first_break(&ledger).await, None);
+}

@@ -22,7 +22,10 @@ fn store_config(dir: &Path) -> anyhow::Result<StoreConfig> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (pass --project DIR)", path.display()))?;
     match parse_config("warden.toml", &text) {
-        Ok(c) => Ok(c.store),
+        Ok(mut c) => {
+            crate::region::apply(&mut c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(c.store)
+        }
         Err(errors) => bail!("{}", warden_core::FileErrors(errors)),
     }
 }

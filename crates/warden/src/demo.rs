@@ -204,6 +204,8 @@ fn short_args(v: &Value) -> String {
 }
 
 pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    // The demo's own project declares no regions: `--region` / WARDEN_REGION do not apply.
+    crate::region::select(None);
     let temp;
     let kept = keep.is_some();
     let dir = match keep {

@@ -161,6 +161,7 @@ pub async fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             tools,
             quiet,
         } => {
+            crate::region::check_agent(&project.policy, &project.config, &agent)?;
             let ttl = match ttl {
                 None => None,
                 Some(t) => Some(parse_duration(&t).with_context(|| {
@@ -232,6 +233,7 @@ pub async fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             );
         }
         TokenCommand::ClientAdd { agent } => {
+            crate::region::check_agent(&project.policy, &project.config, &agent)?;
             let c = ident::add_client(&ledger, &project.policy, &agent, &actor(), now).await?;
             println!("client_id:     {}", c.client_id);
             println!("client_secret: {}", c.secret);
@@ -404,6 +406,7 @@ pub async fn access(dir: &Path, cmd: AccessCommand) -> anyhow::Result<ExitCode> 
             totp,
             days,
         } => {
+            crate::region::check_agent(&project.policy, &project.config, &agent)?;
             let card = project
                 .policy
                 .cards

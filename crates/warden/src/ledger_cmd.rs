@@ -25,8 +25,10 @@ fn read_config(dir: &Path) -> anyhow::Result<WardenConfig> {
     let path = dir.join("warden.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (pass --project DIR)", path.display()))?;
-    parse_config("warden.toml", &text)
-        .map_err(|e| anyhow::anyhow!("{}", warden_core::FileErrors(e)))
+    let mut config = parse_config("warden.toml", &text)
+        .map_err(|e| anyhow::anyhow!("{}", warden_core::FileErrors(e)))?;
+    crate::region::apply(&mut config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(config)
 }
 
 fn key_path(dir: &Path, cfg: &LedgerConfig) -> PathBuf {
@@ -161,6 +163,7 @@ pub async fn open_signing_with(
         }),
         redactor: Some(crate::redact_cmd::redactor_for(dir)?),
         vault: crate::lifecycle_cmd::vault_options(dir, true)?,
+        residency: crate::region::residency(dir),
         ..Default::default()
     };
     Ledger::open_url(&config.store.url, dir, opts)

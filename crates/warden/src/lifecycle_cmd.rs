@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use warden_core::vault::PayloadPlan;
 use warden_store::{Ledger, VaultOptions};
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum RetentionCommand {
     /// Destroy the keys of payloads past their retention (crypto-shredding) and record it.
     ///
@@ -32,7 +32,7 @@ pub enum RetentionCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum DataCommand {
     /// Erase a data subject (DSAR, offboarding): destroy the subject's key, so every payload
     /// sealed for it is unreadable, and record the erasure. The chain still verifies.
@@ -168,9 +168,14 @@ pub async fn data(dir: &Path, command: DataCommand) -> anyhow::Result<ExitCode> 
                     recs.len(),
                     if recs.len() == 1 { "" } else { "s" }
                 );
+                // With regions, each line says which store (log) its seq and hash belong to.
+                let region = crate::region::selected();
                 for r in recs {
-                    let line =
+                    let mut line =
                         serde_json::json!({"seq": r.seq, "hash": r.hash, "record": r.record});
+                    if let (Some(region), Some(obj)) = (&region, line.as_object_mut()) {
+                        obj.insert("region".into(), region.clone().into());
+                    }
                     println!("{line}");
                 }
             })

@@ -9,6 +9,7 @@ mod lifecycle_cmd;
 mod mcp_cmd;
 mod project_cmds;
 mod redact_cmd;
+mod region;
 mod serve;
 mod table;
 mod taint_cmds;
@@ -42,6 +43,13 @@ struct Cli {
         default_value = "."
     )]
     project: PathBuf,
+    /// With `[regions]` in warden.toml: work on this region's store (its agents' records, keys
+    /// and approvals) instead of the home store of `[store]`. `serve --region eu` is the
+    /// gateway of region `eu`: it accepts only the calls of agents whose card says
+    /// `region = "eu"`. Without it, `audit verify`, `retention run` and `data erase|export`
+    /// visit every store in turn.
+    #[arg(long, global = true, env = "WARDEN_REGION")]
+    region: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -355,6 +363,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let project = cli.project;
+    region::select(cli.region);
     match cli.command {
         Command::Demo { keep } => demo::run(keep).await,
         Command::Init { dir } => project_cmds::init(&dir),
@@ -404,15 +413,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => identity_cmd::user(&project, command).await,
         Command::Access { command } => identity_cmd::access(&project, command).await,
         Command::Secret { command } => identity_cmd::secret(&project, command).await,
-        Command::Retention { command } => lifecycle_cmd::retention(&project, command).await,
-        Command::Data { command } => lifecycle_cmd::data(&project, command).await,
+        Command::Retention { command } => {
+            region::each_store(&project, || {
+                lifecycle_cmd::retention(&project, command.clone())
+            })
+            .await
+        }
+        Command::Data { command } => {
+            region::each_store(&project, || lifecycle_cmd::data(&project, command.clone())).await
+        }
         Command::Redact { file, json, stats } => {
             redact_cmd::run(&project, file.as_deref(), json, stats)
         }
         Command::Audit { command } => match command {
-            AuditCommand::Verify { checkpoint } => {
-                audit::verify(&project, checkpoint.as_deref()).await
-            }
+            // A checkpoint belongs to one log: it is checked against the selected store only.
+            AuditCommand::Verify { checkpoint } => match checkpoint {
+                Some(c) => audit::verify(&project, Some(&c)).await,
+                None => region::each_store(&project, || audit::verify(&project, None)).await,
+            },
             AuditCommand::Checkpoint { now } => ledger_cmd::checkpoint(&project, now).await,
             AuditCommand::Prove { seq, json } => ledger_cmd::prove(&project, seq, json).await,
             AuditCommand::Export {

@@ -25,6 +25,7 @@ pub async fn stdio(
             dir.display()
         );
     };
+    crate::region::check_agent(&project.policy, &project.config, agent)?;
     let server = match server {
         Some(s) => s,
         None => {

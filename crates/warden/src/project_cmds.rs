@@ -11,7 +11,6 @@ use serde::Deserialize;
 use warden_core::diagnostic::from_toml_error;
 use warden_core::project::Project;
 use warden_core::{example, CallRequest, FileErrors, Tier, Verdict};
-pub use warden_gateway::project::load_dir;
 
 use crate::table;
 
@@ -111,6 +110,18 @@ pub fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Load the project, pointed at the store of the region selected with `--region`.
+pub fn load_dir(dir: &Path) -> Result<Project, FileErrors> {
+    let mut project = warden_gateway::project::load_dir(dir)?;
+    crate::region::apply(&mut project.config).map_err(|e| {
+        FileErrors(vec![warden_core::diagnostic::FileError::whole(
+            "warden.toml",
+            e,
+        )])
+    })?;
+    Ok(project)
 }
 
 /// Load the project or print its located errors.

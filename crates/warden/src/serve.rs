@@ -23,6 +23,7 @@ pub async fn open_ledger(
             durability,
             redactor: Some(crate::redact_cmd::redactor_for(dir)?),
             vault: crate::lifecycle_cmd::vault_options(dir, false)?,
+            residency: crate::region::residency(dir),
             ..Default::default()
         },
     )
@@ -52,7 +53,14 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         .with_context(|| format!("binding {addr} (warden.toml [gateway] listen, or --listen)"))?;
     let local = listener.local_addr()?;
     let version = project.policy.short_version().to_string();
-    let agents = project.policy.cards.len();
+    let region = project.config.region.clone();
+    // Only the agents whose records this store keeps are served here.
+    let agents = project
+        .policy
+        .cards
+        .values()
+        .filter(|c| c.region == region)
+        .count();
     // Stdio MCP upstreams are started now and kept running (restarted with back-off).
     let timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
@@ -157,7 +165,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     let shutdown = shutdown_signal();
     // The first line on stdout is the address, for scripts and tests.
     println!("listening on {scheme}://{local}");
-    tracing::info!(message = "gateway started", %local, tls = tls.is_some(), policy_version = %version, agents);
+    tracing::info!(message = "gateway started", %local, tls = tls.is_some(), policy_version = %version, agents, region = region.as_deref().unwrap_or("home"));
     match tls {
         Some(tls) => warden_gateway::serve_tls(listener, tls, state, shutdown).await?,
         None => warden_gateway::serve(listener, state, shutdown).await?,

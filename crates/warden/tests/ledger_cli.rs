@@ -57,6 +57,13 @@ fn warden_verify() -> PathBuf {
 }
 
 fn post(addr: &str, key: &str, body: &Value) -> Value {
+    let (status, v) = post_status(addr, key, body);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// `POST /v1/decisions`: the status code and the JSON body.
+fn post_status(addr: &str, key: &str, body: &Value) -> (u16, Value) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -69,8 +76,13 @@ fn post(addr: &str, key: &str, body: &Value) -> Value {
     .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    let status = resp
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{resp}"));
+    let body = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {resp}"));
+    (status, body)
 }
 
 fn key_of(dir: &Path, agent: &str) -> String {
@@ -103,7 +115,13 @@ fn sqlite(dir: &Path, sql: &str) -> u64 {
 
 /// `warden serve` on the project at a free loopback port: the child and its address.
 fn serve(dir: &Path) -> (std::process::Child, String) {
+    serve_with(dir, &[])
+}
+
+/// `warden serve` with more arguments (`--region eu`).
+fn serve_with(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = warden()
+        .args(extra)
         .args([
             "serve",
             "-p",
@@ -753,4 +771,158 @@ fn a_forged_vote_signature_is_named_by_audit_verify_even_with_the_chain_recomput
         "the forged vote is named:\n{t}"
     );
     assert!(t.contains("signature does not verify"), "{t}");
+}
+
+/// Records in a store (a `sqlite://` database of the project) that name an agent.
+fn records_naming(db: &Path, agent: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let url = format!("sqlite://{}", db.display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM ledger WHERE record LIKE ?")
+            .bind(format!("%\"agent\":\"{agent}\"%"))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+            .get(0);
+        u64::try_from(n).unwrap()
+    })
+}
+
+#[test]
+fn an_agent_of_a_region_is_served_and_recorded_only_by_that_region() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    let p = dir.to_str().unwrap();
+    let o = run(&["init", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    let toml = dir.join("warden.toml");
+    let mut config = std::fs::read_to_string(&toml).unwrap();
+    config.push_str("\n[regions.eu]\nurl = \"sqlite://eu/warden.db\"\n");
+    std::fs::write(&toml, config).unwrap();
+    let card = dir.join("agents/support-triage.toml");
+    let original = std::fs::read_to_string(&card).unwrap();
+
+    // A region the project does not declare is a located error with a suggestion.
+    std::fs::write(&card, format!("region = \"ue\"\n{original}")).unwrap();
+    let o = run(&["check", "-p", p]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("agents/support-triage.toml:1:10: error: region `ue` is not declared"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("did you mean `eu`?"), "{}", text(&o));
+    std::fs::write(&card, format!("region = \"eu\"\n{original}")).unwrap();
+    let o = run(&["check", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["--region", "us", "audit", "pubkey", "-p", p]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("regions: eu"), "{}", text(&o));
+
+    // The home gateway and the gateway of region eu, side by side.
+    let (mut home, home_addr) = serve(&dir);
+    let (mut eu, eu_addr) = serve_with(&dir, &["--region", "eu"]);
+    let triage = key_of(&dir, "support-triage");
+    let writer = key_of(&dir, "crm-writer");
+    let read = json!({"tool": "get_account", "arguments": {"account_id": "ACC-0417"}});
+    let (status, v) = post_status(&home_addr, &triage, &read);
+    assert_eq!(status, 421, "{v}");
+    assert!(v.to_string().contains("region `eu`"), "{v}");
+    let v = post(&eu_addr, &triage, &read);
+    assert_eq!(v["decision"], "allow", "{v}");
+    let (status, v) = post_status(&eu_addr, &writer, &read);
+    assert_eq!(status, 421, "{v}");
+    assert!(v.to_string().contains("home store"), "{v}");
+    let v = post(&home_addr, &writer, &read);
+    assert_eq!(v["decision"], "allow", "{v}");
+    stop(&mut home);
+    stop(&mut eu);
+
+    // Each agent's records are in its own store only.
+    let home_db = dir.join("warden.db");
+    let eu_db = dir.join("eu/warden.db");
+    assert_eq!(records_naming(&home_db, "support-triage"), 0);
+    assert_eq!(records_naming(&home_db, "crm-writer"), 1);
+    assert_eq!(records_naming(&eu_db, "support-triage"), 1);
+    assert_eq!(records_naming(&eu_db, "crm-writer"), 0);
+    let o = run(&[
+        "--region",
+        "eu",
+        "audit",
+        "search",
+        "--agent",
+        "support-triage",
+        "--json",
+        "-p",
+        p,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ACC-0417"),
+        "{}",
+        text(&o)
+    );
+
+    // Two logs, two keys; `audit verify` without --region checks every store.
+    let home_key = run(&["audit", "pubkey", "-p", p]);
+    let eu_key = run(&["--region", "eu", "audit", "pubkey", "-p", p]);
+    assert!(home_key.status.success() && eu_key.status.success());
+    assert_ne!(home_key.stdout, eu_key.stdout);
+    let o = run(&["audit", "verify", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("== region `eu` =="), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("records verified").count(),
+        2,
+        "{}",
+        text(&o)
+    );
+
+    // Nothing about the agent can be written to the wrong store from the command line either.
+    let o = run(&["token", "issue", "--agent", "support-triage", "-p", p]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--region eu"), "{}", text(&o));
+    let o = run(&[
+        "--region",
+        "eu",
+        "token",
+        "issue",
+        "--agent",
+        "support-triage",
+        "-p",
+        p,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(records_naming(&home_db, "support-triage"), 0);
+
+    // A subject's data is exported and erased in every store.
+    let o = run(&[
+        "data",
+        "erase",
+        "--subject",
+        "ACC-0417",
+        "--reason",
+        "DSAR-7",
+        "-p",
+        p,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["data", "export", "--subject", "ACC-0417", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(!out.contains("\"account_id\""), "{out}");
+    assert_eq!(
+        out.matches("\"arguments\":\"[erased: data subject]\"")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(out.matches("\"region\":\"eu\"").count(), 2, "{out}");
+    let o = run(&["audit", "verify", "-p", p]);
+    assert!(o.status.success(), "{}", text(&o));
 }
