@@ -107,9 +107,53 @@ struct ToolIndex {
     /// calls that cannot trigger them (valid arguments, agent in this environment, clean
     /// session, destinations on the list): same decision, fewer policies to evaluate.
     fast: PolicySet,
-    /// Whether any policy of the slice may read `context.args`. When none can, the typed
-    /// arguments are not built for Cedar (the constraints are still checked in Rust).
-    needs_args: bool,
+    /// What the policies of `slice` may read of the context.
+    slice_reads: Reads,
+    /// What the policies of `fast` may read of the context.
+    fast_reads: Reads,
+}
+
+/// Which optional parts of the context a set of policies may read. A part no policy of the
+/// evaluated set can read is not built (a policy reading an attribute the request lacks fails
+/// to evaluate, and an evaluation error denies, so a wrong "no" cannot let a call through).
+#[derive(Debug, Clone, Copy, Default)]
+struct Reads {
+    /// `context.args`: the typed arguments (the constraints are still checked in Rust).
+    args: bool,
+    /// The session attributes: `taint`, `untrusted_args`, `read_classes`,
+    /// `untrusted_sources`, `egress`, `egress_off_list`.
+    session: bool,
+}
+
+impl Reads {
+    const ALL: Reads = Reads {
+        args: true,
+        session: true,
+    };
+
+    fn add(&mut self, policy_text: &str) {
+        self.args = self.args || may_read_args(policy_text);
+        self.session = self.session || may_read_session(policy_text);
+    }
+}
+
+/// Whether a policy may read a session attribute: it names one, or uses `context` other than
+/// through an attribute access. Conservative, like [`may_read_args`].
+fn may_read_session(policy_text: &str) -> bool {
+    static PATTERNS: std::sync::OnceLock<Option<(regex::Regex, regex::Regex)>> =
+        std::sync::OnceLock::new();
+    let Some((names, whole_context)) = PATTERNS.get_or_init(|| {
+        Some((
+            regex::Regex::new(
+                r"\b(taint|untrusted_args|read_classes|untrusted_sources|egress|egress_off_list)\b",
+            )
+            .ok()?,
+            regex::Regex::new(r"\bcontext\b(\s*$|\s*[^\s.])").ok()?,
+        ))
+    }) else {
+        return true;
+    };
+    names.is_match(policy_text) || whole_context.is_match(policy_text)
 }
 
 /// Whether a policy may read the call's arguments: it names `args`, or uses `context` other
@@ -656,7 +700,8 @@ pub fn compile(
             let action_uid = uid("Action", tool.qualified());
             let mut slice = PolicySet::new();
             let mut fast = PolicySet::new();
-            let mut needs_args = false;
+            let mut slice_reads = Reads::default();
+            let mut fast_reads = Reads::default();
             for p in own.iter().chain(any_principal.iter()) {
                 let action_ok = match p.action_constraint() {
                     ActionConstraint::Any => true,
@@ -664,7 +709,8 @@ pub fn compile(
                     ActionConstraint::In(list) => list.contains(&action_uid),
                 };
                 if action_ok {
-                    needs_args = needs_args || may_read_args(&p.to_string());
+                    let text = p.to_string();
+                    slice_reads.add(&text);
                     if let Err(e) = slice.add((**p).clone()) {
                         errors.push(FileError::whole(&card.path, format!("internal error: {e}")));
                     }
@@ -672,6 +718,7 @@ pub fn compile(
                         || p.id() == &PolicyId::new(ENVIRONMENT_POLICY)
                         || is_guard_id(p.id().as_ref());
                     if !built_in {
+                        fast_reads.add(&text);
                         if let Err(e) = fast.add((**p).clone()) {
                             errors
                                 .push(FileError::whole(&card.path, format!("internal error: {e}")));
@@ -684,7 +731,8 @@ pub fn compile(
                 action: action_uid,
                 slice,
                 fast,
-                needs_args,
+                slice_reads,
+                fast_reads,
             });
         }
         index.insert(
@@ -1118,7 +1166,7 @@ impl CompiledPolicy {
             &ids.uid,
             tool_ids,
             call,
-            true,
+            Reads::ALL,
             &SessionFacts::clean(grant),
         )
     }
@@ -1134,13 +1182,13 @@ impl CompiledPolicy {
         agent_uid: &EntityUid,
         tool_ids: &ToolIndex,
         call: &CallRequest<'_>,
-        with_args: bool,
+        reads: Reads,
         facts: &SessionFacts<'_>,
     ) -> Option<(Request, Vec<Violation>)> {
         let mut violations = check_arguments(grant, call.args);
         let mut args = Vec::new();
         for (name, c) in &grant.args {
-            if !with_args || cedar_type(c.kind).is_none() {
+            if !reads.args || cedar_type(c.kind).is_none() {
                 continue;
             }
             let given = call.args.get(name).filter(|v| !v.is_null());
@@ -1173,7 +1221,7 @@ impl CompiledPolicy {
             }
         }
         let args = RestrictedExpression::new_record(args).ok()?;
-        let context = Context::from_pairs([
+        let mut pairs = vec![
             (
                 "environment".to_string(),
                 RestrictedExpression::new_string(self.environment.as_str().to_string()),
@@ -1214,6 +1262,27 @@ impl CompiledPolicy {
                 ),
             ),
             ("args".to_string(), args),
+        ];
+        if reads.session {
+            pairs.extend(Self::session_context(facts));
+        }
+        let context = Context::from_pairs(pairs).ok()?;
+        let request = Request::new(
+            agent_uid.clone(),
+            tool_ids.action.clone(),
+            tool_ids.resource.clone(),
+            context,
+            None,
+        )
+        .ok()?;
+        Some((request, violations))
+    }
+
+    /// The session attributes of a request's context.
+    fn session_context(
+        facts: &SessionFacts<'_>,
+    ) -> impl Iterator<Item = (String, RestrictedExpression)> {
+        [
             (
                 "taint".to_string(),
                 RestrictedExpression::new_string(facts.taint.as_str().to_string()),
@@ -1258,17 +1327,8 @@ impl CompiledPolicy {
                         .map(|d| RestrictedExpression::new_string(d.clone())),
                 ),
             ),
-        ])
-        .ok()?;
-        let request = Request::new(
-            agent_uid.clone(),
-            tool_ids.action.clone(),
-            tool_ids.resource.clone(),
-            context,
-            None,
-        )
-        .ok()?;
-        Some((request, violations))
+        ]
+        .into_iter()
     }
 
     /// Validate a Cedar request against the schema (used by tests to pin that requests built
@@ -1350,9 +1410,29 @@ impl CompiledPolicy {
         };
         let guards_quiet =
             facts.taint == Taint::Clean && provenance.is_empty() && off_list.is_empty();
-        let Some((request, violations)) =
-            self.request_for(grant, &ids.uid, tool_ids, call, tool_ids.needs_args, &facts)
-        else {
+        // The built-in forbids and the guards can only fire on bad arguments, a foreign
+        // environment, a tainted session or an off-list destination; when none holds, evaluate
+        // without them, with only the context the remaining policies may read.
+        let mut fast = ids.environment_ok && guards_quiet;
+        let reads = if fast {
+            tool_ids.fast_reads
+        } else {
+            tool_ids.slice_reads
+        };
+        let mut built = self.request_for(grant, &ids.uid, tool_ids, call, reads, &facts);
+        if fast && built.as_ref().is_none_or(|(_, v)| !v.is_empty()) {
+            // Bad arguments: the whole slice decides, with the context it may read.
+            fast = false;
+            built = self.request_for(
+                grant,
+                &ids.uid,
+                tool_ids,
+                call,
+                tool_ids.slice_reads,
+                &facts,
+            );
+        }
+        let Some((request, violations)) = built else {
             return self.deny(
                 Some(qualified),
                 vec![
@@ -1362,9 +1442,7 @@ impl CompiledPolicy {
                 Vec::new(),
             );
         };
-        // The built-in forbids can only fire on bad arguments or a foreign environment; when
-        // neither holds, evaluate without them.
-        let slice = if ids.environment_ok && violations.is_empty() && guards_quiet {
+        let slice = if fast {
             &tool_ids.fast
         } else {
             &tool_ids.slice
