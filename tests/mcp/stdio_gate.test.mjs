@@ -77,3 +77,59 @@ test("the gate lists only granted tools and gates every call", async () => {
   const pinned = ledgerRecords(dir).filter((r) => r.event.kind === "tool_pinned");
   assert.deepEqual(pinned.map((r) => r.event.tool).sort(), [...allDirect].sort());
 });
+
+test("the stdio gate sends an execute_tool span per call, without argument values", async () => {
+  const { createServer } = await import("node:http");
+  const bodies = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => { body += c; });
+    req.on("end", () => {
+      bodies.push({ path: req.url, body: JSON.parse(body) });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  const traced = newProject("mcp-otel");
+  try {
+    appendConfig(traced, `[upstreams.everything]\ncommand = ["${everything}", "stdio"]`);
+    appendConfig(traced, `[approvals]\nhold_secs = 1`);
+    appendConfig(traced, `[telemetry]\notlp_endpoint = "http://127.0.0.1:${receiver.address().port}"`);
+    addAgent(traced, "mcp-tester",
+      grant("everything", "echo", { args: `[tools.args.message]\ntype = "string"\nrequired = true\nmax_length = 20\n` }) +
+      grant("everything", "get-sum", { access: "write", impact: "high", approval: "approve",
+        args: `[tools.args.a]\ntype = "number"\n[tools.args.b]\ntype = "number"\n` }));
+    const client = await connect(warden, ["mcp", "stdio", "-p", traced, "--agent", "mcp-tester", "--server", "everything"]);
+    const parent = "4bf92f3577b34da6a3ce929d0e0e4736";
+    await client.callTool({ name: "echo", arguments: { message: "secret-hello" },
+      _meta: { traceparent: `00-${parent}-00f067aa0ba902b7-01` } });
+    await client.callTool({ name: "echo", arguments: { message: "x".repeat(50) } });
+    await client.callTool({ name: "get-sum", arguments: { a: 1, b: 2 } });
+    const spans = () => bodies.flatMap((b) => b.body.resourceSpans ?? [])
+      .flatMap((rs) => rs.scopeSpans ?? []).flatMap((ss) => ss.spans ?? []);
+    for (let i = 0; i < 100 && spans().length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    await client.close();
+
+    const got = spans();
+    assert.equal(got.length, 3, JSON.stringify(bodies));
+    assert.ok(bodies.every((b) => b.path === "/v1/traces"));
+    const attr = (s, k) => s.attributes.find((a) => a.key === k)?.value.stringValue;
+    assert.ok(got.every((s) => s.name.startsWith("execute_tool ")));
+    assert.ok(got.every((s) => attr(s, "warden.source") === "mcp-stdio"), JSON.stringify(got[0].attributes));
+    const byDecision = Object.fromEntries(got.map((s) => [attr(s, "warden.decision"), s]));
+    assert.equal(byDecision.allow.traceId, parent, "the client's traceparent is the parent");
+    assert.equal(attr(byDecision.allow, "error.type"), undefined);
+    assert.equal(attr(byDecision.deny, "error.type"), "denied");
+    assert.equal(attr(byDecision.approval_required, "error.type"), "approval_required");
+    // Each span names its ledger decision, and no argument value leaves Warden.
+    const decisions = ledgerRecords(traced, "mcp-tester").filter((r) => r.event.kind === "decision");
+    for (const s of got) {
+      assert.ok(decisions.some((d) => d.event.decision_id === attr(s, "warden.decision_id")));
+    }
+    assert.ok(!JSON.stringify(bodies).includes("secret-hello"));
+  } finally {
+    receiver.close();
+    removeProject(traced);
+  }
+});

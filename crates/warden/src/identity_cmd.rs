@@ -553,19 +553,22 @@ pub async fn secret(dir: &Path, cmd: SecretCommand) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The values of every `{ secret = "NAME" }` that warden.toml's upstreams reference, opened
-/// with the master key (for `serve` and `mcp stdio`). Fails if one is missing or the key is.
+/// The values of every `{ secret = "NAME" }` that warden.toml's upstreams and `[telemetry]
+/// otlp_headers` reference, opened with the master key (for `serve` and `mcp stdio`). Fails if
+/// one is missing or the key is.
 pub async fn upstream_secrets(
     dir: &Path,
     config: &warden_core::config::WardenConfig,
     ledger: &Ledger,
 ) -> anyhow::Result<std::collections::HashMap<String, String>> {
     let mut names = std::collections::BTreeSet::new();
-    for u in config.upstreams.values() {
-        for v in u.get_ref().env.values().chain(u.get_ref().headers.values()) {
-            if let warden_core::config::EnvValue::Secret { secret } = v {
-                names.insert(secret.clone());
-            }
+    let upstream_values = config
+        .upstreams
+        .values()
+        .flat_map(|u| u.get_ref().env.values().chain(u.get_ref().headers.values()));
+    for v in upstream_values.chain(config.telemetry.otlp_headers.values()) {
+        if let warden_core::config::EnvValue::Secret { secret } = v {
+            names.insert(secret.clone());
         }
     }
     let mut out = std::collections::HashMap::new();

@@ -67,6 +67,9 @@ pub async fn stdio(
             .with_public_url(format!("http://{}", project.config.gateway.listen));
     let read_timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
+    let secret_values =
+        crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
+    let telemetry = crate::serve::telemetry_for(&project.config, &secret_values)?;
     let gate = Arc::new(
         McpGate::new(
             policy,
@@ -76,27 +79,14 @@ pub async fn stdio(
             session,
             max_output,
         )
-        .with_approvals(approvals, read_timeout),
+        .with_approvals(approvals, read_timeout)
+        .with_telemetry(telemetry.clone()),
     );
-    let secret_values =
-        crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
-    let mut env = Vec::new();
-    for (var, value) in &upstream.get_ref().env {
-        match value {
-            warden_core::config::EnvValue::Plain(v) => env.push((var.clone(), v.clone())),
-            warden_core::config::EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
-                Ok(v) => env.push((var.clone(), v)),
-                Err(_) => bail!(
-                    "upstream `{}`: {var} is to come from the environment variable {from_env}, which is not set",
-                    gate_server
-                ),
-            },
-            warden_core::config::EnvValue::Secret { secret } => match secret_values.get(secret) {
-                Some(v) => env.push((var.clone(), v.clone())),
-                None => bail!("upstream `{gate_server}`: secret `{secret}` is not in the secret store"),
-            },
-        }
-    }
+    let env = crate::serve::resolve_values(
+        &format!("upstream `{gate_server}`"),
+        &upstream.get_ref().env,
+        &secret_values,
+    )?;
     let launch = warden_gateway::mcp::upstream::Launch {
         command,
         env,
@@ -105,6 +95,9 @@ pub async fn stdio(
     let code = warden_gateway::mcp::stdio::run(gate, &launch)
         .await
         .context("running the MCP stdio gate")?;
+    if let Some(t) = &telemetry {
+        t.flush(std::time::Duration::from_secs(5)).await;
+    }
     crate::ledger_cmd::close(ledger).await;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

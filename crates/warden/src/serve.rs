@@ -69,23 +69,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     let master_key = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
     let resolve =
         |name: &str, table: &std::collections::BTreeMap<String, warden_core::config::EnvValue>| {
-            let mut out = Vec::new();
-            for (key, value) in table {
-                match value {
-                warden_core::config::EnvValue::Plain(v) => out.push((key.clone(), v.clone())),
-                warden_core::config::EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
-                    Ok(v) => out.push((key.clone(), v)),
-                    Err(_) => anyhow::bail!(
-                        "{name}: {key} is to come from the environment variable {from_env}, which is not set"
-                    ),
-                },
-                warden_core::config::EnvValue::Secret { secret } => match secret_values.get(secret) {
-                    Some(v) => out.push((key.clone(), v.clone())),
-                    None => anyhow::bail!("{name}: secret `{secret}` is not in the secret store"),
-                },
-            }
-            }
-            Ok(out)
+            resolve_values(name, table, &secret_values)
         };
     let mut upstreams = std::collections::HashMap::new();
     for (name, u) in &project.config.upstreams {
@@ -125,28 +109,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
             tracing::warn!(message = "upstream not ready yet; its tools appear once it is", upstream = %name);
         }
     }
-    let telemetry = match project.config.telemetry.traces_url() {
-        None => None,
-        Some(url) => {
-            let headers = resolve(
-                "[telemetry] otlp_headers",
-                &project.config.telemetry.otlp_headers,
-            )?;
-            let t = warden_gateway::telemetry::Telemetry::spawn(
-                warden_gateway::telemetry::ExporterConfig {
-                    url: url.clone(),
-                    headers,
-                    resource: warden_core::otel::Resource {
-                        service_name: project.config.telemetry.service_name.clone(),
-                        service_version: env!("CARGO_PKG_VERSION").to_string(),
-                        environment: project.config.gateway.environment.to_string(),
-                    },
-                },
-            )?;
-            tracing::info!(message = "sending execute_tool spans", endpoint = %url);
-            Some(t)
-        }
-    };
+    let telemetry = telemetry_for(&project.config, &secret_values)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
         .with_telemetry(telemetry.clone())
@@ -179,6 +142,61 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     crate::ledger_cmd::close(ledger).await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Values from a table of `EnvValue`s (upstream `env` and `headers`, `[telemetry]
+/// otlp_headers`): plain, from the environment, or from the secret store. A missing one is
+/// an error naming the setting, never a value.
+pub fn resolve_values(
+    name: &str,
+    table: &std::collections::BTreeMap<String, warden_core::config::EnvValue>,
+    secret_values: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use warden_core::config::EnvValue;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            EnvValue::Plain(v) => out.push((key.clone(), v.clone())),
+            EnvValue::FromEnv { from_env } => match std::env::var(from_env) {
+                Ok(v) => out.push((key.clone(), v)),
+                Err(_) => anyhow::bail!(
+                    "{name}: {key} is to come from the environment variable {from_env}, which is not set"
+                ),
+            },
+            EnvValue::Secret { secret } => match secret_values.get(secret) {
+                Some(v) => out.push((key.clone(), v.clone())),
+                None => anyhow::bail!("{name}: secret `{secret}` is not in the secret store"),
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// The `execute_tool` span exporter when `[telemetry] otlp_endpoint` is set.
+pub fn telemetry_for(
+    config: &warden_core::config::WardenConfig,
+    secret_values: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Option<Arc<warden_gateway::telemetry::Telemetry>>> {
+    let Some(url) = config.telemetry.traces_url() else {
+        return Ok(None);
+    };
+    let headers = resolve_values(
+        "[telemetry] otlp_headers",
+        &config.telemetry.otlp_headers,
+        secret_values,
+    )?;
+    let t =
+        warden_gateway::telemetry::Telemetry::spawn(warden_gateway::telemetry::ExporterConfig {
+            url: url.clone(),
+            headers,
+            resource: warden_core::otel::Resource {
+                service_name: config.telemetry.service_name.clone(),
+                service_version: env!("CARGO_PKG_VERSION").to_string(),
+                environment: config.gateway.environment.to_string(),
+            },
+        })?;
+    tracing::info!(message = "sending execute_tool spans", endpoint = %url);
+    Ok(Some(t))
 }
 
 /// The listener's TLS configuration when `[gateway.tls]` turns it on; a problem is printed

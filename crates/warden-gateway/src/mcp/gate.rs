@@ -24,6 +24,7 @@ use warden_core::{CallRequest, CompiledPolicy, Decision, ReadTarget, Verdict};
 use warden_store::{Ledger, PinCheck};
 
 use crate::state::now_rfc3339;
+use crate::telemetry::CallTrace;
 
 /// What to do with a message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,7 @@ pub struct HeldStdio {
     decision: Box<Decision>,
     progress_token: Option<Value>,
     on_behalf_of: Option<String>,
+    span: Box<SpanStart>,
 }
 
 impl PartialEq for HeldStdio {
@@ -73,7 +75,16 @@ enum Pending {
         decision_id: String,
         tool: String,
         started: Instant,
+        span: Box<SpanStart>,
     },
+}
+
+/// What the `execute_tool` span of a call knows from its start until its answer.
+#[derive(Debug, Clone)]
+struct SpanStart {
+    trace: CallTrace,
+    parent: Option<warden_core::otel::TraceParent>,
+    start_unix_nano: u64,
 }
 
 /// The `_meta` key under which an MCP client declares the user's own request (trusted input).
@@ -102,6 +113,8 @@ pub struct McpGate {
     /// Warden's own requests to the upstream waiting for their responses.
     own_requests: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
     read_timeout: Duration,
+    /// Where `execute_tool` spans go; none: no spans are built.
+    telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 fn id_key(id: &Value) -> String {
@@ -152,6 +165,27 @@ impl McpGate {
             upstream_tx: Mutex::new(None),
             own_requests: Mutex::new(HashMap::new()),
             read_timeout: Duration::from_secs(30),
+            telemetry: None,
+        }
+    }
+
+    /// Send an `execute_tool` span for every `tools/call` (as `warden serve` does for `/mcp`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Option<Arc<crate::telemetry::Telemetry>>) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// End a call's span (when telemetry is on).
+    fn end_span(&self, span: Box<SpanStart>) {
+        if let (Some(t), false) = (&self.telemetry, span.trace.tool.is_empty()) {
+            t.record(crate::telemetry::span(
+                span.trace,
+                &self.agent,
+                "mcp-stdio",
+                span.parent,
+                span.start_unix_nano,
+            ));
         }
     }
 
@@ -224,14 +258,19 @@ impl McpGate {
         // Every notification goes out before the answer.
         drop(progress);
         let _ = forward.await;
+        let mut span = held.span.clone();
         match result {
             Ok(execution_id) => {
+                // Approved: the span names the decision it ran under.
+                span.trace.decision = Some("allow");
+                span.trace.decision_id = Some(execution_id.clone());
                 self.remember(
                     &held.id,
                     Pending::Call {
                         decision_id: execution_id,
                         tool: held.tool.clone(),
                         started: Instant::now(),
+                        span,
                     },
                 );
                 let sent = match self.upstream() {
@@ -239,7 +278,11 @@ impl McpGate {
                     None => false,
                 };
                 if !sent {
-                    self.take(&held.id);
+                    if let Some(Pending::Call { mut span, .. }) = self.take(&held.id) {
+                        span.trace.error_type =
+                            Some(warden_core::otel::error_type::UPSTREAM_UNAVAILABLE);
+                        self.end_span(span);
+                    }
                     let _ = to_client
                         .send(
                             tool_error(
@@ -253,6 +296,8 @@ impl McpGate {
                 }
             }
             Err(text) => {
+                span.trace.error_type = Some(warden_core::otel::error_type::APPROVAL_REQUIRED);
+                self.end_span(span);
                 let _ = to_client.send(tool_error(&held.id, text).to_string()).await;
             }
         }
@@ -351,6 +396,21 @@ impl McpGate {
             .and_then(|p| p.get("arguments"))
             .cloned()
             .unwrap_or(Value::Object(serde_json::Map::new()));
+        let mut span = Box::new(SpanStart {
+            trace: CallTrace {
+                tool: name.to_string(),
+                qualified_tool: Some(format!("{}/{name}", self.server)),
+                policy_version: Some(self.policy.version.to_string()),
+                session: Some(self.session.clone()),
+                mcp_request_id: Some(id.to_string()),
+                ..CallTrace::default()
+            },
+            parent: crate::telemetry::trace_parent(
+                &axum::http::HeaderMap::new(),
+                obj.get("params"),
+            ),
+            start_unix_nano: crate::telemetry::now_unix_nano(),
+        });
         let gated = gate_call(McpCall {
             policy: &self.policy,
             ledger: &self.ledger,
@@ -367,14 +427,18 @@ impl McpGate {
             on_behalf_of: on_behalf_of(params),
         })
         .await;
+        use warden_core::otel::error_type;
         match gated {
             Gated::Run { decision_id } => {
+                span.trace.decision = Some("allow");
+                span.trace.decision_id = Some(decision_id.clone());
                 self.remember(
                     &id,
                     Pending::Call {
                         decision_id,
                         tool: name.to_string(),
                         started: Instant::now(),
+                        span,
                     },
                 );
                 ClientAction::Forward(line.to_string())
@@ -385,6 +449,14 @@ impl McpGate {
                 decision,
                 ..
             } if self.approvals.is_some() => ClientAction::Hold(Box::new(HeldStdio {
+                span: Box::new(SpanStart {
+                    trace: CallTrace {
+                        decision: Some("approval_required"),
+                        decision_id: Some(decision_id.clone()),
+                        ..span.trace
+                    },
+                    ..*span
+                }),
                 progress_token: crate::approvals::progress_token(obj.get("params")),
                 on_behalf_of: on_behalf_of(params),
                 id,
@@ -398,7 +470,24 @@ impl McpGate {
                 seq,
                 decision,
             })),
-            Gated::Refused { text, .. } | Gated::Held { text, .. } => {
+            Gated::Refused { text, decision_id } => {
+                span.trace.error_type = Some(if decision_id.is_some() {
+                    error_type::DENIED
+                } else {
+                    error_type::LEDGER_UNAVAILABLE
+                });
+                span.trace.decision = decision_id.as_ref().map(|_| "deny");
+                span.trace.decision_id = decision_id;
+                self.end_span(span);
+                ClientAction::Reply(tool_error(&id, text).to_string())
+            }
+            Gated::Held {
+                text, decision_id, ..
+            } => {
+                span.trace.decision = Some("approval_required");
+                span.trace.decision_id = Some(decision_id);
+                span.trace.error_type = Some(error_type::APPROVAL_REQUIRED);
+                self.end_span(span);
                 ClientAction::Reply(tool_error(&id, text).to_string())
             }
         }
@@ -462,6 +551,12 @@ impl McpGate {
                         decision_id,
                         tool: method.to_string(),
                         started: Instant::now(),
+                        // Reads are not tool calls: no `execute_tool` span (empty tool).
+                        span: Box::new(SpanStart {
+                            trace: CallTrace::default(),
+                            parent: None,
+                            start_unix_nano: 0,
+                        }),
                     },
                 );
                 ClientAction::Forward(line.to_string())
@@ -570,8 +665,18 @@ impl McpGate {
                 decision_id,
                 tool,
                 started,
+                mut span,
             }) => {
+                let failed = msg.get("error").is_some()
+                    || msg
+                        .pointer("/result/isError")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                if failed {
+                    span.trace.error_type = Some(warden_core::otel::error_type::TOOL_ERROR);
+                }
                 self.record_outcome(&msg, decision_id, tool, started).await;
+                self.end_span(span);
                 Some(line.to_string())
             }
         }
