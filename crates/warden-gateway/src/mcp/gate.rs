@@ -117,6 +117,16 @@ pub struct McpGate {
     telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
+/// Whether an upstream's answer to a `tools/call` reports a failure: a JSON-RPC error, or a
+/// tool result with `isError`.
+pub(crate) fn tool_failed(response: &Value) -> bool {
+    response.get("error").is_some()
+        || response
+            .pointer("/result/isError")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+}
+
 fn id_key(id: &Value) -> String {
     id.to_string()
 }
@@ -667,12 +677,7 @@ impl McpGate {
                 started,
                 mut span,
             }) => {
-                let failed = msg.get("error").is_some()
-                    || msg
-                        .pointer("/result/isError")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                if failed {
+                if tool_failed(&msg) {
                     span.trace.error_type = Some(warden_core::otel::error_type::TOOL_ERROR);
                 }
                 self.record_outcome(&msg, decision_id, tool, started).await;
@@ -1034,12 +1039,7 @@ pub(crate) async fn record_outcome(
     max_output_bytes: usize,
     observe: Option<Observe<'_>>,
 ) {
-    let failed = msg.get("error").is_some()
-        || msg
-            .get("result")
-            .and_then(|r| r.get("isError"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+    let failed = tool_failed(msg);
     let output = msg
         .get("result")
         .or_else(|| msg.get("error"))

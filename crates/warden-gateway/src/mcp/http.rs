@@ -626,12 +626,7 @@ async fn call_tool(
     let started = Instant::now();
     match up.call_tool(name, args).await {
         Ok(response) => {
-            let failed = response.get("error").is_some()
-                || response
-                    .pointer("/result/isError")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-            if failed {
+            if crate::mcp::gate::tool_failed(&response) {
                 trace.error_type = Some(error_type::TOOL_ERROR);
             }
             record_outcome(
