@@ -368,21 +368,8 @@ pub async fn authenticate_agent(
     headers: &HeaderMap,
 ) -> Result<AgentPrincipal, ApiError> {
     let principal = authenticate_any_region(state, headers).await?;
-    let card_region = state
-        .policy
-        .cards
-        .get(&principal.agent)
-        .and_then(|c| c.region.as_deref());
-    if card_region == state.region.as_deref() {
-        return Ok(principal);
-    }
-    tracing::info!(
-        message = "agent refused: records kept in another region",
-        agent = %principal.agent,
-        agent_region = card_region.unwrap_or("home"),
-        gateway_region = state.region.as_deref().unwrap_or("home")
-    );
-    Err(ApiError::misdirected(&principal.agent, card_region))
+    state.serves_agent(&principal.agent)?;
+    Ok(principal)
 }
 
 async fn authenticate_any_region(

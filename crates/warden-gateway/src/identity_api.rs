@@ -93,6 +93,9 @@ pub(crate) async fn token_endpoint(
         }
         return oauth_error(&failed());
     };
+    if let Err(e) = state.serves_agent(&client.agent) {
+        return e.into_response();
+    }
     let issued = issue_token(
         &state.ledger,
         &state.policy,
@@ -162,6 +165,7 @@ pub(crate) async fn issue_handler(
             "the body must be {{\"agent\", \"ttl_secs\"?, \"tools\"?}}: {e}"
         ))
     })?;
+    state.serves_agent(&req.agent)?;
     let t = issue_token(
         &state.ledger,
         &state.policy,

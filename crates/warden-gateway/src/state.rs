@@ -85,6 +85,26 @@ impl AppState {
         }
     }
 
+    /// Refuse an agent whose card keeps its records in another region than the one this
+    /// gateway serves (`421`), before anything about it is recorded here.
+    pub(crate) fn serves_agent(&self, agent: &str) -> Result<(), crate::error::ApiError> {
+        let card_region = self
+            .policy
+            .cards
+            .get(agent)
+            .and_then(|c| c.region.as_deref());
+        if card_region == self.region.as_deref() {
+            return Ok(());
+        }
+        tracing::info!(
+            message = "agent refused: records kept in another region",
+            agent = %agent,
+            agent_region = card_region.unwrap_or("home"),
+            gateway_region = self.region.as_deref().unwrap_or("home")
+        );
+        Err(crate::error::ApiError::misdirected(agent, card_region))
+    }
+
     /// Send `execute_tool` spans of tool calls to this exporter.
     #[must_use]
     pub fn with_telemetry(mut self, telemetry: Option<Arc<crate::telemetry::Telemetry>>) -> Self {
