@@ -183,6 +183,29 @@ pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCod
         "environment: {}   policy version: {}",
         p.environment, p.version
     );
+    if !project.config.regions.is_empty() {
+        // Which store keeps each agent's records (data residency).
+        let mut by_store: std::collections::BTreeMap<String, Vec<&str>> = project
+            .config
+            .store_regions()
+            .into_iter()
+            .map(|r| (crate::region::describe(r.as_deref()), Vec::new()))
+            .collect();
+        for card in p.cards.values() {
+            by_store
+                .entry(crate::region::describe(card.region.as_deref()))
+                .or_default()
+                .push(&card.id);
+        }
+        for (store, agents) in by_store {
+            let list = if agents.is_empty() {
+                "no agents".to_string()
+            } else {
+                agents.join(", ")
+            };
+            println!("records of {store}: {list}");
+        }
+    }
     for w in &p.warnings {
         println!("warning: {w}");
     }

@@ -820,6 +820,16 @@ fn an_agent_of_a_region_is_served_and_recorded_only_by_that_region() {
     std::fs::write(&card, format!("region = \"eu\"\n{original}")).unwrap();
     let o = run(&["check", "-p", p]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("records of region `eu`: support-triage"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("records of the home store: crm-writer"),
+        "{}",
+        text(&o)
+    );
     let o = run(&["--region", "us", "audit", "pubkey", "-p", p]);
     assert!(!o.status.success());
     assert!(text(&o).contains("regions: eu"), "{}", text(&o));
