@@ -452,7 +452,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 decision,
                 limit,
                 json,
-            } => audit::search(&project, agent, tool, since, decision, limit, json).await,
+            } => {
+                // An agent's records are in its region's store: search there unless told.
+                if let Some(a) = &agent {
+                    region::follow_agent(&project, a);
+                }
+                audit::search(&project, agent, tool, since, decision, limit, json).await
+            }
         },
     }
 }

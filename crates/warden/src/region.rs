@@ -151,3 +151,23 @@ pub fn residency(dir: &std::path::Path) -> Option<warden_store::Residency> {
         .collect();
     Some(warden_store::Residency { region, elsewhere })
 }
+
+/// With no `--region`, select the region that keeps `agent`'s records (said on stderr), so a
+/// search by agent looks where its records are.
+pub fn follow_agent(dir: &std::path::Path, agent: &str) {
+    if selected().is_some() {
+        return;
+    }
+    let Ok(project) = crate::project_cmds::load_dir(dir) else {
+        return;
+    };
+    if let Some(r) = project
+        .policy
+        .cards
+        .get(agent)
+        .and_then(|c| c.region.clone())
+    {
+        eprintln!("searching region `{r}`, which keeps the records of `{agent}`");
+        select(Some(r));
+    }
+}

@@ -860,9 +860,8 @@ fn an_agent_of_a_region_is_served_and_recorded_only_by_that_region() {
     assert_eq!(records_naming(&home_db, "crm-writer"), 1);
     assert_eq!(records_naming(&eu_db, "support-triage"), 1);
     assert_eq!(records_naming(&eu_db, "crm-writer"), 0);
+    // A search by agent looks in the agent's region without being told.
     let o = run(&[
-        "--region",
-        "eu",
         "audit",
         "search",
         "--agent",
@@ -877,6 +876,7 @@ fn an_agent_of_a_region_is_served_and_recorded_only_by_that_region() {
         "{}",
         text(&o)
     );
+    assert!(text(&o).contains("searching region `eu`"), "{}", text(&o));
 
     // Two logs, two keys; `audit verify` without --region checks every store.
     let home_key = run(&["audit", "pubkey", "-p", p]);
