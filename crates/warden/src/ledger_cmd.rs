@@ -153,6 +153,7 @@ pub async fn open_signing_with(
         }
         Some(tx)
     };
+    let (vault, residency) = crate::lifecycle_cmd::store_options(dir, true)?;
     let opts = LedgerOptions {
         durability: config.store.durability,
         checkpoints: Some(CheckpointOptions {
@@ -162,8 +163,8 @@ pub async fn open_signing_with(
             publish,
         }),
         redactor: Some(crate::redact_cmd::redactor_for(dir)?),
-        vault: crate::lifecycle_cmd::vault_options(dir, true)?,
-        residency: crate::region::residency(dir),
+        vault,
+        residency,
         ..Default::default()
     };
     Ledger::open_url(&config.store.url, dir, opts)

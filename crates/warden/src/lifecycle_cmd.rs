@@ -55,12 +55,16 @@ pub enum DataCommand {
     },
 }
 
-/// Payload sealing for the project in `dir`: the master key (created when `create` and
-/// missing) and the retention plan. `None` when the project does not load or has no master
-/// key and none may be created (read-only commands on a project that never sealed).
-pub fn vault_options(dir: &Path, create: bool) -> anyhow::Result<Option<VaultOptions>> {
+/// What a store opened for the project in `dir` is given, from one load of the project:
+/// payload sealing (the master key, created when `create` and missing, and the retention
+/// plan) and the residency guard. Sealing is `None` when the project does not load or has no
+/// master key and none may be created (read-only commands on a project that never sealed).
+pub fn store_options(
+    dir: &Path,
+    create: bool,
+) -> anyhow::Result<(Option<VaultOptions>, Option<warden_store::Residency>)> {
     let Ok(project) = crate::project_cmds::load_dir(dir) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let cfg = &project.config.identity;
     let master = if create {
@@ -68,10 +72,11 @@ pub fn vault_options(dir: &Path, create: bool) -> anyhow::Result<Option<VaultOpt
     } else {
         warden_gateway::secrets::load_master_key(dir, cfg)?
     };
-    Ok(master.map(|m| VaultOptions {
+    let vault = master.map(|m| VaultOptions {
         master: *m.bytes(),
         plan: PayloadPlan::from_project(&project.config, project.policy.cards.values()),
-    }))
+    });
+    Ok((vault, crate::region::residency(&project)))
 }
 
 fn actor() -> String {

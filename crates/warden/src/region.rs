@@ -133,11 +133,9 @@ where
     })
 }
 
-/// The residency guard of the store selected for this process: every agent whose card keeps
-/// its records elsewhere. `None` when the project declares no regions (or does not load: the
-/// commands that write have loaded it already and stopped on its errors).
-pub fn residency(dir: &std::path::Path) -> Option<warden_store::Residency> {
-    let project = crate::project_cmds::load_dir(dir).ok()?;
+/// The residency guard of the store a loaded project selected: every agent whose card keeps
+/// its records elsewhere. `None` when the project declares no regions.
+pub fn residency(project: &warden_core::project::Project) -> Option<warden_store::Residency> {
     if project.config.regions.is_empty() {
         return None;
     }

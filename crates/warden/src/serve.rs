@@ -16,14 +16,15 @@ pub async fn open_ledger(
     url: &str,
     durability: warden_store::Durability,
 ) -> anyhow::Result<Ledger> {
+    let (vault, residency) = crate::lifecycle_cmd::store_options(dir, false)?;
     Ledger::open_url(
         url,
         dir,
         LedgerOptions {
             durability,
             redactor: Some(crate::redact_cmd::redactor_for(dir)?),
-            vault: crate::lifecycle_cmd::vault_options(dir, false)?,
-            residency: crate::region::residency(dir),
+            vault,
+            residency,
             ..Default::default()
         },
     )
