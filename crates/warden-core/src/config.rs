@@ -183,6 +183,20 @@ pub struct RetentionConfig {
     /// `warden retention run` from a scheduler instead).
     #[serde(default = "default_retention_every")]
     pub run_every_mins: u64,
+    /// Data classes never stored at all: a call of a tool whose `data_classes` (or whose
+    /// card's) include one keeps only an HMAC of its arguments and output.
+    #[serde(default)]
+    pub not_stored: Vec<Spanned<String>>,
+}
+
+impl RetentionConfig {
+    /// The names in `not_stored`.
+    pub fn not_stored(&self) -> Vec<String> {
+        self.not_stored
+            .iter()
+            .map(|c| c.get_ref().clone())
+            .collect()
+    }
 }
 
 impl Default for RetentionConfig {
@@ -191,6 +205,7 @@ impl Default for RetentionConfig {
             default: default_retention(),
             classes: BTreeMap::new(),
             run_every_mins: default_retention_every(),
+            not_stored: Vec::new(),
         }
     }
 }
@@ -580,6 +595,22 @@ pub fn parse_config(path: &str, source: &str) -> Result<WardenConfig, Vec<FileEr
             errors.push(
                 FileError::at(path, source, text.span().start, format!("{label}: {e}"))
                     .with_hint("retention periods: 7d, 30d, 12w, 1y, or forever"),
+            );
+        }
+    }
+    for class in &cfg.retention.not_stored {
+        if !is_safe_name(class.get_ref()) {
+            errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    class.span().start,
+                    format!(
+                        "[retention] not_stored: `{}` is not a data class name",
+                        class.get_ref()
+                    ),
+                )
+                .with_hint("name data classes as scope cards do (`health_records`)"),
             );
         }
     }

@@ -741,3 +741,58 @@ fn regions_must_each_have_their_own_store_and_a_card_must_name_a_declared_one() 
         .unwrap_err()
         .contains("regions: eu"));
 }
+
+#[test]
+fn data_classes_in_retention_not_stored_keep_only_an_hmac_of_payloads() {
+    let mut s = example_sources();
+    s.config.text = s.config.text.replacen(
+        "[retention]\n",
+        "[retention]\nnot_stored = [\"support_tickets\"]\n",
+        1,
+    );
+    let p = load_project(&s).unwrap();
+    let redactor = warden_core::redact::Redactor::new(&[7u8; 32])
+        .unwrap()
+        .with_withholding(warden_core::redact::Withholding::from_cards(
+            p.policy.cards.values(),
+            &p.config.retention.not_stored(),
+        ));
+    let event = |agent: &str| -> warden_core::ledger::LedgerEvent {
+        serde_json::from_value(serde_json::json!({
+            "kind": "decision", "decision_id": "d-1", "agent": agent, "environment": "prod",
+            "tool": "get_account", "qualified_tool": "crm/get_account",
+            "arguments": {"account_id": "ACC-0417"}, "session": null, "correlation_id": null,
+            "source": "api",
+            "decision": {"decision": "allow", "tier": "auto", "reasons": [], "policies": [],
+                         "violations": [], "tool": "crm/get_account", "policy_version": "v"}
+        }))
+        .unwrap()
+    };
+    let mut stats = warden_core::redact::RedactionStats::default();
+    // support-triage's card carries the class: its payloads are withheld.
+    let mut e = event("support-triage");
+    redactor.redact_event(&mut e, &mut stats);
+    let text = serde_json::to_string(&e).unwrap();
+    assert!(!text.contains("ACC-0417"), "{text}");
+    assert!(
+        text.contains("data class `support_tickets` is not stored ([retention] not_stored)"),
+        "{text}"
+    );
+    assert!(text.contains("\"hmac8\""), "{text}");
+    // crm-writer's card does not: its arguments are kept (redacted, and this id is no secret).
+    let mut e = event("crm-writer");
+    redactor.redact_event(&mut e, &mut stats);
+    assert!(serde_json::to_string(&e).unwrap().contains("ACC-0417"));
+    // A class name that is not one is a located error.
+    let mut bad = example_sources();
+    bad.config.text = bad.config.text.replacen(
+        "[retention]\n",
+        "[retention]\nnot_stored = [\"bad class\"]\n",
+        1,
+    );
+    let e = load_project(&bad).expect_err("bad class").to_string();
+    assert!(
+        e.contains("[retention] not_stored: `bad class` is not a data class name"),
+        "{e}"
+    );
+}

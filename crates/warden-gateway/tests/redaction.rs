@@ -101,7 +101,10 @@ async fn no_planted_value_reaches_the_sqlite_file() {
     let project = load_project(&sources).unwrap();
     let redactor = Redactor::new(&[7u8; 32])
         .unwrap()
-        .with_withholding(Withholding::from_cards(project.policy.cards.values()));
+        .with_withholding(Withholding::from_cards(
+            project.policy.cards.values(),
+            &project.config.retention.not_stored(),
+        ));
     let db = dir.path().join("w.db");
     let ledger = Ledger::open(
         &db,

@@ -66,8 +66,9 @@ fn project_key(dir: &Path, cfg: &RedactionConfig) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// What the project's scope cards say not to store (cards that do not parse are skipped
-/// here; loading the project reports them).
+/// What the project says not to store: the cards' `store_arguments` / `store_output`, and
+/// `[retention] not_stored` data classes (cards that do not parse are skipped here; loading
+/// the project reports them).
 fn withholding(dir: &Path) -> Withholding {
     let Ok(sources) = warden_gateway::project::read_sources(dir) else {
         return Withholding::default();
@@ -77,7 +78,12 @@ fn withholding(dir: &Path) -> Withholding {
         .iter()
         .filter_map(|f| warden_core::scope_card::parse_scope_card(&f.path, &f.text).ok())
         .collect();
-    Withholding::from_cards(&cards)
+    let not_stored = fs::read_to_string(dir.join("warden.toml"))
+        .ok()
+        .and_then(|text| warden_core::config::parse_config("warden.toml", &text).ok())
+        .map(|c| c.retention.not_stored())
+        .unwrap_or_default();
+    Withholding::from_cards(&cards, &not_stored)
 }
 
 /// The redactor for the project in `dir`, with its scope cards' `store_arguments` /

@@ -30,7 +30,7 @@ mod validate;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use hmac::{Hmac, Mac};
@@ -496,23 +496,45 @@ fn build_error() -> RedactError {
     )
 }
 
-/// What the scope cards say not to store at all: per (agent, tool) — the tool by its name
-/// and by `server/name` — whether arguments and outputs are withheld.
+/// What is not stored at all: per (agent, tool) — the tool by its name and by `server/name` —
+/// why its arguments and why its output are withheld, if they are.
 #[derive(Debug, Clone, Default)]
 pub struct Withholding {
-    /// (agent, tool) → (withhold arguments, withhold output).
-    tools: HashMap<(String, String), (bool, bool)>,
+    /// (agent, tool) → why its arguments and its output are withheld.
+    tools: HashMap<(String, String), Withheld>,
 }
 
+/// Why a tool's arguments, and why its output, are not stored (`None`: stored, redacted).
+type Withheld = (Option<Arc<str>>, Option<Arc<str>>);
+
 impl Withholding {
-    /// From the cards' `store_arguments = false` / `store_output = false` grants.
-    pub fn from_cards<'a>(cards: impl IntoIterator<Item = &'a crate::ScopeCard>) -> Self {
+    /// From the cards' `store_arguments = false` / `store_output = false` grants, and from
+    /// data classes that are never stored (`[retention] not_stored`): a call of a tool whose
+    /// `data_classes`, or whose card's, include one keeps neither arguments nor output.
+    pub fn from_cards<'a>(
+        cards: impl IntoIterator<Item = &'a crate::ScopeCard>,
+        not_stored: &[String],
+    ) -> Self {
         let mut tools = HashMap::new();
         for card in cards {
             for t in &card.tools {
-                let flags = (!t.store_arguments, !t.store_output);
-                if flags != (false, false) {
-                    tools.insert((card.id.clone(), t.name.clone()), flags);
+                let class = t
+                    .data_classes
+                    .iter()
+                    .chain(&card.data_classes)
+                    .find(|c| not_stored.contains(c))
+                    .map(|c| -> Arc<str> {
+                        format!("data class `{c}` is not stored ([retention] not_stored)").into()
+                    });
+                let args = (!t.store_arguments)
+                    .then(|| Arc::from("store_arguments = false in the scope card"))
+                    .or_else(|| class.clone());
+                let output = (!t.store_output)
+                    .then(|| Arc::from("store_output = false in the scope card"))
+                    .or(class);
+                if args.is_some() || output.is_some() {
+                    let flags = (args, output);
+                    tools.insert((card.id.clone(), t.name.clone()), flags.clone());
                     tools.insert((card.id.clone(), t.qualified().to_string()), flags);
                 }
             }
@@ -520,16 +542,15 @@ impl Withholding {
         Self { tools }
     }
 
-    fn flags(&self, agent: &str, tools: &[Option<&str>]) -> (bool, bool) {
+    fn flags(&self, agent: &str, tools: &[Option<&str>]) -> (Option<&str>, Option<&str>) {
         if self.tools.is_empty() {
-            return (false, false);
+            return (None, None);
         }
         tools
             .iter()
             .flatten()
             .find_map(|t| self.tools.get(&(agent.to_string(), (*t).to_string())))
-            .copied()
-            .unwrap_or((false, false))
+            .map_or((None, None), |(a, o)| (a.as_deref(), o.as_deref()))
     }
 }
 
@@ -570,11 +591,11 @@ impl Redactor {
 
     /// What replaces a withheld value: the reason and the HMAC of its canonical JSON, so
     /// equal payloads still correlate.
-    fn withheld(&self, setting: &str, value: &Value, stats: &mut RedactionStats) -> Value {
+    fn withheld(&self, why: &str, value: &Value, stats: &mut RedactionStats) -> Value {
         let canonical = crate::ledger::canonical_json(value).unwrap_or_default();
         stats.add("withheld");
         serde_json::json!({
-            "withheld": format!("{setting} = false in the scope card"),
+            "withheld": why,
             "hmac8": self.token(canonical.as_bytes()),
         })
     }
@@ -734,8 +755,8 @@ impl Redactor {
                 let (args, _) = self
                     .withholding
                     .flags(&d.agent, &[Some(&d.tool), d.qualified_tool.as_deref()]);
-                if args && !d.arguments.is_null() {
-                    d.arguments = self.withheld("store_arguments", &d.arguments, stats);
+                if let (Some(why), false) = (args, d.arguments.is_null()) {
+                    d.arguments = self.withheld(why, &d.arguments, stats);
                 } else {
                     self.redact_json(&mut d.arguments, stats);
                 }
@@ -757,8 +778,8 @@ impl Redactor {
             }
             LedgerEvent::Outcome(o) => {
                 let (_, output) = self.withholding.flags(&o.agent, &[Some(&o.tool)]);
-                if output && !o.output.is_null() {
-                    o.output = self.withheld("store_output", &o.output, stats);
+                if let (Some(why), false) = (output, o.output.is_null()) {
+                    o.output = self.withheld(why, &o.output, stats);
                 } else {
                     self.redact_json(&mut o.output, stats);
                 }
@@ -770,13 +791,13 @@ impl Redactor {
             // result from a tool.
             LedgerEvent::SnapshotRead(r) => {
                 let (args, output) = self.withholding.flags(&r.agent, &[Some(&r.tool)]);
-                if args && !r.arguments.is_null() {
-                    r.arguments = self.withheld("store_arguments", &r.arguments, stats);
+                if let (Some(why), false) = (args, r.arguments.is_null()) {
+                    r.arguments = self.withheld(why, &r.arguments, stats);
                 } else {
                     self.redact_json(&mut r.arguments, stats);
                 }
-                if output && !r.before_state.is_null() {
-                    r.before_state = self.withheld("store_output", &r.before_state, stats);
+                if let (Some(why), false) = (output, r.before_state.is_null()) {
+                    r.before_state = self.withheld(why, &r.before_state, stats);
                 } else {
                     self.redact_json(&mut r.before_state, stats);
                 }
