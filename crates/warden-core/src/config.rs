@@ -451,29 +451,25 @@ fn check_regions(path: &str, source: &str, cfg: &WardenConfig, errors: &mut Vec<
                 .with_hint("each region is its own log with its own checkpoint key"),
             );
         }
-        if let Some(o) = &r.origin {
-            if o.is_empty() || o.contains(char::is_whitespace) || o.contains('+') {
-                errors.push(FileError::at(
-                    path,
-                    source,
-                    at,
-                    format!("[regions.{name}] origin `{o}` may not be empty or hold spaces or `+`"),
-                ));
-            }
+        if let Some(o) = r
+            .origin
+            .as_deref()
+            .filter(|o| !crate::ledger_config::origin_ok(o))
+        {
+            errors.push(FileError::at(
+                path,
+                source,
+                at,
+                format!("[regions.{name}] origin `{o}` may not be empty or hold spaces or `+`"),
+            ));
         }
-        for w in &r.witnesses {
-            let set = [&w.file, &w.dir, &w.url]
-                .iter()
-                .filter(|v| v.is_some())
-                .count();
-            if set != 1 {
+        for (i, w) in r.witnesses.iter().enumerate() {
+            for problem in crate::ledger_config::witness_problems(w) {
                 errors.push(FileError::at(
                     path,
                     source,
                     at,
-                    format!(
-                        "[regions.{name}] each witness needs exactly one of `file`, `dir`, `url`"
-                    ),
+                    format!("[regions.{name}] witness number {} {problem}", i + 1),
                 ));
             }
         }

@@ -100,7 +100,7 @@ pub(crate) fn check(path: &str, source: &str, cfg: &LedgerConfig) -> Vec<FileErr
         );
     }
     if let Some(o) = &cfg.origin {
-        if o.is_empty() || o.chars().any(|c| c.is_whitespace() || c == '+') {
+        if !origin_ok(o) {
             errors.push(
                 FileError::at(
                     path,
@@ -113,31 +113,40 @@ pub(crate) fn check(path: &str, source: &str, cfg: &LedgerConfig) -> Vec<FileErr
         }
     }
     for (i, w) in cfg.witnesses.iter().enumerate() {
-        let set = [w.file.is_some(), w.dir.is_some(), w.url.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
-        if set != 1 {
+        for problem in witness_problems(w) {
             errors.push(
                 FileError::at(
                     path,
                     source,
                     witness_at(i),
-                    format!("[[ledger.witnesses]] number {} must have exactly one of `file`, `dir`, `url`", i + 1),
+                    format!("[[ledger.witnesses]] number {} {problem}", i + 1),
                 )
                 .with_hint("file = \"witness/latest.checkpoint\", dir = \"witness/\", or url = \"https://...\""),
             );
         }
-        if let Some(u) = &w.url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                errors.push(FileError::at(
-                    path,
-                    source,
-                    witness_at(i),
-                    format!("[[ledger.witnesses]] url `{u}` must start with http:// or https://"),
-                ));
-            }
-        }
     }
     errors
+}
+
+/// Whether a log name can be a checkpoint origin line (and a signed-note key name).
+pub(crate) fn origin_ok(origin: &str) -> bool {
+    !origin.is_empty() && !origin.chars().any(|c| c.is_whitespace() || c == '+')
+}
+
+/// What is wrong with one witness, in words that follow its name.
+pub(crate) fn witness_problems(w: &WitnessConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let set = [w.file.is_some(), w.dir.is_some(), w.url.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if set != 1 {
+        out.push("must have exactly one of `file`, `dir`, `url`".to_string());
+    }
+    if let Some(u) = &w.url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            out.push(format!("url `{u}` must start with http:// or https://"));
+        }
+    }
+    out
 }
