@@ -1,7 +1,5 @@
 //! The HTTP routes: `/v1/decisions`, `/healthz`, `/readyz`, `/openapi.json`.
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -10,12 +8,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tracing::info;
-use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent};
-use warden_core::{CallRequest, Decision, Tier, Verdict};
+use warden_core::ledger::LedgerEvent;
+use warden_core::{Tier, Verdict};
 
 use crate::error::ApiError;
-use crate::state::{now_rfc3339, AppState};
+use crate::pipeline::{self, CallSpan, Decided, Proposal, Ran, Refusal, Reported, Source};
+use crate::state::AppState;
 
 /// The OpenAPI 3.1 description of this API, served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
@@ -122,119 +120,33 @@ async fn propose(
 ) -> Result<Response, ApiError> {
     let started = crate::telemetry::now_unix_nano();
     let principal = crate::identity::authenticate_agent(&state, &headers).await?;
-    let agent = principal.agent.clone();
     let req: ProposeBody = parse_json(&body)?;
-    if let Some(named) = &req.agent {
-        if named != &agent {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_agent",
-                "the request names a different agent than the key authenticates; an agent may only propose its own calls",
-                crate::error::Fault::Agent,
-            ));
-        }
-    }
-    if req.tool.is_empty() || req.tool.len() > 256 {
-        return Err(ApiError::bad_request(
-            "`tool` must be a tool name of 1 to 256 characters",
+    if req
+        .agent
+        .as_ref()
+        .is_some_and(|named| named != &principal.agent)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_agent",
+            "the request names a different agent than the key authenticates; an agent may only propose its own calls",
+            crate::error::Fault::Agent,
         ));
     }
-    let policy = &state.policy;
-    let call = CallRequest {
-        agent: &agent,
-        tool: &req.tool,
-        args: &req.arguments,
-        session: req.session.as_deref(),
-        correlation_id: req.correlation_id.as_deref(),
-    };
-    let session_state = state.sessions.get(&agent, req.session.as_deref());
-    let mut decision = {
-        let Ok(mut s) = session_state.lock() else {
-            return Err(ApiError::ledger_unavailable("session state lock poisoned"));
-        };
-        if let Some(text) = &req.user_request {
-            s.declare_user_request(text);
-        }
-        policy.decide_with(&call, Some(&s))
-    };
-    crate::identity::apply_token_scope(&mut decision, principal.tools.as_deref(), &req.tool);
-    // Rate limits apply to calls the policy would let through.
-    if decision.decision != Verdict::Deny {
-        if let Some(card) = policy.cards.get(&agent) {
-            let access = card.tool(&req.tool).map(|t| t.access);
-            if let Some(reason) =
-                state
-                    .rates
-                    .admit(&agent, access, &card.rate_limits, Instant::now())
-            {
-                decision = Decision {
-                    decision: Verdict::Deny,
-                    tier: decision.tier,
-                    reasons: vec![reason],
-                    policies: vec!["warden/rate-limit".to_string()],
-                    violations: Vec::new(),
-                    tool: decision.tool,
-                    policy_version: decision.policy_version,
-                    taint: decision.taint,
-                    provenance: decision.provenance,
-                    egress_off_list: decision.egress_off_list,
-                };
-            }
-        }
-    }
-    let environment = policy.cards.get(&agent).map_or_else(
-        || policy.environment.to_string(),
-        |c| c.environment.to_string(),
-    );
-    let id = uuid::Uuid::now_v7().to_string();
-    // Executing under an approval: bind it to exactly this call and use it up.
-    if let Some(approval_id) = &req.approval_id {
-        if decision.decision == Verdict::ApprovalRequired {
-            let qualified = decision.tool.clone().unwrap_or_else(|| req.tool.clone());
-            let used = crate::approvals::use_approval(
-                &state,
-                approval_id,
-                &agent,
-                &qualified,
-                &req.arguments,
-                &id,
-            )
-            .await;
-            let approvers = crate::approvals::approvers_of(&state, approval_id).await;
-            crate::approvals::apply_approval(&mut decision, used, &approvers);
-        }
-    }
-    if req.on_behalf_of.as_ref().is_some_and(|p| p.len() > 256) {
-        return Err(ApiError::bad_request(
-            "`on_behalf_of` may have at most 256 characters",
-        ));
-    }
-    let event = LedgerEvent::Decision(Box::new(DecisionEvent {
-        decision_id: id.clone(),
-        agent: agent.clone(),
-        environment,
-        tool: req.tool.clone(),
-        qualified_tool: decision.tool.clone(),
-        arguments: req.arguments.clone(),
-        session: req.session.clone(),
-        correlation_id: req.correlation_id.clone(),
-        source: "api".to_string(),
-        mcp_request_id: None,
-        user_request: req.user_request.clone(),
-        decision: decision.clone(),
-        approval_id: req.approval_id.clone(),
-        on_behalf_of: req.on_behalf_of.clone(),
-    }));
-    // The decision is durable before the caller learns it may run the call.
-    let appended = match state.ledger.append(now_rfc3339(), event).await {
-        Ok(a) => a,
-        Err(e) => {
-            // The execution did not run: an approval it used stays usable.
-            if let (Some(approval_id), Verdict::Allow) = (&req.approval_id, decision.decision) {
-                if let Err(error) = state.ledger.release_claim(approval_id, &id).await {
-                    tracing::error!(message = "approval claim not released", %error);
-                }
-            }
+    let mut proposal = Proposal::tool(principal, Source::Api, req.tool, None, req.arguments);
+    proposal.session = req.session;
+    proposal.correlation_id = req.correlation_id;
+    proposal.user_request = req.user_request;
+    proposal.on_behalf_of = req.on_behalf_of;
+    proposal.approval_id = req.approval_id;
+    proposal.before_state = req.before_state;
+    let parent = crate::telemetry::trace_parent(&headers, None);
+    let span = CallSpan::started_at(&state, Source::Api.as_str(), parent, started);
+    let decided = match pipeline::decide(&state, proposal, span, None).await {
+        Ok(d) => d,
+        Err(Refusal::BadInput(why)) => return Err(ApiError::bad_request(why)),
+        Err(Refusal::WrongRegion(e)) => return Err(e),
+        Err(Refusal::Unrecorded { decision, .. }) => {
             let body = json!({
                 "id": Value::Null,
                 "decision": "deny",
@@ -244,135 +156,64 @@ async fn propose(
                 "policy_version": decision.policy_version,
                 "error": {"code": "ledger_unavailable", "source": "warden"},
             });
-            tracing::error!(message = "decision not recorded; denied", error = %e, agent = %agent, tool = %req.tool);
-            trace_decision(
-                &state,
-                &headers,
-                &agent,
-                &req,
-                &decision,
-                None,
-                Some(warden_core::otel::error_type::LEDGER_UNAVAILABLE),
-                started,
-            );
             return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
         }
+        Err(Refusal::NotQueued { error, decided }) => {
+            decided.span.end(
+                &state,
+                decided.proposal.agent(),
+                Some(warden_core::otel::error_type::APPROVAL_REQUIRED),
+            );
+            return Err(ApiError::ledger_unavailable(error.to_string()));
+        }
     };
-    // A call that may not run ends here; an allowed one ends when its outcome is reported.
-    let refused = match decision.decision {
-        Verdict::Allow => None,
-        Verdict::Deny => Some(warden_core::otel::error_type::DENIED),
-        Verdict::ApprovalRequired => Some(warden_core::otel::error_type::APPROVAL_REQUIRED),
-    };
-    if let (None, Some(telemetry)) = (refused, &state.telemetry) {
-        telemetry.open_call(&id, crate::telemetry::trace_parent(&headers, None));
-    }
-    if refused.is_some() {
-        trace_decision(
+    let Decided {
+        id,
+        appended,
+        decision,
+        approval,
+        proposal,
+        span,
+    } = decided;
+    match decision.decision {
+        // The call runs in the caller's framework; its span ends with the outcome report.
+        Verdict::Allow => {
+            if let Some(telemetry) = &state.telemetry {
+                telemetry.open_call(&id, span.parent());
+            }
+        }
+        Verdict::ApprovalRequired => span.end(
             &state,
-            &headers,
-            &agent,
-            &req,
-            &decision,
-            Some(&id),
-            refused,
-            started,
-        );
-    }
-    info!(
-        message = "decision",
-        agent = %agent,
-        tool = %req.tool,
-        decision = decision.decision.as_str(),
-        tier = decision.tier.as_str(),
-        seq = appended.seq
-    );
-    let mut approval = Value::Null;
-    if decision.decision == Verdict::ApprovalRequired && req.approval_id.is_none() {
-        let row = crate::approvals::open_request(
-            &state,
-            crate::approvals::HeldCall {
-                decision_id: &id,
-                seq: appended.seq,
-                agent: &agent,
-                on_behalf_of: req.on_behalf_of.as_deref(),
-                tool: &req.tool,
-                upstream: decision
-                    .tool
-                    .as_deref()
-                    .and_then(|t| t.split_once('/'))
-                    .map_or("", |(s, _)| s),
-                args: &req.arguments,
-                decision: &decision,
-                session: req.session.as_deref(),
-                correlation_id: req.correlation_id.as_deref(),
-                source: "api",
-                before_state: req.before_state.clone(),
-                reader: None,
-            },
-        )
-        .await
-        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
-        approval = json!({
-            "id": row.id,
-            "state": row.state,
-            "required_approvals": row.required,
-            "arguments_hash": row.arguments_hash,
-            "expires_at": crate::identity::rfc3339(row.expires_at),
-            "poll": format!("/v1/decisions/{}?wait=30", row.id),
-            "execute": "when approved, POST /v1/decisions again with the same tool and arguments and \"approval_id\"",
-        });
+            proposal.agent(),
+            Some(warden_core::otel::error_type::APPROVAL_REQUIRED),
+        ),
+        Verdict::Deny => {}
     }
     let mut body =
         serde_json::to_value(&decision).map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
     if let Some(obj) = body.as_object_mut() {
-        if !approval.is_null() {
-            obj.insert("approval".into(), approval);
+        if let Some(row) = approval {
+            obj.insert(
+                "approval".into(),
+                json!({
+                    "id": row.id,
+                    "state": row.state,
+                    "required_approvals": row.required,
+                    "arguments_hash": row.arguments_hash,
+                    "expires_at": crate::identity::rfc3339(row.expires_at),
+                    "poll": format!("/v1/decisions/{}?wait=30", row.id),
+                    "execute": "when approved, POST /v1/decisions again with the same tool and arguments and \"approval_id\"",
+                }),
+            );
         }
         obj.insert("id".into(), Value::String(id));
-        obj.insert("agent".into(), Value::String(agent));
+        obj.insert("agent".into(), Value::String(proposal.caller.agent));
         obj.insert(
             "ledger".into(),
             json!({"seq": appended.seq, "hash": appended.hash}),
         );
     }
     Ok((StatusCode::OK, Json(body)).into_response())
-}
-
-/// Send the span of a proposed call that ended at the decision (refused, held, or not
-/// recordable).
-#[allow(clippy::too_many_arguments)]
-fn trace_decision(
-    state: &AppState,
-    headers: &HeaderMap,
-    agent: &str,
-    req: &ProposeBody,
-    decision: &Decision,
-    decision_id: Option<&str>,
-    error_type: Option<&'static str>,
-    started: u64,
-) {
-    let Some(telemetry) = &state.telemetry else {
-        return;
-    };
-    let trace = crate::telemetry::CallTrace {
-        tool: req.tool.clone(),
-        qualified_tool: decision.tool.clone(),
-        correlation_id: req.correlation_id.clone(),
-        decision_id: decision_id.map(str::to_string),
-        decision: decision_id.map(|_| decision.decision.as_str()),
-        policy_version: Some(decision.policy_version.clone()),
-        error_type,
-        session: req.session.clone(),
-        mcp_request_id: None,
-    };
-    telemetry.record(crate::telemetry::span(
-        trace,
-        agent,
-        "api",
-        crate::telemetry::trace_parent(headers, None),
-        started,
-    ));
 }
 
 #[derive(Debug, Deserialize)]
@@ -495,63 +336,44 @@ async fn record_outcome(
             decision.decision.decision.as_str()
         )));
     }
-    let observed = req.output.clone();
-    let failed = matches!(req.status, OutcomeStatus::Error);
-    let (output, output_bytes, output_truncated) =
-        crate::state::bound_output(req.output, state.max_output_bytes);
-    let event = LedgerEvent::Outcome(OutcomeEvent {
+    // The call ran between its decision and this report: its span starts at the decision,
+    // under the context it was proposed with (else the one of this report).
+    let start =
+        crate::telemetry::ts_unix_nano(&decided_at).unwrap_or_else(crate::telemetry::now_unix_nano);
+    let parent = state
+        .telemetry
+        .as_ref()
+        .and_then(|t| t.close_call(id))
+        .or(parent);
+    let mut span = CallSpan::started_at(state, Source::Api.as_str(), parent, start);
+    span.describe(|t| {
+        t.tool = decision.tool.clone();
+        t.qualified_tool = decision.qualified_tool.clone();
+        t.correlation_id = decision.correlation_id.clone();
+        t.decision_id = Some(id.to_string());
+        t.decision = Some(decision.decision.decision.as_str());
+        t.policy_version = Some(decision.decision.policy_version.clone());
+        t.session = decision.session.clone();
+    });
+    let ran = Ran {
         decision_id: id.to_string(),
         agent: agent.to_string(),
         tool: decision.tool.clone(),
+        qualified_tool: decision.decision.tool.clone(),
+        session: decision.session.clone(),
         correlation_id: decision.correlation_id.clone(),
-        status: match req.status {
-            OutcomeStatus::Success => "success",
-            OutcomeStatus::Error => "error",
-        }
-        .to_string(),
-        output,
-        output_bytes,
-        output_truncated,
+        started: std::time::Instant::now(),
+        span,
+    };
+    let reported = Reported {
+        failed: matches!(req.status, OutcomeStatus::Error),
+        unreachable: false,
+        output: req.output,
         duration_ms: req.duration_ms,
-    });
-    let appended = state
-        .ledger
-        .append(now_rfc3339(), event)
+    };
+    let (appended, output_truncated) = pipeline::record_outcome(state, ran, reported)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
-    if let Some(telemetry) = &state.telemetry {
-        // The call ran between its decision and this report.
-        let trace = crate::telemetry::CallTrace {
-            tool: decision.tool.clone(),
-            qualified_tool: decision.qualified_tool.clone(),
-            correlation_id: decision.correlation_id.clone(),
-            decision_id: Some(id.to_string()),
-            decision: Some(decision.decision.decision.as_str()),
-            policy_version: Some(decision.decision.policy_version.clone()),
-            error_type: failed.then_some(warden_core::otel::error_type::TOOL_ERROR),
-            session: decision.session.clone(),
-            mcp_request_id: None,
-        };
-        let start = crate::telemetry::ts_unix_nano(&decided_at)
-            .unwrap_or_else(crate::telemetry::now_unix_nano);
-        // The context the call was proposed under, else the one of this report.
-        let parent = telemetry.close_call(id).or(parent);
-        telemetry.record(crate::telemetry::span(trace, agent, "api", parent, start));
-    }
-    if let Some(tool) = &decision.decision.tool {
-        crate::sessions::observe_output(
-            &state.policy,
-            &state.ledger,
-            &state.sessions,
-            agent,
-            decision.session.as_deref(),
-            id,
-            tool,
-            &observed,
-            appended.seq,
-        )
-        .await;
-    }
     Ok(Json(json!({
         "id": id,
         "output_truncated": output_truncated,

@@ -7,23 +7,26 @@
 mod api;
 pub mod approvals;
 mod auth;
+mod clock;
 pub mod demo_tools;
 mod error;
 pub mod identity;
 mod identity_api;
 pub mod mcp;
+mod pipeline;
 pub mod project;
 mod rate;
 pub mod secrets;
 pub mod session;
-pub mod sessions;
 mod state;
+pub mod taint;
 pub mod telemetry;
 pub mod tls;
 mod ui;
 
 pub use api::{app, OPENAPI_JSON};
 pub use auth::hash_key;
+pub use clock::Clock;
 pub use error::ApiError;
 pub use state::{now_rfc3339, AppState};
 

@@ -3,13 +3,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use warden_core::config::{IdentityConfig, WardenConfig};
 use warden_core::CompiledPolicy;
 use warden_store::Ledger;
 
 use crate::auth::AgentKeys;
+use crate::clock::Clock;
 use crate::mcp::http::McpHub;
 use crate::mcp::upstream::Upstream;
 use crate::rate::RateWindows;
@@ -30,12 +29,12 @@ pub struct AppState {
     pub(crate) mcp: Arc<McpHub>,
     /// Token and session lifetimes, lock-out.
     pub(crate) identity: Arc<IdentityConfig>,
-    /// Where "now" comes from (Unix seconds); tests move it.
+    /// Where "now" comes from, for every timestamp and time window; tests move it.
     pub(crate) clock: Clock,
     /// Opens sealed TOTP seeds; without it nobody with MFA can log in (fail closed).
     pub(crate) master_key: Option<Arc<MasterKey>>,
     /// Taint, data classes and untrusted text per (agent, session).
-    pub(crate) sessions: Arc<crate::sessions::Sessions>,
+    pub(crate) taint: Arc<crate::taint::SessionTaint>,
     /// `[approvals]` settings.
     pub(crate) approvals: Arc<warden_core::approval::ApprovalsConfig>,
     /// The ledger's key (the one that signs its checkpoints); it also signs approval and
@@ -51,9 +50,6 @@ pub struct AppState {
     /// `None`, names no region) are served.
     pub(crate) region: Option<String>,
 }
-
-/// A source of Unix time in seconds.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 impl AppState {
     pub fn new(config: &WardenConfig, policy: Arc<CompiledPolicy>, ledger: Ledger) -> Self {
@@ -73,9 +69,9 @@ impl AppState {
             outcomes_in_flight: Arc::new(Mutex::new(HashSet::new())),
             mcp: Arc::new(McpHub::default()),
             identity: Arc::new(config.identity.clone()),
-            clock: Arc::new(crate::identity::unix_now),
+            clock: Clock::system(),
             master_key: None,
-            sessions: Arc::new(crate::sessions::Sessions::default()),
+            taint: Arc::new(crate::taint::SessionTaint::default()),
             approvals: Arc::new(config.approvals.clone()),
             approval_signer: None,
             approval_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -142,7 +138,7 @@ impl AppState {
         &self.approvals
     }
 
-    /// Take the time from `clock` (Unix seconds) instead of the system clock.
+    /// Take the time from `clock` instead of the system clock.
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -158,7 +154,12 @@ impl AppState {
 
     /// Unix seconds now, from the state's clock.
     pub fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.unix()
+    }
+
+    /// The clock every timestamp of this gateway comes from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn identity_config(&self) -> &IdentityConfig {
@@ -184,26 +185,16 @@ impl AppState {
         &self.ledger
     }
 
-    /// The per-session taint state.
-    pub fn sessions(&self) -> &crate::sessions::Sessions {
-        &self.sessions
+    /// The taint state of agents' sessions.
+    pub fn taint(&self) -> &crate::taint::SessionTaint {
+        &self.taint
     }
 }
 
-/// Now, as the ledger writes it: RFC 3339 UTC with milliseconds, fixed width.
+/// Now by the system clock, as the ledger writes it (for commands that run without a
+/// gateway state; a gateway reads [`AppState::clock`]).
 pub fn now_rfc3339() -> String {
-    format_ts(OffsetDateTime::now_utc())
-}
-
-pub(crate) fn format_ts(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let ms = t.millisecond();
-    let base = t
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string());
-    format!("{}.{ms:03}Z", base.trim_end_matches('Z'))
+    Clock::system().rfc3339()
 }
 
 /// A tool output as the ledger keeps it: unchanged if its JSON fits in `max` bytes, otherwise

@@ -356,16 +356,14 @@ async fn health_and_openapi_describe_every_route() {
 
 mod mcp_gate {
     use super::*;
-    use warden_gateway::mcp::gate::{ClientAction, McpGate};
+    use warden_gateway::mcp::stdio_gate::{ClientAction, McpGate};
 
     fn gate(s: &AppState) -> McpGate {
         McpGate::new(
-            Arc::new(load_project(&example::sources(key_hash)).unwrap().policy),
-            s.ledger().clone(),
+            s.clone(),
             "support-triage".into(),
             "helpdesk".into(),
             "s-1".into(),
-            1024,
         )
     }
 

@@ -73,7 +73,9 @@ async fn setup_with(extra: &str, card_edit: fn(&str) -> String) -> Env {
         Arc::new(project(extra, card_edit).policy),
         ledger.clone(),
     )
-    .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
+    .with_clock(warden_gateway::Clock::from_unix_secs(move || {
+        c.load(Ordering::SeqCst)
+    }))
     .with_master_key(Some(key.clone()))
     .with_ledger_signer(Some(Arc::clone(&signer)));
     Env {

@@ -55,7 +55,9 @@ fn project(env: &str) -> Project {
 fn state_for(p: &Project, ledger: &Ledger, clock: &Arc<AtomicI64>, key: &MasterKey) -> AppState {
     let c = clock.clone();
     AppState::new(&p.config, Arc::new(project_clone(p)), ledger.clone())
-        .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
+        .with_clock(warden_gateway::Clock::from_unix_secs(move || {
+            c.load(Ordering::SeqCst)
+        }))
         .with_master_key(Some(key.clone()))
 }
 

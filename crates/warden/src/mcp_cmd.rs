@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use warden_gateway::mcp::gate::McpGate;
+use warden_gateway::mcp::stdio_gate::McpGate;
 
 use crate::project_cmds::load;
 
@@ -55,32 +55,22 @@ pub async fn stdio(
         command
     };
     let ledger = crate::ledger_cmd::open_signing(dir, &project.config).await?;
-    let max_output = project.config.gateway.max_output_bytes;
     let session = format!("stdio-{}", uuid_v7());
     tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
     let gate_server = server.clone();
-    let policy = Arc::new(project.policy);
-    // Held calls wait in the project's approval queue, where people vote through `warden
-    // serve`'s UI or `warden approvals approve` (same store).
-    let approvals =
-        warden_gateway::AppState::new(&project.config, Arc::clone(&policy), ledger.clone())
-            .with_public_url(format!("http://{}", project.config.gateway.listen));
     let read_timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
     let secret_values =
         crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
     let telemetry = crate::serve::telemetry_for(&project.config, &secret_values)?;
+    // The same pipeline as `warden serve`: held calls wait in the project's approval queue,
+    // where people vote through `warden serve`'s UI or `warden approvals approve` (same store).
+    let state =
+        warden_gateway::AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
+            .with_public_url(format!("http://{}", project.config.gateway.listen))
+            .with_telemetry(telemetry.clone());
     let gate = Arc::new(
-        McpGate::new(
-            policy,
-            ledger.clone(),
-            agent.to_string(),
-            server,
-            session,
-            max_output,
-        )
-        .with_approvals(approvals, read_timeout)
-        .with_telemetry(telemetry.clone()),
+        McpGate::new(state, agent.to_string(), server, session).with_read_timeout(read_timeout),
     );
     let env = crate::serve::resolve_values(
         &format!("upstream `{gate_server}`"),

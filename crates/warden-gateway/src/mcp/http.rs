@@ -7,11 +7,11 @@
 //! `initialize` opens a session bound to the authenticated agent and returns its id in
 //! `Mcp-Session-Id`; every later request must carry it. `tools/list` shows the tools
 //! of all upstreams that the agent's card grants (and that are not blocked by their pins);
-//! `tools/call` goes through [`gate_call`] and, when allowed, to the upstream that has it.
+//! `tools/call` goes through the pipeline (`crate::pipeline`) and, when allowed, to the upstream
+//! that has it; its answer goes through the outcome path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,26 +20,37 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::gate::{
-    gate_call, gate_read, pin_tool, record_outcome, rpc_error, rpc_result, tool_error, Gated,
-    McpCall,
+use super::jsonrpc::{
+    answer_output, correlation_id, on_behalf_of, rpc_error, rpc_result, tool_error, tool_failed,
+    user_request,
 };
+use super::pins::pin_tool;
 use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
+use crate::identity::AgentPrincipal;
+use crate::pipeline::{self, CallSpan, Proposal, Reported, Source, Target};
 use crate::state::AppState;
-use crate::telemetry::CallTrace;
 use warden_core::tools::tool_definition_hash;
-use warden_core::ReadTarget;
+use warden_core::Verdict;
 
 /// Protocol versions Warden accepts from clients.
 const SUPPORTED: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// An open `/mcp` session.
+#[derive(Debug, Clone)]
+struct McpSession {
+    agent: String,
+    /// The correlation id the client gave in `initialize` (`_meta["warden/correlation_id"]`),
+    /// for the session's calls that name none.
+    correlation_id: Option<String>,
+}
 
 /// The upstreams and the open sessions.
 #[derive(Default)]
 pub struct McpHub {
     pub upstreams: HashMap<String, Upstream>,
-    /// Session id → agent.
-    sessions: Mutex<HashMap<String, String>>,
+    /// Session id → its agent and defaults.
+    sessions: Mutex<HashMap<String, McpSession>>,
     /// Session id → `tools/call` requests in flight.
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
     max_in_flight: usize,
@@ -118,7 +129,7 @@ pub async fn delete_session(
         .lock()
         .ok()
         .and_then(|mut s| match s.get(id) {
-            Some(a) if a == &agent => s.remove(id),
+            Some(open) if open.agent == agent => s.remove(id),
             _ => None,
         });
     Ok(match removed {
@@ -169,6 +180,13 @@ pub async fn post(
         } else {
             PROTOCOL_VERSION
         };
+        let correlation_id = match correlation_id(obj.get("params").and_then(Value::as_object)) {
+            Ok(c) => c,
+            Err(why) => {
+                let err = rpc_error(&id, -32602, &why);
+                return Ok((StatusCode::BAD_REQUEST, Json(err)).into_response());
+            }
+        };
         let session = crate::new_id();
         // Offer resources and prompts only to agents whose card grants some.
         let mut capabilities = json!({"tools": {"listChanged": false}});
@@ -183,7 +201,13 @@ pub async fn post(
             }
         }
         if let Ok(mut s) = state.mcp.sessions.lock() {
-            s.insert(session.clone(), agent);
+            s.insert(
+                session.clone(),
+                McpSession {
+                    agent,
+                    correlation_id,
+                },
+            );
         }
         let result = rpc_result(
             &id,
@@ -205,15 +229,16 @@ pub async fn post(
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let known = session.as_ref().is_some_and(|sid| {
+    let open = session.as_ref().and_then(|sid| {
         state
             .mcp
             .sessions
             .lock()
             .ok()
-            .is_some_and(|s| s.get(sid) == Some(&agent))
+            .and_then(|s| s.get(sid).cloned())
+            .filter(|open| open.agent == agent)
     });
-    let Some(session) = session.filter(|_| known) else {
+    let (Some(session), Some(open)) = (session, open) else {
         let err = rpc_error(
             &id,
             -32001,
@@ -221,42 +246,42 @@ pub async fn post(
         );
         return Ok((StatusCode::NOT_FOUND, Json(err)).into_response());
     };
+    let caller = SessionCall {
+        principal,
+        session,
+        correlation_id: open.correlation_id,
+    };
     let answer = match method {
         "ping" => rpc_result(&id, json!({})),
-        "tools/list" => rpc_result(&id, json!({"tools": list_tools(&state, &agent, principal.tools.as_deref()).await})),
-        "tools/call" => match state.mcp.admit(&session) {
-            // A client that asked for progress and takes SSE gets a stream if the call is held.
+        "tools/list" => rpc_result(
+            &id,
+            json!({"tools": list_tools(&state, &agent, caller.principal.tools.as_deref()).await}),
+        ),
+        "tools/call" => match state.mcp.admit(&caller.session) {
             Some(slot) => {
                 let parent = crate::telemetry::trace_parent(&headers, obj.get("params"));
-                match crate::approvals::progress_token(obj.get("params"))
+                let span = CallSpan::start(&state, Source::McpHttp.as_str(), parent);
+                let params = obj.get("params").cloned();
+                // A client that asked for progress and takes SSE gets a stream if the call
+                // is held.
+                match crate::approvals::progress_token(params.as_ref())
                     .filter(|_| accepts_sse(&headers))
                 {
                     Some(token) => {
-                        let params = obj.get("params").cloned();
-                        return Ok(call_with_progress(
-                            state.clone(),
-                            principal,
-                            session,
+                        let call = HeldCall {
+                            state: state.clone(),
+                            caller,
                             id,
                             params,
                             token,
                             slot,
-                            parent,
-                        )
-                        .await);
+                            span,
+                        };
+                        return Ok(call_with_progress(call).await);
                     }
                     None => {
                         let _slot = slot;
-                        call_tool_traced(
-                            &state,
-                            &principal,
-                            &session,
-                            &id,
-                            obj.get("params"),
-                            None,
-                            parent,
-                        )
-                        .await
+                        call_tool(&state, &caller, &id, params.as_ref(), None, span).await
                     }
                 }
             }
@@ -278,10 +303,8 @@ pub async fn post(
             &id,
             json!({"prompts": list_granted(&state, &agent, Listing::Prompts).await}),
         ),
-        "resources/read" | "prompts/get" => match state.mcp.admit(&session) {
-            Some(_slot) => {
-                read(&state, &principal, &session, &id, method, obj.get("params")).await
-            }
+        "resources/read" | "prompts/get" => match state.mcp.admit(&caller.session) {
+            Some(_slot) => read(&state, &caller, &id, method, obj.get("params")).await,
             None => rpc_error(
                 &id,
                 -32000,
@@ -295,6 +318,39 @@ pub async fn post(
         ),
     };
     Ok(Json(answer).into_response())
+}
+
+/// The agent calling in an open session, and the session's defaults.
+struct SessionCall {
+    principal: AgentPrincipal,
+    session: String,
+    correlation_id: Option<String>,
+}
+
+impl SessionCall {
+    /// A proposal of this session, with the `_meta` fields of `params`.
+    fn proposal(
+        &self,
+        target: Target,
+        arguments: Value,
+        id: &Value,
+        params: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<Proposal, String> {
+        let correlation = correlation_id(params)?.or_else(|| self.correlation_id.clone());
+        Ok(Proposal {
+            caller: self.principal.clone(),
+            source: Source::McpHttp,
+            target,
+            arguments,
+            session: Some(self.session.clone()),
+            correlation_id: correlation,
+            user_request: user_request(params),
+            on_behalf_of: on_behalf_of(params),
+            mcp_request_id: Some(id.clone()),
+            approval_id: None,
+            before_state: None,
+        })
+    }
 }
 
 /// Separator between an upstream's name and a tool's name when two upstreams offer the agent
@@ -326,7 +382,7 @@ async fn list_tools(state: &AppState, agent: &str, subset: Option<&[String]>) ->
                 // Same definition as already pinned here; only a block can have changed.
                 !state.ledger.is_blocked(server, &name).await.unwrap_or(true)
             } else {
-                let ok = pin_tool(&state.ledger, server, &name, &tool).await;
+                let ok = pin_tool(state, server, &name, &tool).await;
                 if ok {
                     if let Ok(mut c) = state.mcp.checked.lock() {
                         c.insert(key);
@@ -412,40 +468,38 @@ fn sse_event(msg: &Value) -> Bytes {
     Bytes::from(format!("event: message\ndata: {msg}\n\n"))
 }
 
+/// The parts of a `tools/call` that may be held, moved into its task.
+struct HeldCall {
+    state: AppState,
+    caller: SessionCall,
+    id: Value,
+    params: Option<Value>,
+    token: Value,
+    slot: InFlight,
+    span: CallSpan,
+}
+
 /// A `tools/call` whose client gave a `progressToken`: run it in a task; if it finishes
 /// before anything needs saying, answer with JSON as usual; if it is held for approval, answer
 /// with an SSE stream that carries its `notifications/progress` and then its result (the
 /// streamable-HTTP transport lets a server answer a POST so). When the client drops the
 /// stream, the held call notices at its next notification and does not run.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one held call, moved into its task"
-)]
-async fn call_with_progress(
-    state: AppState,
-    principal: crate::identity::AgentPrincipal,
-    session: String,
-    id: Value,
-    params: Option<Value>,
-    token: Value,
-    slot: InFlight,
-    parent: Option<warden_core::otel::TraceParent>,
-) -> Response {
+async fn call_with_progress(call: HeldCall) -> Response {
+    let HeldCall {
+        state,
+        caller,
+        id,
+        params,
+        token,
+        slot,
+        span,
+    } = call;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(16);
     let rpc_id = id.clone();
     let task = tokio::spawn(async move {
         let _slot = slot;
         let progress = crate::approvals::Progress { token, tx };
-        call_tool_traced(
-            &state,
-            &principal,
-            &session,
-            &id,
-            params.as_ref(),
-            Some(&progress),
-            parent,
-        )
-        .await
+        call_tool(&state, &caller, &id, params.as_ref(), Some(&progress), span).await
     });
     let failed = move |e: tokio::task::JoinError| {
         tracing::error!(message = "held call task failed", error = %e);
@@ -501,173 +555,77 @@ async fn call_with_progress(
     resp
 }
 
-/// [`call_tool`], and the `execute_tool` span of the call when telemetry is on.
-async fn call_tool_traced(
-    state: &AppState,
-    principal: &crate::identity::AgentPrincipal,
-    session: &str,
-    id: &Value,
-    params: Option<&Value>,
-    progress: Option<&crate::approvals::Progress>,
-    parent: Option<warden_core::otel::TraceParent>,
-) -> Value {
-    let started = crate::telemetry::now_unix_nano();
-    let mut trace = CallTrace::default();
-    let answer = call_tool(state, principal, session, id, params, progress, &mut trace).await;
-    if let (Some(telemetry), false) = (&state.telemetry, trace.tool.is_empty()) {
-        trace.session = Some(session.to_string());
-        trace.mcp_request_id = Some(id.to_string());
-        telemetry.record(crate::telemetry::span(
-            trace,
-            &principal.agent,
-            "mcp-http",
-            parent,
-            started,
-        ));
-    }
-    answer
-}
-
+/// A `tools/call`: through the pipeline (held calls wait for people, then go through it again
+/// under the approval), then to the upstream that has the tool, then the outcome path.
 async fn call_tool(
     state: &AppState,
-    principal: &crate::identity::AgentPrincipal,
-    session: &str,
+    caller: &SessionCall,
     id: &Value,
     params: Option<&Value>,
     progress: Option<&crate::approvals::Progress>,
-    trace: &mut CallTrace,
+    span: CallSpan,
 ) -> Value {
-    use warden_core::otel::error_type;
-    let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+    let fields = params.and_then(Value::as_object);
+    let Some(called) = fields.and_then(|p| p.get("name")).and_then(Value::as_str) else {
         return rpc_error(id, -32602, "invalid params: tools/call needs params.name");
     };
-    let args = params
+    let args = fields
         .and_then(|p| p.get("arguments"))
         .cloned()
         .unwrap_or(Value::Object(serde_json::Map::new()));
-    let agent = principal.agent.as_str();
-    let (server, name) = resolve_tool(state, agent, name);
-    let name = name.as_str();
-    trace.tool = name.to_string();
-    trace.qualified_tool = Some(format!("{server}/{name}"));
-    trace.policy_version = Some(state.policy.version.to_string());
-    let behalf = crate::mcp::gate::on_behalf_of(params.and_then(Value::as_object));
-    let gated = gate_call(McpCall {
-        policy: &state.policy,
-        ledger: &state.ledger,
-        agent,
-        server: &server,
-        tool: name,
-        args: args.clone(),
-        session,
-        request_id: id,
-        source: "mcp-http",
-        token_tools: principal.tools.as_deref(),
-        sessions: &state.sessions,
-        user_request: crate::mcp::gate::user_request(params.and_then(Value::as_object)),
-        on_behalf_of: behalf.clone(),
-    })
-    .await;
-    let decision_id = match gated {
-        Gated::Refused { text, decision_id } => {
-            trace.error_type = Some(if decision_id.is_some() {
-                error_type::DENIED
-            } else {
-                error_type::LEDGER_UNAVAILABLE
-            });
-            trace.decision = decision_id.as_ref().map(|_| "deny");
-            trace.decision_id = decision_id;
-            return tool_error(id, text);
+    let (server, name) = resolve_tool(state, &caller.principal.agent, called);
+    let target = Target::Tool {
+        name: name.clone(),
+        server: Some(server.clone()),
+    };
+    let proposal = match caller.proposal(target, args.clone(), id, fields) {
+        Ok(p) => p,
+        Err(why) => return rpc_error(id, -32602, &why),
+    };
+    let decided = match pipeline::decide(state, proposal, span, None).await {
+        Ok(d) => d,
+        Err(refusal) => return tool_error(id, refusal.text()),
+    };
+    let allowed = match decided.decision.decision {
+        Verdict::Allow => decided,
+        Verdict::Deny => return tool_error(id, decided.refusal_text()),
+        Verdict::ApprovalRequired => {
+            match crate::approvals::hold_mcp(state, decided, progress).await {
+                Ok(execution) => execution,
+                Err(text) => return tool_error(id, text),
+            }
         }
-        Gated::Run { decision_id } => decision_id,
-        Gated::Held {
-            decision_id,
-            seq,
-            decision,
-            ..
-        } => {
-            trace.decision = Some("approval_required");
-            trace.decision_id = Some(decision_id.clone());
-            match crate::approvals::hold_mcp(
-                state,
-                crate::approvals::HeldMcp {
-                    agent,
-                    session,
-                    server: &server,
-                    tool: name,
-                    args: &args,
-                    decision_id: &decision_id,
-                    seq,
-                    decision: *decision,
-                    request_id: id,
-                    on_behalf_of: behalf.as_deref(),
-                    source: "mcp-http",
-                    reader: None,
-                    progress,
-                },
-            )
+    };
+    let ran = allowed.into_ran();
+    let answer = match state.mcp.upstreams.get(&server) {
+        Some(up) => up
+            .call_tool(&name, args)
             .await
-            {
-                Ok(execution_id) => execution_id,
-                Err(text) => {
-                    trace.error_type = Some(error_type::APPROVAL_REQUIRED);
-                    return tool_error(id, text);
-                }
-            }
-        }
+            .map_err(|e| format!("the upstream failed: {e}")),
+        None => Err(format!("no upstream `{server}` is configured")),
     };
-    // Allowed (by policy, or by the approvers): the span names the decision it ran under.
-    trace.decision = Some("allow");
-    trace.decision_id = Some(decision_id.clone());
-    let Some(up) = state.mcp.upstreams.get(&server) else {
-        trace.error_type = Some(error_type::UPSTREAM_UNAVAILABLE);
-        return tool_error(id, format!("no upstream `{server}` is configured"));
-    };
-    let started = Instant::now();
-    match up.call_tool(name, args).await {
+    match answer {
         Ok(response) => {
-            if crate::mcp::gate::tool_failed(&response) {
-                trace.error_type = Some(error_type::TOOL_ERROR);
-            }
-            record_outcome(
-                &state.ledger,
-                agent,
-                &response,
-                decision_id,
-                name.to_string(),
-                started,
-                state.max_output_bytes,
-                Some(crate::mcp::gate::Observe {
-                    policy: &state.policy,
-                    sessions: &state.sessions,
-                    session,
-                    server: &server,
-                }),
-            )
-            .await;
+            record(state, ran, &response, false).await;
             relay(id, &response)
         }
-        Err(e) => {
-            trace.error_type = Some(error_type::UPSTREAM_UNAVAILABLE);
-            let failure = json!({"error": {"message": e.to_string()}});
-            record_outcome(
-                &state.ledger,
-                agent,
-                &failure,
-                decision_id,
-                name.to_string(),
-                started,
-                state.max_output_bytes,
-                Some(crate::mcp::gate::Observe {
-                    policy: &state.policy,
-                    sessions: &state.sessions,
-                    session,
-                    server: &server,
-                }),
-            )
-            .await;
-            tool_error(id, format!("the upstream failed: {e}"))
+        Err(text) => {
+            record(state, ran, &json!({"error": {"message": text}}), true).await;
+            tool_error(id, text)
         }
+    }
+}
+
+/// The outcome path for an upstream's answer (or failure to answer).
+async fn record(state: &AppState, ran: pipeline::Ran, response: &Value, unreachable: bool) {
+    let reported = Reported {
+        failed: tool_failed(response),
+        unreachable,
+        output: answer_output(response),
+        duration_ms: None,
+    };
+    if let Err(error) = pipeline::record_outcome(state, ran, reported).await {
+        tracing::error!(message = "outcome of an allowed call not recorded", %error);
     }
 }
 
@@ -747,17 +705,15 @@ async fn list_granted(state: &AppState, agent: &str, what: Listing) -> Vec<Value
 /// `isError` field to carry them).
 async fn read(
     state: &AppState,
-    principal: &crate::identity::AgentPrincipal,
-    session: &str,
+    caller: &SessionCall,
     id: &Value,
     method: &str,
     params: Option<&Value>,
 ) -> Value {
-    let agent = principal.agent.as_str();
-    let key = if method == "resources/read" {
-        "uri"
+    let (method, key) = if method == "resources/read" {
+        ("resources/read", "uri")
     } else {
-        "name"
+        ("prompts/get", "name")
     };
     let Some(target) = params.and_then(|p| p.get(key)).and_then(Value::as_str) else {
         return rpc_error(
@@ -766,7 +722,7 @@ async fn read(
             &format!("invalid params: {method} needs params.{key}"),
         );
     };
-    let card = state.policy.cards.get(agent);
+    let card = state.policy.cards.get(&caller.principal.agent);
     // The upstream is the one whose grant covers the target; with none, the read is denied
     // (and recorded) without naming any upstream.
     let server = card
@@ -784,70 +740,37 @@ async fn read(
             }
         })
         .unwrap_or_else(|| "(none)".to_string());
-    let read_target = if method == "resources/read" {
-        ReadTarget::Resource {
-            server: &server,
-            uri: target,
-        }
-    } else {
-        ReadTarget::Prompt {
-            server: &server,
-            name: target,
-        }
-    };
     let params = params.cloned().unwrap_or_else(|| json!({}));
-    let gated = gate_read(
-        McpCall {
-            policy: &state.policy,
-            ledger: &state.ledger,
-            agent,
-            server: &server,
-            tool: method,
-            args: params.clone(),
-            session,
-            request_id: id,
-            source: "mcp-http",
-            token_tools: principal.tools.as_deref(),
-            sessions: &state.sessions,
-            user_request: None,
-            on_behalf_of: None,
-        },
-        &read_target,
-    )
-    .await;
-    let decision_id = match gated {
-        Gated::Refused { text, .. } | Gated::Held { text, .. } => {
-            return rpc_error(id, -32003, &text)
-        }
-        Gated::Run { decision_id } => decision_id,
+    let what = Target::Read {
+        method,
+        server: server.clone(),
+        what: target.to_string(),
     };
+    let proposal = match caller.proposal(what, params.clone(), id, params.as_object()) {
+        Ok(p) => p,
+        Err(why) => return rpc_error(id, -32602, &why),
+    };
+    let decided = match pipeline::decide(state, proposal, CallSpan::default(), None).await {
+        Ok(d) => d,
+        Err(refusal) => return rpc_error(id, -32003, &refusal.text()),
+    };
+    if decided.decision.decision != Verdict::Allow {
+        return rpc_error(id, -32003, &decided.refusal_text());
+    }
+    let ran = decided.into_ran();
     let Some(up) = state.mcp.upstreams.get(&server) else {
-        return rpc_error(id, -32603, &format!("no upstream `{server}` is configured"));
+        let text = format!("no upstream `{server}` is configured");
+        record(state, ran, &json!({"error": {"message": text}}), true).await;
+        return rpc_error(id, -32603, &text);
     };
-    let started = Instant::now();
     let response = match up.request(method, params).await {
         Ok(response) => response,
         Err(e) => {
             json!({"error": {"code": -32603, "message": format!("the upstream failed: {e}")}})
         }
     };
-    record_outcome(
-        &state.ledger,
-        agent,
-        &response,
-        decision_id,
-        method.to_string(),
-        started,
-        state.max_output_bytes,
-        // What a read returns is content the session has now seen.
-        Some(crate::mcp::gate::Observe {
-            policy: &state.policy,
-            sessions: &state.sessions,
-            session,
-            server: &server,
-        }),
-    )
-    .await;
+    // What a read returns is content the session has now seen.
+    record(state, ran, &response, false).await;
     relay(id, &response)
 }
 

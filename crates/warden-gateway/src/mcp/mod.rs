@@ -1,13 +1,18 @@
-//! The Model Context Protocol side of Warden.
+//! The Model Context Protocol side of Warden. Deciding and recording are the pipeline's
+//! (`crate::pipeline`); these files translate MCP to and from it.
 //!
-//! - [`gate`]: deciding, recording and pinning, shared by both transports;
-//! - [`stdio`]: `warden mcp stdio`, a gate between a desktop MCP client and one stdio server;
+//! - [`jsonrpc`]: JSON-RPC messages and the `_meta` fields Warden reads, for both transports;
+//! - [`pins`]: announced tool definitions checked against their pins (rug pulls);
+//! - [`stdio_gate`]: the message-by-message gate of `warden mcp stdio`;
+//! - [`stdio`]: its process I/O between a desktop MCP client and one stdio server;
 //! - [`upstream`]: stdio servers spawned and supervised by `warden serve`;
 //! - [`http_upstream`]: streamable-HTTP servers Warden connects to;
 //! - [`http`]: the `/mcp` streamable-HTTP endpoint for agents.
 
-pub mod gate;
 pub mod http;
 pub mod http_upstream;
+pub mod jsonrpc;
+pub(crate) mod pins;
 pub mod stdio;
+pub mod stdio_gate;
 pub mod upstream;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use super::gate::{ClientAction, McpGate};
+use super::stdio_gate::{ClientAction, McpGate};
 
 /// Largest message accepted from either side, in bytes.
 const MAX_LINE: usize = 8 * 1024 * 1024;

@@ -1,0 +1,315 @@
+//! The approval queue: held calls become requests (or join the live request of the same
+//! call), wait, expire; and the request as people and agents see it.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use warden_core::approval::{
+    arguments_hash, fatigue, required_approvals, rubber_stamping, state_diff, verify_vote,
+};
+use warden_core::ledger::{ApprovalExpiredEvent, LedgerEvent};
+use warden_store::{ApprovalRow, VoteRow};
+use warden_verify::NoteSigner;
+
+use super::unavailable;
+use crate::error::ApiError;
+use crate::pipeline::Decided;
+use crate::state::AppState;
+
+/// The pipeline's hold step: a held call waits in the live request of the same call (same
+/// agent, tool, argument hash and principal) when there is one — a retried call does not
+/// ask people twice — and otherwise in a new request.
+pub(crate) async fn hold(
+    state: &AppState,
+    held: &Decided,
+    reader: Option<&dyn super::SnapshotReader>,
+) -> Result<ApprovalRow, warden_store::StoreError> {
+    let p = &held.proposal;
+    let qualified = held.qualified_tool();
+    let hash = arguments_hash(&p.arguments);
+    let live = state
+        .ledger
+        .live_approval_for(p.agent(), &qualified, &hash, state.now())
+        .await?
+        .filter(|row| row.on_behalf_of == p.on_behalf_of);
+    match live {
+        Some(row) => Ok(row),
+        None => open_request(state, held, reader).await,
+    }
+}
+
+/// Keep a held call as a pending request (with its before-state) and tell the webhook.
+async fn open_request(
+    state: &AppState,
+    held: &Decided,
+    reader: Option<&dyn super::SnapshotReader>,
+) -> Result<ApprovalRow, warden_store::StoreError> {
+    let now = state.now();
+    let expiry = i64::try_from(state.approvals.expiry_secs).unwrap_or(3600);
+    let p = &held.proposal;
+    let qualified = held.qualified_tool();
+    let upstream = match &p.target {
+        crate::pipeline::Target::Tool {
+            server: Some(server),
+            ..
+        } => server.clone(),
+        _ => qualified
+            .split_once('/')
+            .map_or_else(String::new, |(s, _)| s.to_string()),
+    };
+    let (before_state, before_state_source, before_state_error) =
+        super::snapshot::before_state_of(state, held, reader).await;
+    let decision = &held.decision;
+    let row = ApprovalRow {
+        id: held.id.clone(),
+        agent: p.agent().to_string(),
+        on_behalf_of: p.on_behalf_of.clone(),
+        tool: p.target.recorded_name().to_string(),
+        qualified_tool: qualified,
+        upstream,
+        arguments: p.arguments.clone(),
+        arguments_hash: arguments_hash(&p.arguments),
+        reasons: decision.reasons.clone(),
+        policies: decision.policies.clone(),
+        tier: decision.tier.as_str().to_string(),
+        required: required_approvals(decision.tier),
+        session: p.session.clone(),
+        correlation_id: p.correlation_id.clone(),
+        source: p.source.as_str().to_string(),
+        before_state,
+        before_state_source,
+        before_state_error,
+        ledger_seq: held.appended.seq,
+        state: "pending".to_string(),
+        created_at: now,
+        expires_at: now.saturating_add(expiry),
+        decided_at: None,
+        deny_reason: None,
+        used_at: None,
+        used_by: None,
+    };
+    state.ledger.insert_approval(&row).await?;
+    super::webhook::notify_webhook(state, &row);
+    Ok(row)
+}
+
+/// The detail page of a request.
+pub(crate) fn detail_link(state: &AppState, id: &str) -> String {
+    let base = state
+        .approvals
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8787".to_string());
+    format!("{}/ui/approvals/{id}", base.trim_end_matches('/'))
+}
+
+/// Expire every request past its time that was not used: state `expired`, and a ledger record
+/// "expired, not approved". Wakes waiters.
+pub async fn sweep_expired(state: &AppState) -> Result<u32, warden_store::StoreError> {
+    let now = state.now();
+    let mut n = 0;
+    for row in state.ledger.due_to_expire(now).await? {
+        if state.ledger.mark_expired(&row.id, now).await? {
+            n += 1;
+            state
+                .ledger
+                .append(
+                    state.clock.rfc3339(),
+                    LedgerEvent::ApprovalExpired(ApprovalExpiredEvent {
+                        approval_id: row.id.clone(),
+                        agent: row.agent.clone(),
+                        tool: row.qualified_tool.clone(),
+                        arguments_hash: row.arguments_hash.clone(),
+                        outcome: "expired, not approved".to_string(),
+                        expired_at: now,
+                    }),
+                )
+                .await?;
+        }
+    }
+    if n > 0 {
+        state.approval_changed.notify_waiters();
+    }
+    Ok(n)
+}
+
+/// Wait until a request leaves `pending` (or `timeout` passes); returns its row then.
+pub(crate) async fn wait_for(
+    state: &AppState,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<ApprovalRow>, warden_store::StoreError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = state.approval_changed.notified();
+        sweep_expired(state).await?;
+        let row = state.ledger.approval(id).await?;
+        let pending = row.as_ref().is_some_and(|r| r.state == "pending");
+        let now = tokio::time::Instant::now();
+        if !pending || now >= deadline {
+            return Ok(row);
+        }
+        // Wake on any vote, or at least once a second to notice expiry.
+        let step = (deadline - now).min(Duration::from_secs(1));
+        let _ = tokio::time::timeout(step, notified).await;
+    }
+}
+
+/// The request as the API shows it to agents and people.
+pub(crate) fn approval_json(row: &ApprovalRow, votes: &[VoteRow]) -> Value {
+    let outcome = match row.state.as_str() {
+        "pending" => "pending approval".to_string(),
+        "approved" if row.used_at.is_some() => "approved and used".to_string(),
+        "approved" => {
+            "approved: execute the call with this approval_id and the same arguments".to_string()
+        }
+        "denied" => format!(
+            "denied: {}",
+            row.deny_reason.as_deref().unwrap_or("no reason given")
+        ),
+        "expired" => "expired, not approved".to_string(),
+        other => other.to_string(),
+    };
+    json!({
+        "id": row.id,
+        "state": row.state,
+        "outcome": outcome,
+        "agent": row.agent,
+        "on_behalf_of": row.on_behalf_of,
+        "tool": row.tool,
+        "qualified_tool": row.qualified_tool,
+        "upstream": row.upstream,
+        "arguments": row.arguments,
+        "arguments_hash": row.arguments_hash,
+        "reasons": row.reasons,
+        "policies": row.policies,
+        "tier": row.tier,
+        "required_approvals": row.required,
+        "session": row.session,
+        "correlation_id": row.correlation_id,
+        "source": row.source,
+        "created_at": crate::identity::rfc3339(row.created_at),
+        "expires_at": crate::identity::rfc3339(row.expires_at),
+        "decided_at": row.decided_at.map(crate::identity::rfc3339),
+        "deny_reason": row.deny_reason,
+        "used_by": row.used_by,
+        "votes": votes.iter().map(|v| json!({
+            "approver": v.approver, "verdict": v.verdict, "reason": v.reason,
+            "at": crate::identity::rfc3339(v.at), "mfa_verified_at": crate::identity::rfc3339(v.mfa_at),
+            "ledger_seq": v.ledger_seq,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The status an agent sees for its held decision (no argument values beyond its own).
+pub(crate) fn agent_view(row: &ApprovalRow, votes: &[VoteRow]) -> Value {
+    let mut v = approval_json(row, votes);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("arguments");
+    }
+    v
+}
+
+/// Everything the detail page and `GET /v1/approvals/{id}` show: the request, its votes with
+/// signature checks, what the agent saw earlier in the session, the before-state.
+pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
+    sweep_expired(state).await.map_err(unavailable)?;
+    let Some(row) = state.ledger.approval(id).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    let votes = state.ledger.approval_votes(id).await.map_err(unavailable)?;
+    let mut out = approval_json(&row, &votes);
+    let saw = match &row.session {
+        Some(s) => state
+            .ledger
+            .session_outputs(s, row.ledger_seq, 20)
+            .await
+            .map_err(unavailable)?,
+        None => Vec::new(),
+    };
+    let saw: Vec<Value> = saw
+        .iter()
+        .filter_map(|r| match &r.record.event {
+            LedgerEvent::Outcome(o) => Some(json!({
+                "seq": r.seq, "ts": r.record.ts, "tool": o.tool, "status": o.status,
+                "output": o.output, "output_truncated": o.output_truncated,
+            })),
+            _ => None,
+        })
+        .collect();
+    let records = state
+        .ledger
+        .records_of_decision(id)
+        .await
+        .map_err(unavailable)?;
+    let key = state.approval_signer.as_deref().map(NoteSigner::verifier);
+    let signed: Vec<Value> = records
+        .iter()
+        .filter_map(|r| match &r.record.event {
+            LedgerEvent::ApprovalVote(v) => Some(json!({
+                "seq": r.seq,
+                "approver": v.vote.statement.approver,
+                "verdict": v.vote.statement.verdict,
+                "mfa": v.vote.statement.mfa,
+                "key_id": v.vote.statement.key_id,
+                "signature": v.vote.signature,
+                "signature_valid": key.as_ref().map(|k| verify_vote(&v.vote, k)),
+            })),
+            _ => None,
+        })
+        .collect();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("what_the_agent_saw".into(), Value::Array(saw));
+        o.insert(
+            "before_state".into(),
+            row.before_state.clone().unwrap_or(Value::Null),
+        );
+        o.insert("before_state_source".into(), json!(row.before_state_source));
+        o.insert("before_state_error".into(), json!(row.before_state_error));
+        let diff = row
+            .before_state
+            .as_ref()
+            .map(|b| state_diff(b, &row.arguments))
+            .unwrap_or_default();
+        o.insert("before_state_diff".into(), json!(diff));
+        o.insert("signed_votes".into(), Value::Array(signed));
+        o.insert("link".into(), Value::String(detail_link(state, id)));
+    }
+    Ok(Some(out))
+}
+
+/// [`detail`] for callers outside the HTTP layer (the CLI).
+pub async fn detail_json(state: &AppState, id: &str) -> Result<Option<Value>, std::io::Error> {
+    detail(state, id)
+        .await
+        .map_err(|e| std::io::Error::other(e.external))
+}
+
+/// Approval-fatigue figures per approver and per agent, with the rubber-stamp verdict.
+pub async fn stats(state: &AppState) -> Result<Value, warden_store::StoreError> {
+    let samples = super::vote_samples(&state.ledger).await?;
+    let (by_approver, by_agent) = fatigue(&samples, state.approvals.quick_secs);
+    let approvers: serde_json::Map<String, Value> = by_approver
+        .iter()
+        .map(|(k, s)| {
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "rubber_stamping".into(),
+                    Value::Bool(rubber_stamping(s, &state.approvals)),
+                );
+            }
+            (k.clone(), v)
+        })
+        .collect();
+    let agents: serde_json::Map<String, Value> = by_agent
+        .iter()
+        .map(|(k, s)| (k.clone(), serde_json::to_value(s).unwrap_or(Value::Null)))
+        .collect();
+    Ok(json!({
+        "quick_secs": state.approvals.quick_secs,
+        "thresholds": {"min_votes": state.approvals.fatigue_min_votes, "quick_share": state.approvals.fatigue_quick_share},
+        "by_approver": approvers,
+        "by_agent": agents,
+    }))
+}

@@ -1,0 +1,129 @@
+//! `/v1/approvals`: list, show, approve, deny, and the verifier key of vote signatures.
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use warden_core::approval::parse_vote_json;
+use warden_store::ApprovalFilter;
+
+use super::{approval_json, detail, sweep_expired, unavailable, vote, Verdict2};
+use crate::error::ApiError;
+use crate::session::HumanSession;
+use crate::state::AppState;
+
+// ---- HTTP -------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    state: Option<String>,
+    agent: Option<String>,
+    tool: Option<String>,
+    limit: Option<u32>,
+}
+
+impl ListQuery {
+    pub(crate) fn filter(&self) -> ApprovalFilter {
+        let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+        ApprovalFilter {
+            state: nonempty(&self.state),
+            agent: nonempty(&self.agent),
+            tool: nonempty(&self.tool),
+            limit: self.limit.unwrap_or(100),
+        }
+    }
+}
+
+/// `GET /v1/approvals?state=&agent=&tool=&limit=`.
+pub(crate) async fn list_handler(
+    State(state): State<AppState>,
+    _who: HumanSession,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    sweep_expired(&state).await.map_err(unavailable)?;
+    let rows = state
+        .ledger
+        .list_approvals(&q.filter())
+        .await
+        .map_err(unavailable)?;
+    let items: Vec<Value> = rows.iter().map(|r| approval_json(r, &[])).collect();
+    Ok(Json(json!({"approvals": items})).into_response())
+}
+
+/// `GET /v1/approvals/{id}`.
+pub(crate) async fn show_handler(
+    State(state): State<AppState>,
+    _who: HumanSession,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    match detail(&state, &id).await? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::not_found(format!("no approval request `{id}`"))),
+    }
+}
+
+async fn vote_handler(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    body: Bytes,
+    verdict: Verdict2,
+) -> Result<Response, ApiError> {
+    let who = crate::session::require_session(&state, &headers, &Method::POST).await?;
+    let req = parse_vote_json(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let out = vote(
+        &state,
+        &who,
+        &id,
+        verdict,
+        req.reason.as_deref(),
+        req.totp.as_deref(),
+    )
+    .await?;
+    Ok(Json(out).into_response())
+}
+
+/// `POST /v1/approvals/{id}/approve` (session cookie + CSRF header).
+pub(crate) async fn approve_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    vote_handler(state, headers, id, body, Verdict2::Approve).await
+}
+
+/// `POST /v1/approvals/{id}/deny` (session cookie + CSRF header).
+pub(crate) async fn deny_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    vote_handler(state, headers, id, body, Verdict2::Deny).await
+}
+
+/// `GET /v1/approvals/key`: the verifier key of the approval signatures — the ledger's key.
+pub(crate) async fn key_handler(State(state): State<AppState>) -> Response {
+    match state.approval_signer.as_deref() {
+        Some(s) => {
+            let v = s.verifier();
+            Json(json!({
+                "verifier_key": v.to_vkey(),
+                "key_id": hex::encode(v.key_id()),
+                "algorithm": "Ed25519",
+                "key": "the ledger's checkpoint key (`warden audit pubkey`)",
+                "signed": format!("{:?} followed by the RFC 8785 canonical JSON of the vote record without `signature` and `state_after`", warden_core::approval::VOTE_SIGNING_CONTEXT),
+            }))
+            .into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no ledger signing key loaded"})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,585 @@
+//! The decision pipeline: the one path every proposed call takes, whatever door it came in by.
+//!
+//! `/v1/decisions` (`api.rs`), `/mcp` (`mcp/http.rs`), `warden mcp stdio`
+//! (`mcp/stdio_gate.rs`) and the execution of an approved call (`approvals/hold.rs`, and the
+//! decision API with `approval_id`) only translate their transport into a [`Proposal`], and
+//! the [`Decided`] back into their answer. [`decide`] runs these steps, in this order:
+//!
+//! | step | what it does | where |
+//! |---|---|---|
+//! | input | bounds on the caller's free-text fields | [`check_input`] |
+//! | agent and region | an agent of another region is refused unrecorded (`421`); a card bound to another environment skips to the core, which denies (`warden/environment`) | [`decide`] |
+//! | *(kill switch, anomaly pause)* | later steps go here | — |
+//! | rate limits | the card's `[rate_limits]` (`warden/rate-limit`) | [`rate_step`], `rate.rs` |
+//! | tool pin | a tool whose definition changed is blocked (`warden/tool-pinning`) | [`pin_step`] |
+//! | decide | card, arguments, Cedar, session taint and provenance | `warden_core::CompiledPolicy` |
+//! | token scope | a token narrowed to some tools (`warden/token-scope`) | [`token_scope_step`] |
+//! | approval binding | an execution under an approval: same agent, tool and argument hash, approved, unused (`warden/approval`, `warden/approval-binding`) | `approvals::binding` |
+//! | record | the decision record, durable before anyone learns the verdict | [`record_step`] |
+//! | hold | a held call opens (or joins) its approval request | `approvals::queue` |
+//!
+//! After an allowed call ran, [`outcome::record_outcome`] is the one outcome path: bound the
+//! output, record it (the store redacts and seals), then update the session (taint, data
+//! classes, injection detector).
+//!
+//! A step that refuses turns the decision into a `deny` with its reason and policy id; the
+//! refusal is recorded like any decision. Only two things are not recorded: a proposal too
+//! malformed to record, and an agent whose records belong to another region's store.
+
+pub(crate) mod outcome;
+pub(crate) mod span;
+
+use serde_json::Value;
+use warden_core::ledger::{DecisionEvent, LedgerEvent};
+use warden_core::{CallRequest, Decision, ReadTarget, Tier, Verdict};
+use warden_store::{Appended, ApprovalRow, StoreError};
+
+use crate::approvals::SnapshotReader;
+use crate::error::ApiError;
+use crate::identity::AgentPrincipal;
+use crate::state::AppState;
+
+pub(crate) use outcome::{record_outcome, Ran, Reported};
+pub(crate) use span::CallSpan;
+
+/// Longest `on_behalf_of` name accepted, in characters.
+pub(crate) const MAX_LABEL_CHARS: usize = 256;
+
+/// Longest correlation id accepted, in characters: room for a ticket link with context, and a
+/// bound on what every record of the call (and an MCP session's default) carries.
+pub(crate) const MAX_CORRELATION_CHARS: usize = 4096;
+
+/// Which door a proposal came in by; recorded as the decision's `source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Api,
+    McpHttp,
+    McpStdio,
+}
+
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::McpHttp => "mcp-http",
+            Self::McpStdio => "mcp-stdio",
+        }
+    }
+}
+
+/// What is proposed.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A tool, as the agent named it (`name` or `server/name`); over MCP, the upstream the
+    /// gateway resolved it to.
+    Tool {
+        name: String,
+        server: Option<String>,
+    },
+    /// `resources/read` of `what` (a URI) or `prompts/get` of `what` (a prompt name) on
+    /// `server`.
+    Read {
+        method: &'static str,
+        server: String,
+        what: String,
+    },
+}
+
+impl Target {
+    /// The tool as recorded: its name as the agent gave it, or the MCP method of a read.
+    pub(crate) fn recorded_name(&self) -> &str {
+        match self {
+            Self::Tool { name, .. } => name,
+            Self::Read { method, .. } => method,
+        }
+    }
+
+    /// The name the core decides on: `server/name` when the upstream is known.
+    fn core_name(&self) -> String {
+        match self {
+            Self::Tool {
+                name,
+                server: Some(server),
+            } => format!("{server}/{name}"),
+            Self::Tool { name, server: None } => name.clone(),
+            Self::Read { method, .. } => (*method).to_string(),
+        }
+    }
+
+    fn read_target(&self) -> Option<ReadTarget<'_>> {
+        match self {
+            Self::Read {
+                method: "resources/read",
+                server,
+                what,
+            } => Some(ReadTarget::Resource { server, uri: what }),
+            Self::Read { server, what, .. } => Some(ReadTarget::Prompt { server, name: what }),
+            Self::Tool { .. } => None,
+        }
+    }
+}
+
+/// A proposed call, as every entry point hands it to [`decide`].
+#[derive(Debug, Clone)]
+pub(crate) struct Proposal {
+    /// The authenticated agent and what its credential narrows.
+    pub caller: AgentPrincipal,
+    pub source: Source,
+    pub target: Target,
+    pub arguments: Value,
+    /// The session; calls without one share the agent's default session.
+    pub session: Option<String>,
+    /// The ticket or request the call serves.
+    pub correlation_id: Option<String>,
+    /// The user's own request, declared trusted by the caller.
+    pub user_request: Option<String>,
+    /// The person the agent acts for (who then cannot approve the call).
+    pub on_behalf_of: Option<String>,
+    /// The JSON-RPC id of an MCP request.
+    pub mcp_request_id: Option<Value>,
+    /// Execute the call approved under this id (the held proposal's decision id).
+    pub approval_id: Option<String>,
+    /// The before-state the caller reported, shown to approvers of a held call.
+    pub before_state: Option<Value>,
+}
+
+impl Proposal {
+    /// A tool call with nothing but its name and arguments set.
+    pub(crate) fn tool(
+        caller: AgentPrincipal,
+        source: Source,
+        name: impl Into<String>,
+        server: Option<String>,
+        arguments: Value,
+    ) -> Self {
+        Self {
+            caller,
+            source,
+            target: Target::Tool {
+                name: name.into(),
+                server,
+            },
+            arguments,
+            session: None,
+            correlation_id: None,
+            user_request: None,
+            on_behalf_of: None,
+            mcp_request_id: None,
+            approval_id: None,
+            before_state: None,
+        }
+    }
+
+    pub(crate) fn agent(&self) -> &str {
+        &self.caller.agent
+    }
+}
+
+/// A proposal decided and recorded.
+#[derive(Debug)]
+pub(crate) struct Decided {
+    /// The decision id (also the approval id of a call held here).
+    pub id: String,
+    /// Where the decision record landed.
+    pub appended: Appended,
+    pub decision: Decision,
+    /// A held call's approval request: opened for this proposal, or the live request of the
+    /// same call (same agent, tool, arguments and principal) that it joined.
+    pub approval: Option<ApprovalRow>,
+    pub proposal: Proposal,
+    pub span: CallSpan,
+}
+
+impl Decided {
+    /// The tool as `server/name` when the card grants it, else as the agent named it.
+    pub(crate) fn qualified_tool(&self) -> String {
+        self.decision
+            .tool
+            .clone()
+            .unwrap_or_else(|| self.proposal.target.core_name())
+    }
+
+    /// Why the call may not run, in words the model can read (for MCP tool results).
+    pub(crate) fn refusal_text(&self) -> String {
+        let name = self.proposal.target.recorded_name();
+        let reasons = self.decision.reasons.join("\n- ");
+        match self.decision.decision {
+            Verdict::ApprovalRequired => format!(
+                "Warden is holding this call to `{name}` for approval (tier {}); it has not run. Decision id: {}.\n- {reasons}",
+                self.decision.tier, self.id
+            ),
+            _ => format!("Warden denied this call to `{name}`:\n- {reasons}"),
+        }
+    }
+
+    /// The allowed call, to run and then report with [`record_outcome`].
+    pub(crate) fn into_ran(self) -> Ran {
+        Ran {
+            decision_id: self.id,
+            agent: self.proposal.caller.agent,
+            tool: self.proposal.target.recorded_name().to_string(),
+            qualified_tool: self.decision.tool,
+            session: self.proposal.session,
+            correlation_id: self.proposal.correlation_id,
+            started: std::time::Instant::now(),
+            span: self.span,
+        }
+    }
+
+    /// The proposal of the execution of this held call, once approved under `approval_id`.
+    pub(crate) fn release(&self, approval_id: &str) -> Proposal {
+        let mut p = self.proposal.clone();
+        p.approval_id = Some(approval_id.to_string());
+        p.before_state = None;
+        p
+    }
+}
+
+/// Why a proposal ended without a recorded decision that lets the caller go on.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The proposal is malformed; nothing is recorded.
+    BadInput(String),
+    /// The agent's records belong to another region's store (`421`); nothing is recorded.
+    WrongRegion(ApiError),
+    /// The decision could not be recorded, so the call must not run (fail closed); the
+    /// store's error is in the log.
+    Unrecorded { decision: Box<Decision> },
+    /// A held call whose decision is recorded could not be queued for approval.
+    NotQueued {
+        decided: Box<Decided>,
+        error: StoreError,
+    },
+}
+
+impl Refusal {
+    /// The refusal in words, for MCP answers.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Self::BadInput(why) => why.clone(),
+            Self::WrongRegion(e) => e.external.clone(),
+            Self::Unrecorded { .. } => "Warden refused this call: the ledger could not record it, so it must not run (fail closed). Try again later.".to_string(),
+            Self::NotQueued { error, .. } => format!(
+                "the call could not be queued for approval ({error}); it has not run"
+            ),
+        }
+    }
+}
+
+/// Bounds on what the caller may put in free-text fields that end up in every record.
+fn check_input(p: &Proposal) -> Result<(), Refusal> {
+    for (field, value, max) in [
+        ("correlation_id", &p.correlation_id, MAX_CORRELATION_CHARS),
+        ("on_behalf_of", &p.on_behalf_of, MAX_LABEL_CHARS),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(Refusal::BadInput(format!(
+                "`{field}` may have at most {max} characters"
+            )));
+        }
+    }
+    if let Target::Tool { name, .. } = &p.target {
+        if name.is_empty() || name.len() > 256 {
+            return Err(Refusal::BadInput(
+                "the tool name must have 1 to 256 characters".to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A decision refusing the call at a gateway step, before or instead of the core's.
+fn refused(state: &AppState, p: &Proposal, reason: String, policy: &str) -> Decision {
+    let card = state.policy.cards.get(p.agent());
+    let grant = match &p.target {
+        Target::Tool { .. } => card.and_then(|c| c.tool(&p.target.core_name())),
+        Target::Read { .. } => None,
+    };
+    Decision {
+        decision: Verdict::Deny,
+        tier: grant.map_or(Tier::Auto, |g| g.approval),
+        reasons: vec![reason],
+        policies: vec![policy.to_string()],
+        violations: Vec::new(),
+        tool: grant.map(|g| g.qualified().to_string()),
+        policy_version: state.policy.version.clone(),
+        taint: None,
+        provenance: Vec::new(),
+        egress_off_list: Vec::new(),
+    }
+}
+
+/// Decide a proposal and record the decision; see the module documentation for the steps.
+/// `reader` runs the snapshot read of a call that is held (`None`: the gateway's upstream).
+pub(crate) async fn decide(
+    state: &AppState,
+    p: Proposal,
+    span: CallSpan,
+    reader: Option<&dyn SnapshotReader>,
+) -> Result<Decided, Refusal> {
+    check_input(&p)?;
+    state
+        .serves_agent(p.agent())
+        .map_err(Refusal::WrongRegion)?;
+    let id = crate::new_id();
+    let policy = &state.policy;
+    // A card bound to another environment is refused by the core, with its reason; such a
+    // proposal takes no rate-limit slot and reads no pin.
+    let admitted = policy
+        .cards
+        .get(p.agent())
+        .is_some_and(|c| c.environment == policy.environment);
+    let mut early = None;
+    if admitted {
+        early = rate_step(state, &p, &id);
+        if early.is_none() {
+            early = pin_step(state, &p).await;
+        }
+    }
+    let mut decision = match early {
+        Some(d) => d,
+        None => {
+            let mut d = core_step(state, &p);
+            token_scope_step(&p, &mut d);
+            d
+        }
+    };
+    if let Some(approval_id) = &p.approval_id {
+        crate::approvals::binding::bind(state, &mut decision, &p, approval_id, &id).await;
+    }
+    let appended = match record_step(state, &p, &id, &decision).await {
+        Ok(a) => a,
+        Err(error) => {
+            // The execution did not run: an approval it used stays usable.
+            if let (Some(approval_id), Verdict::Allow) = (&p.approval_id, decision.decision) {
+                if let Err(error) = state.ledger.release_claim(approval_id, &id).await {
+                    tracing::error!(message = "approval claim not released", %error);
+                }
+            }
+            tracing::error!(message = "decision not recorded; call refused", %error, agent = %p.agent(), tool = %p.target.recorded_name());
+            let mut span = span;
+            describe(&mut span, state, &p, &decision, None);
+            span.end(
+                state,
+                p.agent(),
+                Some(warden_core::otel::error_type::LEDGER_UNAVAILABLE),
+            );
+            return Err(Refusal::Unrecorded {
+                decision: Box::new(decision),
+            });
+        }
+    };
+    tracing::info!(
+        message = "decision",
+        agent = %p.agent(),
+        tool = %p.target.recorded_name(),
+        source = p.source.as_str(),
+        decision = decision.decision.as_str(),
+        tier = decision.tier.as_str(),
+        seq = appended.seq
+    );
+    let mut decided = Decided {
+        id,
+        appended,
+        decision,
+        approval: None,
+        proposal: p,
+        span,
+    };
+    let Decided {
+        span,
+        proposal,
+        decision,
+        id,
+        ..
+    } = &mut decided;
+    describe(span, state, proposal, decision, Some(id));
+    match decided.decision.decision {
+        Verdict::Deny => {
+            let span = std::mem::take(&mut decided.span);
+            span.end(
+                state,
+                decided.proposal.agent(),
+                Some(warden_core::otel::error_type::DENIED),
+            );
+        }
+        Verdict::ApprovalRequired if decided.proposal.approval_id.is_none() => {
+            match crate::approvals::queue::hold(state, &decided, reader).await {
+                Ok(row) => decided.approval = Some(row),
+                Err(error) => {
+                    return Err(Refusal::NotQueued {
+                        decided: Box::new(decided),
+                        error,
+                    })
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(decided)
+}
+
+/// What the span of a call says about its decision.
+fn describe(
+    span: &mut CallSpan,
+    state: &AppState,
+    p: &Proposal,
+    decision: &Decision,
+    id: Option<&str>,
+) {
+    span.describe(|t| {
+        if let Target::Tool { name, .. } = &p.target {
+            t.tool = name.clone();
+        }
+        t.qualified_tool = decision.tool.clone().or_else(|| match &p.target {
+            Target::Tool {
+                name,
+                server: Some(s),
+            } => Some(format!("{s}/{name}")),
+            _ => None,
+        });
+        t.correlation_id = p.correlation_id.clone();
+        t.decision_id = id.map(str::to_string);
+        t.decision = id.map(|_| decision.decision.as_str());
+        t.policy_version = Some(state.policy.version.to_string());
+        t.session = p.session.clone();
+        t.mcp_request_id = p.mcp_request_id.as_ref().map(Value::to_string);
+    });
+}
+
+/// The card's `[rate_limits]`: `Some(deny)` when this proposal is over one.
+fn rate_step(state: &AppState, p: &Proposal, id: &str) -> Option<Decision> {
+    let card = state.policy.cards.get(p.agent())?;
+    let access = match &p.target {
+        Target::Tool { .. } => card.tool(&p.target.core_name()).map(|t| t.access),
+        Target::Read { .. } => None,
+    };
+    let reason = state.rates.admit(crate::rate::Admission {
+        agent: p.agent(),
+        access,
+        limits: &card.rate_limits,
+        now_ms: state.clock.unix_ms(),
+        decision_id: id,
+        proposal_id: p.approval_id.as_deref(),
+    })?;
+    Some(refused(state, p, reason, "warden/rate-limit"))
+}
+
+/// Tool pinning: a granted tool whose announced definition changed since it was approved is
+/// blocked for every agent until an admin reviews it. `Some(deny)` when blocked, or when the
+/// pin cannot be read (fail closed).
+async fn pin_step(state: &AppState, p: &Proposal) -> Option<Decision> {
+    let Target::Tool { .. } = &p.target else {
+        return None;
+    };
+    let grant = state
+        .policy
+        .cards
+        .get(p.agent())?
+        .tool(&p.target.core_name())?;
+    let reason = pin_refusal(state, &grant.server, &grant.name, grant.qualified()).await?;
+    Some(refused(state, p, reason, "warden/tool-pinning"))
+}
+
+/// Why tool `server`/`name` may not run because of its pin: its definition changed since it
+/// was approved, or the pin could not be read (fail closed). `None`: it may run.
+pub(crate) async fn pin_refusal(
+    state: &AppState,
+    server: &str,
+    name: &str,
+    qualified: &str,
+) -> Option<String> {
+    match state.ledger.is_blocked(server, name).await {
+        Ok(false) => None,
+        Ok(true) => Some(format!(
+            "the definition of `{qualified}` changed since it was approved (possible rug pull); it is blocked until an admin reviews it (`warden tools review`, `warden tools approve`)"
+        )),
+        Err(error) => {
+            tracing::error!(message = "tool pin could not be read; call refused", %error);
+            Some("the tool's pinned definition could not be checked, so the call is refused (fail closed)".to_string())
+        }
+    }
+}
+
+/// The core's decision: card, argument constraints, Cedar, and the session's taint and
+/// provenance (the user's request, when declared, counts as trusted text from now on).
+fn core_step(state: &AppState, p: &Proposal) -> Decision {
+    let policy = &state.policy;
+    if let Some(target) = p.target.read_target() {
+        return policy.decide_read(p.agent(), &target);
+    }
+    let tool = p.target.core_name();
+    let call = CallRequest {
+        agent: p.agent(),
+        tool: &tool,
+        args: &p.arguments,
+        session: p.session.as_deref(),
+        correlation_id: p.correlation_id.as_deref(),
+    };
+    let session = state.taint.get(p.agent(), p.session.as_deref());
+    let Ok(mut s) = session.lock() else {
+        let mut d = policy.decide(&call);
+        d.decision = Verdict::Deny;
+        d.reasons = vec![
+            "the session's taint state could not be read, so the call is refused (fail closed)"
+                .to_string(),
+        ];
+        return d;
+    };
+    if let Some(text) = &p.user_request {
+        s.declare_user_request(text);
+    }
+    policy.decide_with(&call, Some(&s))
+}
+
+/// A token narrowed to some tools: a call outside them is denied whatever the policy said;
+/// such a token carries no access to resources or prompts.
+fn token_scope_step(p: &Proposal, decision: &mut Decision) {
+    let Some(subset) = p.caller.tools.as_deref() else {
+        return;
+    };
+    match &p.target {
+        Target::Tool { .. } => {
+            crate::identity::apply_token_scope(decision, Some(subset), &p.target.core_name());
+        }
+        Target::Read { .. } if decision.decision != Verdict::Deny => {
+            decision.decision = Verdict::Deny;
+            decision.reasons = vec![
+                "the agent's token is narrowed to a list of tools; resources and prompts are outside its scope"
+                    .to_string(),
+            ];
+            decision.policies = vec!["warden/token-scope".to_string()];
+        }
+        Target::Read { .. } => {}
+    }
+}
+
+/// Append the decision record and wait until it is durable.
+async fn record_step(
+    state: &AppState,
+    p: &Proposal,
+    id: &str,
+    decision: &Decision,
+) -> Result<Appended, StoreError> {
+    let environment = state.policy.cards.get(p.agent()).map_or_else(
+        || state.policy.environment.to_string(),
+        |c| c.environment.to_string(),
+    );
+    let event = LedgerEvent::Decision(Box::new(DecisionEvent {
+        decision_id: id.to_string(),
+        agent: p.agent().to_string(),
+        environment,
+        tool: p.target.recorded_name().to_string(),
+        qualified_tool: decision.tool.clone(),
+        arguments: p.arguments.clone(),
+        session: p.session.clone(),
+        correlation_id: p.correlation_id.clone(),
+        source: p.source.as_str().to_string(),
+        mcp_request_id: p.mcp_request_id.clone(),
+        user_request: p.user_request.clone(),
+        decision: decision.clone(),
+        approval_id: p.approval_id.clone(),
+        on_behalf_of: p.on_behalf_of.clone(),
+    }));
+    state.ledger.append(state.clock.rfc3339(), event).await
+}
