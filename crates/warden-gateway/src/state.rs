@@ -67,7 +67,10 @@ impl AppState {
             max_output_bytes: config.gateway.max_output_bytes,
             rates: Arc::new(RateWindows::default()),
             outcomes_in_flight: Arc::new(Mutex::new(HashSet::new())),
-            mcp: Arc::new(McpHub::default()),
+            mcp: Arc::new(McpHub::new(
+                HashMap::new(),
+                config.gateway.max_concurrent_calls_per_session,
+            )),
             identity: Arc::new(config.identity.clone()),
             clock: Clock::system(),
             master_key: None,

@@ -13,16 +13,17 @@ use crate::state::AppState;
 /// The pipeline's approval-binding step for a proposal that names `approval_id`: a call the
 /// policy holds for approval becomes `allow` under the approval (which `decision_id` then
 /// uses up), or `deny` with why the approval does not cover it. A call the policy allows or
-/// denies outright is left as it is (a `forbid` still wins).
+/// denies outright is left as it is (a `forbid` still wins). Returns the approved request
+/// when the call now runs under it.
 pub(crate) async fn bind(
     state: &AppState,
     decision: &mut Decision,
     p: &Proposal,
     approval_id: &str,
     decision_id: &str,
-) {
+) -> Option<ApprovalRow> {
     if decision.decision != Verdict::ApprovalRequired {
-        return;
+        return None;
     }
     let qualified = decision
         .tool
@@ -38,7 +39,9 @@ pub(crate) async fn bind(
     )
     .await;
     let approvers = approvers_of(state, approval_id).await;
+    let row = used.as_ref().ok().cloned();
     apply_approval(decision, used, &approvers);
+    row
 }
 
 /// The binding check for an execution under an approval: same agent, same tool, same

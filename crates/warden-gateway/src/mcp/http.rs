@@ -419,7 +419,8 @@ async fn list_tools(state: &AppState, agent: &str, subset: Option<&[String]>) ->
 }
 
 /// The (upstream, tool) a called name means for this agent: `server__tool` when namespaced,
-/// else the upstream the card grants the tool on, else the first upstream offering the name.
+/// else the upstream the card grants the tool on (a connected one first), else the first
+/// upstream offering the name.
 fn resolve_tool(state: &AppState, agent: &str, called: &str) -> (String, String) {
     if let Some((server, name)) = called.split_once(NAMESPACE) {
         if state.mcp.upstreams.contains_key(server) {
@@ -427,11 +428,16 @@ fn resolve_tool(state: &AppState, agent: &str, called: &str) -> (String, String)
         }
     }
     let card = state.policy.cards.get(agent);
-    let granted = card.and_then(|c| {
-        c.tools
-            .iter()
-            .find(|t| t.name == called && state.mcp.upstreams.contains_key(&t.server))
-    });
+    let grants = || {
+        card.into_iter()
+            .flat_map(|c| &c.tools)
+            .filter(|t| t.name == called)
+    };
+    // A grant on a connected upstream first; a grant whose upstream is down is still the tool
+    // the agent means (decided as such; its failure to run is the recorded outcome).
+    let granted = grants()
+        .find(|t| state.mcp.upstreams.contains_key(&t.server))
+        .or_else(|| grants().next());
     if let Some(t) = granted {
         return (t.server.clone(), called.to_string());
     }

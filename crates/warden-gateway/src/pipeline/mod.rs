@@ -231,6 +231,8 @@ impl Decided {
         let mut p = self.proposal.clone();
         p.approval_id = Some(approval_id.to_string());
         p.before_state = None;
+        // Declared once, with the proposal: the session already counts it as trusted.
+        p.user_request = None;
         p
     }
 }
@@ -313,7 +315,7 @@ fn refused(state: &AppState, p: &Proposal, reason: String, policy: &str) -> Deci
 /// `reader` runs the snapshot read of a call that is held (`None`: the gateway's upstream).
 pub(crate) async fn decide(
     state: &AppState,
-    p: Proposal,
+    mut p: Proposal,
     span: CallSpan,
     reader: Option<&dyn SnapshotReader>,
 ) -> Result<Decided, Refusal> {
@@ -345,7 +347,12 @@ pub(crate) async fn decide(
         }
     };
     if let Some(approval_id) = &p.approval_id {
-        crate::approvals::binding::bind(state, &mut decision, &p, approval_id, &id).await;
+        let approved =
+            crate::approvals::binding::bind(state, &mut decision, &p, approval_id, &id).await;
+        // The execution carries the ticket of the call people approved, unless it names one.
+        if let (None, Some(row)) = (&p.correlation_id, approved) {
+            p.correlation_id = row.correlation_id;
+        }
     }
     let appended = match record_step(state, &p, &id, &decision).await {
         Ok(a) => a,
