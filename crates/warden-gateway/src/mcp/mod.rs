@@ -7,11 +7,14 @@
 //! - [`stdio`]: its process I/O between a desktop MCP client and one stdio server;
 //! - [`upstream`]: stdio servers spawned and supervised by `warden serve`;
 //! - [`http_upstream`]: streamable-HTTP servers Warden connects to;
-//! - [`http`]: the `/mcp` streamable-HTTP endpoint for agents.
+//! - [`http`]: the `/mcp` streamable-HTTP endpoint for agents: sessions, dispatch; its calls
+//!   (`http_calls.rs`) and what an agent may list (`listing.rs`).
 
 pub mod http;
+mod http_calls;
 pub mod http_upstream;
 pub mod jsonrpc;
+mod listing;
 pub(crate) mod pins;
 pub mod stdio;
 pub mod stdio_gate;

@@ -27,10 +27,10 @@
 //! malformed to record, and an agent whose records belong to another region's store.
 
 pub(crate) mod outcome;
+mod records;
 pub(crate) mod span;
 
 use serde_json::Value;
-use warden_core::ledger::{DecisionEvent, LedgerEvent};
 use warden_core::{CallRequest, Decision, ReadTarget, Tier, Verdict};
 use warden_store::{Appended, ApprovalRow, StoreError};
 
@@ -568,25 +568,6 @@ async fn record_step(
     id: &str,
     decision: &Decision,
 ) -> Result<Appended, StoreError> {
-    let environment = state.policy.cards.get(p.agent()).map_or_else(
-        || state.policy.environment.to_string(),
-        |c| c.environment.to_string(),
-    );
-    let event = LedgerEvent::Decision(Box::new(DecisionEvent {
-        decision_id: id.to_string(),
-        agent: p.agent().to_string(),
-        environment,
-        tool: p.target.recorded_name().to_string(),
-        qualified_tool: decision.tool.clone(),
-        arguments: p.arguments.clone(),
-        session: p.session.clone(),
-        correlation_id: p.correlation_id.clone(),
-        source: p.source.as_str().to_string(),
-        mcp_request_id: p.mcp_request_id.clone(),
-        user_request: p.user_request.clone(),
-        decision: decision.clone(),
-        approval_id: p.approval_id.clone(),
-        on_behalf_of: p.on_behalf_of.clone(),
-    }));
+    let event = records::decision(state, p, id, decision);
     state.ledger.append(state.clock.rfc3339(), event).await
 }

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use serde_json::Value;
-use warden_core::ledger::{InjectionEvent, LedgerEvent, OutcomeEvent};
+use warden_core::ledger::{InjectionEvent, LedgerEvent};
 use warden_core::session::output_text;
 use warden_store::{Appended, StoreError};
 
@@ -50,35 +50,21 @@ pub(crate) struct Reported {
 pub(crate) async fn record_outcome(
     state: &AppState,
     ran: Ran,
-    reported: Reported,
+    mut reported: Reported,
 ) -> Result<(Appended, bool), StoreError> {
     use warden_core::otel::error_type;
+    // The session sees the whole output; the record keeps it up to the bound.
+    let observed = std::mem::take(&mut reported.output);
+    let (event, output_truncated) =
+        super::records::outcome(state, &ran, observed.clone(), &reported);
     let Ran {
         decision_id,
         agent,
-        tool,
         qualified_tool,
         session,
-        correlation_id,
-        started,
         span,
+        ..
     } = ran;
-    let observed = reported.output.clone();
-    let (output, output_bytes, output_truncated) =
-        crate::state::bound_output(reported.output, state.max_output_bytes);
-    let event = LedgerEvent::Outcome(OutcomeEvent {
-        decision_id: decision_id.clone(),
-        agent: agent.clone(),
-        tool,
-        correlation_id,
-        status: if reported.failed { "error" } else { "success" }.to_string(),
-        output,
-        output_bytes,
-        output_truncated,
-        duration_ms: reported
-            .duration_ms
-            .or_else(|| u64::try_from(started.elapsed().as_millis()).ok()),
-    });
     let appended = state.ledger.append(state.clock.rfc3339(), event).await;
     let error = match (reported.unreachable, reported.failed) {
         (true, _) => Some(error_type::UPSTREAM_UNAVAILABLE),
