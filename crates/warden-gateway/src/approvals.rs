@@ -32,7 +32,7 @@ use warden_store::{ApprovalFilter, ApprovalRow, VoteRow};
 use warden_verify::NoteSigner;
 
 use crate::error::{ApiError, Fault};
-use crate::session::{HumanSession, Role};
+use crate::logins::{HumanSession, Role};
 use crate::state::{now_rfc3339, AppState};
 
 /// The JSON-RPC response of an upstream to one `tools/call`, or why there is none.
@@ -399,7 +399,7 @@ pub async fn vote(
     }
     sweep_expired(state).await.map_err(unavailable)?;
     let mfa_at = match totp.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(code) => crate::session::step_up(state, who, code).await?,
+        Some(code) => crate::logins::step_up(state, who, code).await?,
         None => who.totp_verified_at.unwrap_or(i64::MIN),
     };
     let now = state.now();
@@ -902,7 +902,7 @@ async fn vote_handler(
     body: Bytes,
     verdict: Verdict2,
 ) -> Result<Response, ApiError> {
-    let who = crate::session::require_session(&state, &headers, &Method::POST).await?;
+    let who = crate::logins::require_session(&state, &headers, &Method::POST).await?;
     let req = parse_vote_json(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let out = vote(
         &state,

@@ -20,7 +20,7 @@ use axum::Router;
 use serde_json::Value;
 
 use crate::approvals::{detail, vote, ListQuery, Verdict2};
-use crate::session::{require_session, HumanSession, CSRF_HEADER};
+use crate::logins::{require_session, HumanSession, CSRF_HEADER};
 use crate::state::AppState;
 
 const CSRF_COOKIE: &str = "warden_csrf";
@@ -155,16 +155,16 @@ async fn login_post(State(state): State<AppState>, body: Bytes) -> Response {
         "password": f.get("password").cloned().unwrap_or_default(),
         "totp": f.get("totp").cloned().unwrap_or_default(),
     });
-    let resp =
-        match crate::session::login_handler(State(state), Bytes::from(json.to_string())).await {
-            Ok(r) => r,
-            Err(e) => {
-                return with_status(
-                    page("Log in", None, "", &login_form(Some(&e.external.clone()))),
-                    StatusCode::UNAUTHORIZED,
-                )
-            }
-        };
+    let resp = match crate::logins::login_handler(State(state), Bytes::from(json.to_string())).await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return with_status(
+                page("Log in", None, "", &login_form(Some(&e.external.clone()))),
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+    };
     let set_session = resp.headers().get(header::SET_COOKIE).cloned();
     let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
         .await
@@ -204,14 +204,14 @@ async fn logout_post(State(state): State<AppState>, headers: HeaderMap, body: By
     let f = form(&body);
     let h = with_csrf(&headers, f.get("csrf").map_or("", String::as_str));
     if let Ok(who) = require_session(&state, &h, &Method::POST).await {
-        let _ = crate::session::logout_handler(State(state), who).await;
+        let _ = crate::logins::logout_handler(State(state), who).await;
     }
     let mut out = Redirect::to("/ui/login").into_response();
     *out.status_mut() = StatusCode::SEE_OTHER;
     for c in [
         format!(
             "{}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
-            crate::session::SESSION_COOKIE
+            crate::logins::SESSION_COOKIE
         ),
         format!("{CSRF_COOKIE}=; Path=/ui; Max-Age=0; Secure; HttpOnly; SameSite=Strict"),
     ] {
