@@ -295,3 +295,66 @@ pub(super) fn detail(d: &Value, csrf: &str, id: &str, outcome: Option<(&str, boo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PLANTED: &str = "<script>alert(\"x\")</script>&";
+
+    /// Every text, attribute and table cell gets the planted string: none of it comes out raw.
+    #[test]
+    fn planted_markup_never_comes_out_raw() {
+        let d = json!({
+            "state": "pending", "outcome": PLANTED, "agent": PLANTED, "on_behalf_of": PLANTED,
+            "qualified_tool": PLANTED, "upstream": PLANTED, "tier": PLANTED,
+            "required_approvals": PLANTED, "arguments_hash": PLANTED, "correlation_id": PLANTED,
+            "session": PLANTED, "created_at": PLANTED, "expires_at": PLANTED,
+            "arguments": {PLANTED: PLANTED},
+            "before_state": {PLANTED: PLANTED}, "before_state_source": "caller",
+            "before_state_diff": [{"field": PLANTED, "before": PLANTED, "proposed": PLANTED, "change": PLANTED}],
+            "reasons": [PLANTED],
+            "what_the_agent_saw": [{"seq": PLANTED, "ts": PLANTED, "tool": PLANTED, "status": PLANTED, "output": PLANTED}],
+            "signed_votes": [{"approver": PLANTED, "verdict": PLANTED, "key_id": PLANTED, "signature_valid": PLANTED}],
+        });
+        let html = detail(&d, PLANTED, PLANTED, Some((PLANTED, false))).into_string();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("alert(\"x\")"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;"));
+        assert!(
+            html.contains(r#"action="/ui/approvals/&lt;script&gt;"#),
+            "{html}"
+        );
+        let err = json!({"state": "approved", "before_state_error": PLANTED});
+        let html = detail(&err, "", "id", None).into_string();
+        assert!(!html.contains("<script"), "{html}");
+        let filter = ApprovalFilter {
+            agent: Some(PLANTED.into()),
+            tool: Some(PLANTED.into()),
+            ..ApprovalFilter::default()
+        };
+        let html = queue(&filter, &[]).into_string();
+        assert!(!html.contains("<script"), "{html}");
+        let html = login_form(Some(PLANTED)).into_string();
+        assert!(!html.contains("<script"), "{html}");
+    }
+
+    #[test]
+    fn the_queue_marks_the_chosen_state() {
+        let filter = ApprovalFilter {
+            state: Some("denied".into()),
+            ..ApprovalFilter::default()
+        };
+        let html = queue(&filter, &[]).into_string();
+        assert!(
+            html.contains(r#"<option value="denied" selected>denied</option>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<option value="pending">pending</option>"#),
+            "{html}"
+        );
+        assert!(html.contains("<caption>0 request(s)</caption>"), "{html}");
+    }
+}
