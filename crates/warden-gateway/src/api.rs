@@ -32,10 +32,10 @@ pub fn app(state: AppState) -> Router {
                 .delete(crate::mcp::http::delete_session),
         )
         .route("/oauth/token", post(crate::identity_api::token_endpoint))
-        .route("/v1/login", post(crate::session::login_handler))
-        .route("/v1/logout", post(crate::session::logout_handler))
-        .route("/v1/session", get(crate::session::whoami_handler))
-        .route("/v1/session/step-up", post(crate::session::step_up_handler))
+        .route("/v1/login", post(crate::logins::login_handler))
+        .route("/v1/logout", post(crate::logins::logout_handler))
+        .route("/v1/session", get(crate::logins::whoami_handler))
+        .route("/v1/session/step-up", post(crate::logins::step_up_handler))
         .route(
             "/v1/tokens",
             post(crate::identity_api::issue_handler).get(crate::identity_api::list_handler),

@@ -15,7 +15,7 @@ use crate::error::{ApiError, Fault};
 use crate::identity::{
     append, issue_token, revoke_token, rfc3339, verify_password, IdentityError, TokenRequest,
 };
-use crate::session::{HumanSession, Role};
+use crate::logins::{HumanSession, Role};
 use crate::state::AppState;
 
 /// An RFC 6749 §5.2 error response: 400, or 401 with `WWW-Authenticate` for

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use warden_core::approval::verify_vote;
 use warden_core::ledger::LedgerEvent;
 use warden_gateway::app;
-use warden_gateway::session::Role;
+use warden_gateway::logins::Role;
 
 use common::*;
 

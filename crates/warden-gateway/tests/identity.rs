@@ -21,8 +21,8 @@ use warden_core::identity::{hotp, totp_step};
 use warden_core::ledger::LedgerEvent;
 use warden_core::project::{load_project, Project};
 use warden_gateway::identity::{issue_token, revoke_token, IssuedToken, TokenRequest};
+use warden_gateway::logins::{add_user, Role};
 use warden_gateway::secrets::MasterKey;
-use warden_gateway::session::{add_user, Role};
 use warden_gateway::{app, hash_key, AppState};
 use warden_store::{Ledger, LedgerOptions};
 

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use warden_core::ledger::{DecisionEvent, LedgerEvent};
 use warden_core::Verdict;
+use warden_gateway::logins::Role;
 use warden_gateway::mcp::stdio_gate::{ClientAction, McpGate};
-use warden_gateway::session::Role;
 use warden_gateway::AppState;
 
 use common::*;

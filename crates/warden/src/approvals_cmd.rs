@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use serde_json::json;
 use warden_gateway::approvals::{vote, Verdict2};
-use warden_gateway::session::{check_totp, HumanSession, Role};
+use warden_gateway::logins::{check_totp, HumanSession, Role};
 use warden_gateway::AppState;
 
 use crate::project_cmds::load;

@@ -276,11 +276,11 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     // A scripted approver, enrolled like a person (password + TOTP).
     let master = warden_gateway::secrets::MasterKey::generate();
     let approver_pw = "demo approver password 1".to_string();
-    let enrolled = warden_gateway::session::add_user(
+    let enrolled = warden_gateway::logins::add_user(
         &ledger,
         &master,
         "demo-approver",
-        warden_gateway::session::Role::Approver,
+        warden_gateway::logins::Role::Approver,
         Some(approver_pw.clone()),
         true,
         "demo",

@@ -12,8 +12,8 @@ use warden_core::access::review_agent;
 use warden_core::identity::parse_duration;
 use warden_core::ledger::{CertificationEvent, LedgerEvent};
 use warden_gateway::identity::{self as ident, rfc3339, unix_now, TokenRequest};
+use warden_gateway::logins::{self, Role};
 use warden_gateway::secrets::{self, MasterKey};
-use warden_gateway::session::{self, Role};
 use warden_store::Ledger;
 
 use crate::project_cmds::load;
@@ -287,7 +287,7 @@ pub async fn user(dir: &Path, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     secrets::master_key_path(dir, &project.config.identity).display()
                 );
             }
-            let e = session::add_user(&ledger, &key, &name, role, password, !no_mfa, &actor(), now)
+            let e = logins::add_user(&ledger, &key, &name, role, password, !no_mfa, &actor(), now)
                 .await?;
             println!("user {name} ({}) enrolled. Shown once:", role.as_str());
             if !password_stdin {
@@ -323,7 +323,7 @@ pub async fn user(dir: &Path, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             }
         }
         UserCommand::Disable { name } => {
-            session::disable_user(&ledger, &name, &actor(), now).await?;
+            logins::disable_user(&ledger, &name, &actor(), now).await?;
             println!("user {name} disabled; their sessions are ended");
         }
         UserCommand::BreakGlassSeal => {
@@ -431,7 +431,7 @@ pub async fn access(dir: &Path, cmd: AccessCommand) -> anyhow::Result<ExitCode> 
                 };
                 let key = secrets::load_master_key(dir, &project.config.identity)?
                     .context("no master key: the TOTP seed cannot be read")?;
-                if !session::check_totp(&ledger, &key, &by, &code, unix_now()).await? {
+                if !logins::check_totp(&ledger, &key, &by, &code, unix_now()).await? {
                     bail!("the one-time code is wrong, expired or already used");
                 }
             }

@@ -12,7 +12,7 @@ use warden_store::ApprovalFilter;
 
 use super::{approval_json, detail, sweep_expired, unavailable, vote, Verdict2};
 use crate::error::ApiError;
-use crate::session::HumanSession;
+use crate::logins::HumanSession;
 use crate::state::AppState;
 
 // ---- HTTP -------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ async fn vote_handler(
     body: Bytes,
     verdict: Verdict2,
 ) -> Result<Response, ApiError> {
-    let who = crate::session::require_session(&state, &headers, &Method::POST).await?;
+    let who = crate::logins::require_session(&state, &headers, &Method::POST).await?;
     let req = parse_vote_json(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let out = vote(
         &state,

@@ -11,7 +11,7 @@ use warden_store::{ApprovalRow, VoteRow};
 
 use super::{sweep_expired, unavailable};
 use crate::error::{ApiError, Fault};
-use crate::session::{HumanSession, Role};
+use crate::logins::{HumanSession, Role};
 use crate::state::AppState;
 
 fn refused(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
@@ -81,7 +81,7 @@ pub async fn vote(
     }
     sweep_expired(state).await.map_err(unavailable)?;
     let mfa_at = match totp.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(code) => crate::session::step_up(state, who, code).await?,
+        Some(code) => crate::logins::step_up(state, who, code).await?,
         None => who.totp_verified_at.unwrap_or(i64::MIN),
     };
     let now = state.now();

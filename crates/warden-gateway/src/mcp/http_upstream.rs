@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::backoff::Backoff;
 use super::upstream::{list_all_tools, UpstreamError, PROTOCOL_VERSION};
 
 /// One streamable-HTTP upstream.
@@ -85,8 +86,10 @@ impl HttpUpstream {
         self.tools.read().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// Connect, retrying until the server answers. Each reconnection starts a new loop, so its
+    /// delays start again from the first.
     async fn connect_with_backoff(self: Arc<Self>) {
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = Backoff::upstream();
         loop {
             match self.connect().await {
                 Ok(()) => {
@@ -97,8 +100,7 @@ impl HttpUpstream {
                     tracing::warn!(message = "upstream not reachable; retrying", upstream = %self.name, %error);
                 }
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff.wait().await;
         }
     }
 

@@ -8,8 +8,10 @@
 //! - [`upstream`]: stdio servers spawned and supervised by `warden serve`;
 //! - [`http_upstream`]: streamable-HTTP servers Warden connects to;
 //! - [`http`]: the `/mcp` streamable-HTTP endpoint for agents: sessions, dispatch; its calls
-//!   (`http_calls.rs`) and what an agent may list (`listing.rs`).
+//!   (`http_calls.rs`) and what an agent may list (`listing.rs`);
+//! - `backoff`: the delays between attempts to reach an upstream, for both kinds.
 
+mod backoff;
 pub mod http;
 mod http_calls;
 pub mod http_upstream;

@@ -15,6 +15,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
+use super::backoff::Backoff;
+
 /// MCP protocol version Warden speaks to upstreams.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
 
@@ -81,8 +83,10 @@ impl StdioUpstream {
         self.tools.read().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// Run the server, and start it again whenever it exits. The delays before a restart keep
+    /// growing over the gateway's life (they are not reset after a healthy run).
     async fn supervise(self: Arc<Self>) {
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = Backoff::upstream();
         loop {
             match self.run_once().await {
                 Ok(()) => {
@@ -100,8 +104,7 @@ impl StdioUpstream {
             if let Ok(mut w) = self.waiters.lock() {
                 w.clear();
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff.wait().await;
         }
     }
 

@@ -24,8 +24,8 @@ use warden_core::identity::{hotp, totp_step};
 use warden_core::ledger::{DecisionEvent, LedgerEvent};
 use warden_core::project::{load_project, Project};
 use warden_gateway::identity::{issue_token, TokenRequest};
+use warden_gateway::logins::{add_user, Role};
 use warden_gateway::secrets::MasterKey;
-use warden_gateway::session::{add_user, Role};
 use warden_gateway::{app, hash_key, AppState, Clock};
 use warden_store::{Ledger, LedgerOptions};
 use warden_verify::NoteSigner;
@@ -303,6 +303,7 @@ pub fn tool_call(id: u64, name: &str, args: Value, meta: Value) -> Value {
 
 pub struct Resp {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub body: Value,
     pub raw: String,
 }
@@ -310,11 +311,13 @@ pub struct Resp {
 pub async fn send(state: &AppState, req: Request<Body>) -> Resp {
     let resp = app(state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
+    let headers = resp.headers().clone();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
         .unwrap();
     Resp {
         status,
+        headers,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         raw: String::from_utf8_lossy(&bytes).to_string(),
     }

@@ -1,0 +1,256 @@
+//! `POST /v1/login` (password + TOTP, or the break-glass credential), `POST /v1/logout` and
+//! `GET /v1/session`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+use warden_core::ledger::IdentityEvent;
+
+use super::cookie_session::{
+    break_glass_alert, ended_session_cookie, open_session, session_response,
+};
+use super::users::check_totp;
+use super::{HumanSession, Role};
+use crate::error::{ApiError, Fault};
+use crate::identity::{append, check_break_glass, verify_password};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    user: Option<String>,
+    password: Option<String>,
+    totp: Option<String>,
+    /// The sealed break-glass credential instead of user, password and code.
+    break_glass: Option<String>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "login failed: the user name, password or one-time code is wrong or missing, or the account is locked after repeated failures (wait and retry)",
+        Fault::Agent,
+    )
+}
+
+/// `POST /v1/login`.
+pub(crate) async fn login_handler(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: LoginBody = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::bad_request(
+            "the body must be JSON: {\"user\", \"password\", \"totp\"} or {\"break_glass\"}",
+        )
+    })?;
+    let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
+    let now = state.now();
+    if let Some(bg) = &req.break_glass {
+        let Some(id) = check_break_glass(&state.ledger, bg.trim())
+            .await
+            .map_err(unavailable)?
+        else {
+            append(
+                &state.ledger,
+                IdentityEvent {
+                    action: "login_failed".into(),
+                    actor: "break-glass".into(),
+                    subject: "admin".into(),
+                    severity: "high".into(),
+                    break_glass: true,
+                    details: json!({"reason": "break-glass credential not valid"}),
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+            return Err(invalid_credentials());
+        };
+        break_glass_alert(&state.ledger, &id, "login")
+            .await
+            .map_err(unavailable)?;
+        let user = format!("break-glass:{id}");
+        let (cookie, csrf, _) = open_session(&state.ledger, &user, now, None, true)
+            .await
+            .map_err(unavailable)?;
+        return Ok(session_response(
+            &state,
+            &cookie,
+            &csrf,
+            &user,
+            Role::Admin,
+            true,
+        ));
+    }
+    let name: String = req
+        .user
+        .clone()
+        .unwrap_or_default()
+        .chars()
+        .take(64)
+        .collect();
+    let password = req.password.clone().unwrap_or_default();
+    match login(&state, &name, &password, req.totp.as_deref(), now).await? {
+        Ok(role) => {
+            let (cookie, csrf, sid) = open_session(&state.ledger, &name, now, Some(now), false)
+                .await
+                .map_err(unavailable)?;
+            append(
+                &state.ledger,
+                IdentityEvent {
+                    action: "login".into(),
+                    actor: name.clone(),
+                    subject: name.clone(),
+                    severity: "info".into(),
+                    break_glass: false,
+                    details: json!({"session_id": sid, "mfa": true, "role": role.as_str()}),
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+            Ok(session_response(&state, &cookie, &csrf, &name, role, false))
+        }
+        Err(()) => Err(invalid_credentials()),
+    }
+}
+
+/// Check a password and TOTP code. `Ok(Ok(role))` on success; `Ok(Err(()))` on any failure,
+/// already counted and recorded with its reason (the caller answers generically).
+async fn login(
+    state: &AppState,
+    name: &str,
+    password: &str,
+    totp: Option<&str>,
+    now: i64,
+) -> Result<Result<Role, ()>, ApiError> {
+    let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
+    let user = state.ledger.user(name).await.map_err(unavailable)?;
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let pw = password.to_string();
+    // Argon2id off the async threads; an unknown user costs the same as a known one.
+    let password_ok = tokio::task::spawn_blocking(move || verify_password(&pw, phc.as_deref()))
+        .await
+        .unwrap_or(false);
+    let failure: Option<&str> = match &user {
+        None => Some("unknown user"),
+        Some(u) if u.disabled => Some("user disabled"),
+        Some(u) if u.locked_until > now => Some("account locked"),
+        Some(_) if !password_ok => Some("wrong password"),
+        Some(u) => {
+            let role = Role::parse(&u.role);
+            match (role, u.mfa, totp) {
+                (None, _, _) => Some("unknown role"),
+                (Some(r), false, _) if r.requires_mfa() => {
+                    Some("role requires MFA but none is enrolled")
+                }
+                (Some(_), false, _) => None,
+                (Some(_), true, None) => Some("one-time code missing"),
+                (Some(_), true, Some(code)) => {
+                    let Some(key) = state.master_key.as_deref() else {
+                        return Err(ApiError::ledger_unavailable("no master key: TOTP seeds cannot be read, so nobody can log in (fail closed)"));
+                    };
+                    match check_totp(&state.ledger, key, name, code, now).await {
+                        Ok(true) => None,
+                        Ok(false) => Some("one-time code wrong or already used"),
+                        Err(e) => return Err(ApiError::ledger_unavailable(e.to_string())),
+                    }
+                }
+            }
+        }
+    };
+    let Some(reason) = failure else {
+        state
+            .ledger
+            .record_login_success(name)
+            .await
+            .map_err(unavailable)?;
+        let role = user
+            .and_then(|u| Role::parse(&u.role))
+            .ok_or_else(invalid_credentials)?;
+        return Ok(Ok(role));
+    };
+    let mut details = serde_json::Map::new();
+    details.insert("reason".into(), json!(reason));
+    let mut severity = "info";
+    if let Some(u) = &user {
+        if reason != "account locked" {
+            let failed = u.failed_logins.saturating_add(1);
+            let max = state.identity_config().max_failed_logins;
+            let mut locked_until = u.locked_until;
+            if failed >= max {
+                // 30 s, doubling with each further failure, at most an hour.
+                let extra = (failed - max).min(7);
+                let secs = (30i64 << extra).min(3600);
+                locked_until = now + secs;
+                severity = "high";
+                details.insert("locked_for_secs".into(), json!(secs));
+            }
+            state
+                .ledger
+                .record_login_failure(name, failed, locked_until)
+                .await
+                .map_err(unavailable)?;
+            details.insert("failed_in_a_row".into(), json!(failed));
+        }
+    }
+    append(
+        &state.ledger,
+        IdentityEvent {
+            action: "login_failed".into(),
+            actor: name.to_string(),
+            subject: name.to_string(),
+            severity: severity.into(),
+            break_glass: false,
+            details: serde_json::Value::Object(details),
+        },
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(Err(()))
+}
+
+/// `POST /v1/logout` (needs the CSRF token).
+pub(crate) async fn logout_handler(
+    State(state): State<AppState>,
+    session: HumanSession,
+) -> Result<Response, ApiError> {
+    if let Some(sid) = &session.session_id {
+        let now = state.now();
+        state
+            .ledger
+            .end_session(sid, now)
+            .await
+            .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+        append(
+            &state.ledger,
+            IdentityEvent {
+                action: "logout".into(),
+                actor: session.user.clone(),
+                subject: session.user.clone(),
+                severity: "info".into(),
+                break_glass: session.break_glass,
+                details: json!({"session_id": sid}),
+            },
+        )
+        .await
+        .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
+    }
+    let jar = CookieJar::new().add(ended_session_cookie());
+    Ok((jar, StatusCode::NO_CONTENT).into_response())
+}
+
+/// `GET /v1/session`: who is logged in.
+pub(crate) async fn whoami_handler(session: HumanSession) -> Response {
+    Json(json!({
+        "user": session.user,
+        "role": session.role.as_str(),
+        "break_glass": session.break_glass,
+        "totp_verified_at": session.totp_verified_at.map(crate::identity::rfc3339),
+    }))
+    .into_response()
+}
