@@ -507,6 +507,61 @@ mod tests {
         assert!(open_payload(&no_subject, &r, "output").is_err());
     }
 
+    /// The payload-key derivation, pinned to the bytes the hand-written HKDF-SHA256 produced
+    /// before it was replaced by the `hkdf` crate: a different key would leave every payload
+    /// sealed so far unreadable.
+    #[test]
+    fn payload_key_derivation_is_pinned() {
+        let seq: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let rev: [u8; 32] = std::array::from_fn(|i| 255 - i as u8);
+        let cases: [([u8; 32], Option<[u8; 32]>, &str, Option<&str>, &str); 4] = [
+            (
+                [1; 32],
+                Some([2; 32]),
+                "p-20261126-aa",
+                Some("s-0011-1"),
+                "7ba09993f3b91872961656a7d4b09b4c7619f9fc5aa0bb74e55df87e100a6aff",
+            ),
+            (
+                [1; 32],
+                None,
+                "p-20261126-aa",
+                None,
+                "dd65034a005f8d9ddc70fef2cf0c79971cd0d4e0e8bbaaf2142929b56c38a928",
+            ),
+            (
+                [1; 32],
+                None,
+                "p-20261126-aa",
+                Some("s-0011-1"),
+                "6cd65dc7310b6118b670bc7d416ae752b55adfc3cd4c392e51319fc8c3c04742",
+            ),
+            (
+                seq,
+                Some(rev),
+                "p-20250101-0123456789ab",
+                Some("s-deadbeefdeadbeef-3"),
+                "b6fb5a54decdba1fb374e42862266064c55e2a9fed10f5629cb910b140b7b7d7",
+            ),
+        ];
+        for (period, subject, period_id, subject_id, expected) in cases {
+            let key = payload_key(&period, subject.as_ref(), period_id, subject_id);
+            assert_eq!(hex::encode(key), expected, "{period_id} {subject_id:?}");
+        }
+    }
+
+    /// A value sealed by an earlier version (before the `hkdf` crate) still opens.
+    #[test]
+    fn values_sealed_by_earlier_versions_still_open() {
+        let sealed = "wdn1:p-20261126-aa+s-0011-1:CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJiTV-jgpy06AS9YAhrj8j66z4Raogkv3Dvsqk1Hk1dmM";
+        let r = SealedRef::parse(sealed).unwrap();
+        let key = payload_key(&[1; 32], Some(&[2; 32]), r.period, r.subject);
+        assert_eq!(
+            open_payload(&key, &r, "output").unwrap(),
+            b"{\"refund\":120.5}"
+        );
+    }
+
     #[test]
     fn parse_rejects_what_was_not_sealed() {
         for s in [
