@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -80,8 +81,9 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// The key that seals one payload: HKDF-SHA256 (RFC 5869, one output block) with the period
-/// key and, when there is one, the subject key as input keying material, and the key ids as
-/// info. Destroying either input key makes the derived key unrecoverable.
+/// key and, when there is one, the subject key as input keying material, the salt
+/// `warden-payload-v1`, and `<period id>+<subject id>` as info. Destroying either input key
+/// makes the derived key unrecoverable.
 pub fn payload_key(
     period_key: &[u8; 32],
     subject_key: Option<&[u8; 32]>,
@@ -92,16 +94,32 @@ pub fn payload_key(
         Some(s) => [period_key.as_slice(), s.as_slice()].concat(),
         None => period_key.to_vec(),
     };
-    let prk = hmac(b"warden-payload-v1", &[&ikm]);
-    hmac(
-        &prk,
+    hkdf_sha256(
+        PAYLOAD_KEY_SALT,
+        &ikm,
         &[
             period_id.as_bytes(),
             b"+",
             subject_id.unwrap_or("").as_bytes(),
-            &[1u8],
         ],
     )
+}
+
+/// The HKDF salt of payload keys (RFC 5869 §2.2), fixed since the first sealed value.
+const PAYLOAD_KEY_SALT: &[u8] = b"warden-payload-v1";
+
+/// HKDF-SHA256 (RFC 5869): extract with `salt` (§2.2), expand with the concatenated `info`
+/// parts (§2.3) to one 32-byte output block.
+fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> [u8; 32] {
+    let mut okm = [0u8; 32];
+    // RFC 5869 §2.3 allows up to 255 blocks; one block cannot exceed it.
+    if Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand_multi_info(info, &mut okm)
+        .is_err()
+    {
+        unreachable!("32 bytes is one HKDF-SHA256 block");
+    }
+    okm
 }
 
 fn aad(field: &str, period_id: &str, subject_id: Option<&str>) -> Vec<u8> {
@@ -548,6 +566,19 @@ mod tests {
             let key = payload_key(&period, subject.as_ref(), period_id, subject_id);
             assert_eq!(hex::encode(key), expected, "{period_id} {subject_id:?}");
         }
+    }
+
+    /// RFC 5869 Appendix A.1 (test case 1): the first 32 bytes of its OKM are the one block
+    /// [`hkdf_sha256`] returns.
+    #[test]
+    fn hkdf_matches_rfc_5869_test_case_1() {
+        let ikm = [0x0b_u8; 22];
+        let salt: Vec<u8> = (0x00..=0x0c).collect();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        assert_eq!(
+            hex::encode(hkdf_sha256(&salt, &ikm, &[&info[..4], &info[4..]])),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+        );
     }
 
     /// A value sealed by an earlier version (before the `hkdf` crate) still opens.
