@@ -532,7 +532,15 @@ mod tests {
     fn payload_key_derivation_is_pinned() {
         let seq: [u8; 32] = std::array::from_fn(|i| i as u8);
         let rev: [u8; 32] = std::array::from_fn(|i| 255 - i as u8);
-        let cases: [([u8; 32], Option<[u8; 32]>, &str, Option<&str>, &str); 4] = [
+        /// Period key, subject key, period id, subject id, expected key (hex).
+        type Case<'a> = (
+            [u8; 32],
+            Option<[u8; 32]>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+        );
+        let cases: [Case<'_>; 4] = [
             (
                 [1; 32],
                 Some([2; 32]),
