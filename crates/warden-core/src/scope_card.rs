@@ -155,6 +155,15 @@ pub enum Access {
     Write,
 }
 
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
 /// How bad a wrong call of the tool would be.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -162,6 +171,16 @@ pub enum Impact {
     Low,
     Medium,
     High,
+}
+
+impl Impact {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
 }
 
 /// Who must agree before a call runs. Ordered from least to most oversight.
