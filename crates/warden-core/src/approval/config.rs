@@ -10,8 +10,8 @@ pub struct ApprovalsConfig {
     /// A pending request expires this long after it was made, in seconds (default 1 h).
     #[serde(default = "default_expiry")]
     pub expiry_secs: u64,
-    /// How long a held MCP `tools/call` waits for a decision before answering "pending
-    /// approval <id>, retry later", in seconds (default 20).
+    /// How long a held MCP `tools/call` waits for a decision before answering `"pending
+    /// approval <id>, retry later"`, in seconds (default 20).
     #[serde(default = "default_hold")]
     pub hold_secs: u64,
     /// An approver's TOTP verification (login or step-up) must be at most this old when they

@@ -110,7 +110,7 @@ pub struct ToolGrantFile {
     pub impact: Impact,
     pub approval: Tier,
     /// Whether the tool's output is trusted; when absent, the upstream's `output_trust`, else
-    /// `untrusted` for `read` tools and `trusted` for `write` tools (see [`ToolGrant::output_trust`]).
+    /// `untrusted` for `read` tools and `trusted` for `write` tools (see [`super::ToolGrant::output_trust`]).
     pub output_trust: Option<Trust>,
     /// Data classes the tool's output carries (e.g. `customer_pii`); a session that reads them
     /// has them in `context.read_classes`.
