@@ -58,6 +58,15 @@ impl Redactor {
         })
     }
 
+    /// Replace a non-null `value` by [`Self::withheld`] when there is a reason to withhold it,
+    /// else redact it.
+    fn withhold_or_redact(&self, why: Option<&str>, value: &mut Value, stats: &mut RedactionStats) {
+        match why {
+            Some(why) if !value.is_null() => *value = self.withheld(why, value, stats),
+            _ => self.redact_json(value, stats),
+        }
+    }
+
     /// First 8 hex digits of HMAC-SHA256(key, value).
     pub fn token(&self, value: &[u8]) -> String {
         let mut mac = self.mac.clone();
@@ -213,11 +222,7 @@ impl Redactor {
                 let (args, _) = self
                     .withholding
                     .flags(&d.agent, &[Some(&d.tool), d.qualified_tool.as_deref()]);
-                if let (Some(why), false) = (args, d.arguments.is_null()) {
-                    d.arguments = self.withheld(why, &d.arguments, stats);
-                } else {
-                    self.redact_json(&mut d.arguments, stats);
-                }
+                self.withhold_or_redact(args, &mut d.arguments, stats);
                 for s in [&mut d.session, &mut d.correlation_id, &mut d.user_request]
                     .into_iter()
                     .flatten()
@@ -236,11 +241,7 @@ impl Redactor {
             }
             LedgerEvent::Outcome(o) => {
                 let (_, output) = self.withholding.flags(&o.agent, &[Some(&o.tool)]);
-                if let (Some(why), false) = (output, o.output.is_null()) {
-                    o.output = self.withheld(why, &o.output, stats);
-                } else {
-                    self.redact_json(&mut o.output, stats);
-                }
+                self.withhold_or_redact(output, &mut o.output, stats);
                 if let Some(c) = o.correlation_id.as_mut() {
                     self.redact_string(c, stats);
                 }
@@ -249,16 +250,8 @@ impl Redactor {
             // result from a tool.
             LedgerEvent::SnapshotRead(r) => {
                 let (args, output) = self.withholding.flags(&r.agent, &[Some(&r.tool)]);
-                if let (Some(why), false) = (args, r.arguments.is_null()) {
-                    r.arguments = self.withheld(why, &r.arguments, stats);
-                } else {
-                    self.redact_json(&mut r.arguments, stats);
-                }
-                if let (Some(why), false) = (output, r.before_state.is_null()) {
-                    r.before_state = self.withheld(why, &r.before_state, stats);
-                } else {
-                    self.redact_json(&mut r.before_state, stats);
-                }
+                self.withhold_or_redact(args, &mut r.arguments, stats);
+                self.withhold_or_redact(output, &mut r.before_state, stats);
                 if let Some(e) = r.error.as_mut() {
                     self.redact_string(e, stats);
                 }

@@ -25,6 +25,18 @@ pub(crate) fn is_safe_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Each of `names` — what it names, the name, its offset — must be a safe name.
+fn check_names(loc: Located<'_>, names: &[(&str, &str, usize)], errors: &mut Vec<FileError>) {
+    for (what, value, span) in names {
+        if !is_safe_name(value) {
+            errors.push(
+                loc.at(*span, format!("{what} `{value}` is not valid"))
+                    .with_hint(SAFE_NAME_HINT),
+            );
+        }
+    }
+}
+
 /// Where a card's errors are located: its path and text.
 #[derive(Clone, Copy)]
 struct Located<'a> {
@@ -158,17 +170,14 @@ fn parse_tool(
 ) -> ToolGrant {
     let name = t.name.get_ref().clone();
     let server = t.server.get_ref().clone();
-    for (what, value, span) in [
-        ("tool name", &name, t.name.span().start),
-        ("server name", &server, t.server.span().start),
-    ] {
-        if !is_safe_name(value) {
-            errors.push(
-                loc.at(span, format!("{what} `{value}` is not valid"))
-                    .with_hint(SAFE_NAME_HINT),
-            );
-        }
-    }
+    check_names(
+        loc,
+        &[
+            ("tool name", &name, t.name.span().start),
+            ("server name", &server, t.server.span().start),
+        ],
+        errors,
+    );
     if !seen.insert(format!("{server}/{name}")) {
         errors.push(
             loc.at(
@@ -281,15 +290,11 @@ fn parse_resources(
     for r in grants {
         let server = r.server.get_ref().clone();
         let uri = r.uri.get_ref().clone();
-        if !is_safe_name(&server) {
-            errors.push(
-                loc.at(
-                    r.server.span().start,
-                    format!("server name `{server}` is not valid"),
-                )
-                .with_hint(SAFE_NAME_HINT),
-            );
-        }
+        check_names(
+            loc,
+            &[("server name", &server, r.server.span().start)],
+            errors,
+        );
         let body = uri.strip_suffix('*').unwrap_or(&uri);
         if body.is_empty() || body.contains('*') || uri.chars().any(char::is_control) {
             errors.push(
@@ -316,17 +321,14 @@ fn parse_prompts(
     for p in grants {
         let server = p.server.get_ref().clone();
         let name = p.name.get_ref().clone();
-        for (what, value, span) in [
-            ("prompt name", &name, p.name.span().start),
-            ("server name", &server, p.server.span().start),
-        ] {
-            if !is_safe_name(value) {
-                errors.push(
-                    loc.at(span, format!("{what} `{value}` is not valid"))
-                        .with_hint(SAFE_NAME_HINT),
-                );
-            }
-        }
+        check_names(
+            loc,
+            &[
+                ("prompt name", &name, p.name.span().start),
+                ("server name", &server, p.server.span().start),
+            ],
+            errors,
+        );
         prompts.push(PromptGrant {
             server,
             name,

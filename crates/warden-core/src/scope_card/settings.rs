@@ -192,13 +192,7 @@ pub enum Guard {
 
 impl Guard {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Review => "review",
-            Self::Approve => "approve",
-            Self::TwoPerson => "two_person",
-            Self::Deny => "deny",
-        }
+        self.tier().map_or("deny", Tier::as_str)
     }
 
     /// The tier it raises a call to, `None` for `deny`.
