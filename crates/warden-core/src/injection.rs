@@ -131,6 +131,7 @@ struct Rules {
 /// Word boundaries in the rules are ASCII (`(?-u:\b)`): a Unicode `\b` makes the regex engine
 /// fall back to its slowest matcher on any text that is not pure ASCII.
 fn rules() -> Option<&'static Rules> {
+    // Immutable, lazily built table: the trigger automaton and rule regexes, once per process.
     static RULES: std::sync::OnceLock<Option<Rules>> = std::sync::OnceLock::new();
     RULES
         .get_or_init(|| {

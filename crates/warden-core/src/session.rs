@@ -346,6 +346,7 @@ impl SessionState {
 
 /// E-mail addresses, URLs, and account-like tokens (letters and at least four digits).
 fn entity_regex() -> Option<&'static Regex> {
+    // Immutable, lazily built table: the entity regex, compiled once per process.
     static RE: std::sync::OnceLock<Option<Regex>> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(

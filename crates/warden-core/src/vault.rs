@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -80,8 +81,9 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// The key that seals one payload: HKDF-SHA256 (RFC 5869, one output block) with the period
-/// key and, when there is one, the subject key as input keying material, and the key ids as
-/// info. Destroying either input key makes the derived key unrecoverable.
+/// key and, when there is one, the subject key as input keying material, the salt
+/// `warden-payload-v1`, and `<period id>+<subject id>` as info. Destroying either input key
+/// makes the derived key unrecoverable.
 pub fn payload_key(
     period_key: &[u8; 32],
     subject_key: Option<&[u8; 32]>,
@@ -92,16 +94,32 @@ pub fn payload_key(
         Some(s) => [period_key.as_slice(), s.as_slice()].concat(),
         None => period_key.to_vec(),
     };
-    let prk = hmac(b"warden-payload-v1", &[&ikm]);
-    hmac(
-        &prk,
+    hkdf_sha256(
+        PAYLOAD_KEY_SALT,
+        &ikm,
         &[
             period_id.as_bytes(),
             b"+",
             subject_id.unwrap_or("").as_bytes(),
-            &[1u8],
         ],
     )
+}
+
+/// The HKDF salt of payload keys (RFC 5869 §2.2), fixed since the first sealed value.
+const PAYLOAD_KEY_SALT: &[u8] = b"warden-payload-v1";
+
+/// HKDF-SHA256 (RFC 5869): extract with `salt` (§2.2), expand with the concatenated `info`
+/// parts (§2.3) to one 32-byte output block.
+fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> [u8; 32] {
+    let mut okm = [0u8; 32];
+    // RFC 5869 §2.3 allows up to 255 blocks; one block cannot exceed it.
+    if Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand_multi_info(info, &mut okm)
+        .is_err()
+    {
+        unreachable!("32 bytes is one HKDF-SHA256 block");
+    }
+    okm
 }
 
 fn aad(field: &str, period_id: &str, subject_id: Option<&str>) -> Vec<u8> {
@@ -186,27 +204,35 @@ pub fn period_key_id(day: &str, agent: &str, classes: &[String]) -> String {
     format!("p-{compact}-{}", &digest[..12])
 }
 
+/// Why a retention period does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetentionError {
+    /// Not a number followed by `d`, `w` or `y`, nor `forever` (or too large).
+    #[error("`{0}` is not a retention period: use e.g. 7d, 30d, 12w, 1y or forever")]
+    NotAPeriod(String),
+    /// Zero days.
+    #[error("`{0}`: a retention period is at least 1d")]
+    Zero(String),
+}
+
 /// A retention period: `7d`, `30d`, `12w`, `1y` (365 days), or `forever`. Days, at least 1.
-pub fn parse_retention(text: &str) -> Result<Option<u32>, String> {
+pub fn parse_retention(text: &str) -> Result<Option<u32>, RetentionError> {
     let t = text.trim();
     if t == "forever" {
         return Ok(None);
     }
+    let not_a_period = || RetentionError::NotAPeriod(text.to_string());
     let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: u32 = num.parse().map_err(|_| {
-        format!("`{text}` is not a retention period: use e.g. 7d, 30d, 12w, 1y or forever")
-    })?;
+    let n: u32 = num.parse().map_err(|_| not_a_period())?;
     let days = match unit {
         "d" => Some(n),
         "w" => n.checked_mul(7),
         "y" => n.checked_mul(365),
         _ => None,
     }
-    .ok_or_else(|| {
-        format!("`{text}` is not a retention period: use e.g. 7d, 30d, 12w, 1y or forever")
-    })?;
+    .ok_or_else(not_a_period)?;
     if days == 0 {
-        return Err(format!("`{text}`: a retention period is at least 1d"));
+        return Err(RetentionError::Zero(text.to_string()));
     }
     Ok(Some(days))
 }
@@ -507,6 +533,82 @@ mod tests {
         assert!(open_payload(&no_subject, &r, "output").is_err());
     }
 
+    /// The payload-key derivation, pinned to the bytes the hand-written HKDF-SHA256 produced
+    /// before it was replaced by the `hkdf` crate: a different key would leave every payload
+    /// sealed so far unreadable.
+    #[test]
+    fn payload_key_derivation_is_pinned() {
+        let seq: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let rev: [u8; 32] = std::array::from_fn(|i| 255 - i as u8);
+        /// Period key, subject key, period id, subject id, expected key (hex).
+        type Case<'a> = (
+            [u8; 32],
+            Option<[u8; 32]>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+        );
+        let cases: [Case<'_>; 4] = [
+            (
+                [1; 32],
+                Some([2; 32]),
+                "p-20261126-aa",
+                Some("s-0011-1"),
+                "7ba09993f3b91872961656a7d4b09b4c7619f9fc5aa0bb74e55df87e100a6aff",
+            ),
+            (
+                [1; 32],
+                None,
+                "p-20261126-aa",
+                None,
+                "dd65034a005f8d9ddc70fef2cf0c79971cd0d4e0e8bbaaf2142929b56c38a928",
+            ),
+            (
+                [1; 32],
+                None,
+                "p-20261126-aa",
+                Some("s-0011-1"),
+                "6cd65dc7310b6118b670bc7d416ae752b55adfc3cd4c392e51319fc8c3c04742",
+            ),
+            (
+                seq,
+                Some(rev),
+                "p-20250101-0123456789ab",
+                Some("s-deadbeefdeadbeef-3"),
+                "b6fb5a54decdba1fb374e42862266064c55e2a9fed10f5629cb910b140b7b7d7",
+            ),
+        ];
+        for (period, subject, period_id, subject_id, expected) in cases {
+            let key = payload_key(&period, subject.as_ref(), period_id, subject_id);
+            assert_eq!(hex::encode(key), expected, "{period_id} {subject_id:?}");
+        }
+    }
+
+    /// RFC 5869 Appendix A.1 (test case 1): the first 32 bytes of its OKM are the one block
+    /// [`hkdf_sha256`] returns.
+    #[test]
+    fn hkdf_matches_rfc_5869_test_case_1() {
+        let ikm = [0x0b_u8; 22];
+        let salt: Vec<u8> = (0x00..=0x0c).collect();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        assert_eq!(
+            hex::encode(hkdf_sha256(&salt, &ikm, &[&info[..4], &info[4..]])),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+        );
+    }
+
+    /// A value sealed by an earlier version (before the `hkdf` crate) still opens.
+    #[test]
+    fn values_sealed_by_earlier_versions_still_open() {
+        let sealed = "wdn1:p-20261126-aa+s-0011-1:CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJiTV-jgpy06AS9YAhrj8j66z4Raogkv3Dvsqk1Hk1dmM";
+        let r = SealedRef::parse(sealed).unwrap();
+        let key = payload_key(&[1; 32], Some(&[2; 32]), r.period, r.subject);
+        assert_eq!(
+            open_payload(&key, &r, "output").unwrap(),
+            b"{\"refund\":120.5}"
+        );
+    }
+
     #[test]
     fn parse_rejects_what_was_not_sealed() {
         for s in [
@@ -581,25 +683,5 @@ mod tests {
         let wrapped = wrap_key(&[5; 32], &a, &[6; 32], [7; 24]);
         assert_eq!(unwrap_key(&[5; 32], &a, &wrapped), Ok([6; 32]));
         assert!(unwrap_key(&[5; 32], "p-other", &wrapped).is_err());
-    }
-}
-
-#[cfg(test)]
-mod config_tests {
-    #[test]
-    fn bad_retention_periods_are_located() {
-        let toml = "[gateway]\nenvironment = \"dev\"\n[retention]\ndefault = \"90days\"\n[retention.classes]\npii = \"0d\"\n";
-        let errors = crate::config::parse_config("warden.toml", toml).unwrap_err();
-        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(errors.len(), 2, "{shown:?}");
-        assert!(
-            shown[0].starts_with("warden.toml:4:11: error: [retention] default"),
-            "{shown:?}"
-        );
-        assert!(
-            shown[1].starts_with("warden.toml:6:7: error: [retention.classes]"),
-            "{shown:?}"
-        );
-        assert!(shown[1].contains("at least 1d"), "{shown:?}");
     }
 }

@@ -11,7 +11,7 @@ fn redactor() -> Redactor {
 
 #[test]
 fn rules_compile() {
-    assert!(engine().is_some(), "{:?}", Engine::build().err());
+    assert!(engine().is_ok(), "{:?}", Engine::build().err());
 }
 
 #[test]
