@@ -8,43 +8,30 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use warden_core::example;
-use warden_core::project::load_project;
-use warden_gateway::{app, hash_key, AppState};
-use warden_store::{Ledger, LedgerOptions};
+use warden_gateway::{app, AppState};
 
-const TRIAGE_KEY: &str = "triage-test-key-0123456789";
-const CRM_KEY: &str = "crm-test-key-0123456789";
+/// The example's static agent keys in the shared harness: each agent's key is its name.
+const TRIAGE_KEY: &str = "support-triage";
+const CRM_KEY: &str = "crm-writer";
 
-fn key_hash(agent: &str) -> String {
-    let key = if agent == "crm-writer" {
-        CRM_KEY
-    } else {
-        TRIAGE_KEY
-    };
-    hash_key(key).trim_start_matches("sha256:").to_string()
-}
-
-async fn setup() -> (tempfile::TempDir, AppState) {
+async fn setup() -> (common::Env, AppState) {
     setup_with(|s| s).await
 }
 
-async fn setup_with(edit: impl Fn(String) -> String) -> (tempfile::TempDir, AppState) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sources = example::sources(key_hash);
-    sources.config.text = edit(sources.config.text);
-    let project = load_project(&sources).unwrap();
-    let ledger = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default())
-        .await
-        .unwrap();
-    let state = AppState::new(&project.config, Arc::new(project.policy), ledger);
-    (dir, state)
+async fn setup_with(edit: impl Fn(String) -> String) -> (common::Env, AppState) {
+    let env = common::setup_edited(
+        |config| edit(config.to_string()),
+        |_, card| card.to_string(),
+    )
+    .await;
+    let state = env.state.clone();
+    (env, state)
 }
 
 async fn call(
@@ -268,7 +255,8 @@ async fn large_outputs_are_cut_and_the_record_says_so() {
 
 #[tokio::test]
 async fn when_the_ledger_cannot_be_written_the_call_is_denied() {
-    let (dir, s) = setup().await;
+    let (env, s) = setup().await;
+    let dir = &env.dir;
     use sqlx::Connection;
     let mut c =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("w.db").display()))

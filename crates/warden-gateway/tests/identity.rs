@@ -9,127 +9,57 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+mod common;
+
+use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-use warden_core::example;
-use warden_core::identity::{hotp, totp_step};
 use warden_core::ledger::LedgerEvent;
-use warden_core::project::{load_project, Project};
+use warden_core::project::Project;
 use warden_gateway::identity::{issue_token, revoke_token, IssuedToken, TokenRequest};
 use warden_gateway::logins::{add_user, Role};
-use warden_gateway::secrets::MasterKey;
-use warden_gateway::{app, hash_key, AppState};
-use warden_store::{Ledger, LedgerOptions};
+use warden_gateway::AppState;
+use warden_store::Ledger;
 
-const T0: i64 = 1_800_000_000;
+use common::{base32_decode, code_at, send, Env, Resp, PW, T0};
 
-struct Env {
-    _dir: tempfile::TempDir,
-    state: AppState,
-    clock: Arc<AtomicI64>,
-    ledger: Ledger,
-    project: Project,
-    key: MasterKey,
-}
-
+/// The example project with the gateway and every card in environment `env`.
 fn project(env: &str) -> Project {
-    let mut sources = example::sources(|a| hash_key(a).trim_start_matches("sha256:").to_string());
-    sources.config.text = sources.config.text.replace(
-        "environment = \"prod\"",
-        &format!("environment = \"{env}\""),
-    );
-    for c in &mut sources.cards {
-        c.text = c.text.replace(
-            "environment = \"prod\"",
-            &format!("environment = \"{env}\""),
-        );
-    }
-    load_project(&sources).unwrap()
-}
-
-fn state_for(p: &Project, ledger: &Ledger, clock: &Arc<AtomicI64>, key: &MasterKey) -> AppState {
-    let c = clock.clone();
-    AppState::new(&p.config, Arc::new(project_clone(p)), ledger.clone())
-        .with_clock(warden_gateway::Clock::from_unix_secs(move || {
-            c.load(Ordering::SeqCst)
-        }))
-        .with_master_key(Some(key.clone()))
-}
-
-/// CompiledPolicy is not Clone: compile the same sources again.
-fn project_clone(p: &Project) -> warden_core::CompiledPolicy {
-    project(&p.policy.environment.to_string()).policy
+    let to = format!("environment = \"{env}\"");
+    common::project_edited(
+        &|config| config.replace("environment = \"prod\"", &to),
+        &|_, card| card.replace("environment = \"prod\"", &to),
+    )
 }
 
 async fn setup(env: &str) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default())
-        .await
-        .unwrap();
-    let clock = Arc::new(AtomicI64::new(T0));
-    let p = project(env);
-    let key = MasterKey::generate();
-    let state = state_for(&p, &ledger, &clock, &key);
-    Env {
-        _dir: dir,
-        state,
-        clock,
-        ledger,
-        project: p,
-        key,
-    }
+    let to = format!("environment = \"{env}\"");
+    common::setup_edited(
+        |config| config.replace("environment = \"prod\"", &to),
+        |_, card| card.replace("environment = \"prod\"", &to),
+    )
+    .await
 }
 
-impl Env {
-    async fn issue(&self, agent: &str, ttl: u64, tools: Option<Vec<&str>>) -> IssuedToken {
-        issue_token(
-            &self.ledger,
-            &self.project.policy,
-            &self.project.config.identity,
-            TokenRequest {
-                agent,
-                ttl: Some(ttl),
-                tools: tools.map(|v| v.into_iter().map(str::to_string).collect()),
-                issued_by: "test",
-                break_glass: false,
-                now: self.clock.load(Ordering::SeqCst),
-            },
-        )
-        .await
-        .unwrap()
-    }
-
-    fn advance(&self, secs: i64) {
-        self.clock.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-struct Resp {
-    status: StatusCode,
-    body: Value,
-    raw: String,
-    headers: axum::http::HeaderMap,
-}
-
-async fn send(state: &AppState, req: Request<Body>) -> Resp {
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let raw = String::from_utf8_lossy(&bytes).to_string();
-    Resp {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        raw,
-        headers,
-    }
+/// A token for `agent`, issued now.
+async fn issue(e: &Env, agent: &str, ttl: u64, tools: Option<Vec<&str>>) -> IssuedToken {
+    issue_token(
+        &e.ledger,
+        &e.project.policy,
+        &e.project.config.identity,
+        TokenRequest {
+            agent,
+            ttl: Some(ttl),
+            tools: tools.map(|v| v.into_iter().map(str::to_string).collect()),
+            issued_by: "test",
+            break_glass: false,
+            now: e.clock.load(Ordering::SeqCst),
+        },
+    )
+    .await
+    .unwrap()
 }
 
 async fn propose(state: &AppState, bearer: &str, tool: &str, args: Value) -> Resp {
@@ -163,7 +93,7 @@ async fn identity_actions(ledger: &Ledger) -> Vec<(String, String, bool)> {
 #[tokio::test]
 async fn a_token_works_for_its_agent_and_is_recorded_without_its_secret() {
     let e = setup("prod").await;
-    let t = e.issue("support-triage", 900, None).await;
+    let t = issue(&e, "support-triage", 900, None).await;
     assert!(t.token.starts_with("wdn_at_"));
     let r = read_ticket(&e.state, &t.token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
@@ -179,8 +109,8 @@ async fn a_token_works_for_its_agent_and_is_recorded_without_its_secret() {
 async fn a_dev_token_is_refused_in_prod_and_a_prod_token_in_dev() {
     let prod = setup("prod").await;
     let dev_project = project("dev");
-    let dev_state = state_for(&dev_project, &prod.ledger, &prod.clock, &prod.key);
-    let prod_token = prod.issue("support-triage", 900, None).await;
+    let dev_state = prod.restarted_with(project("dev"));
+    let prod_token = issue(&prod, "support-triage", 900, None).await;
     let dev_token = issue_token(
         &prod.ledger,
         &dev_project.policy,
@@ -216,7 +146,7 @@ async fn a_dev_token_is_refused_in_prod_and_a_prod_token_in_dev() {
 #[tokio::test]
 async fn a_token_expires() {
     let e = setup("prod").await;
-    let t = e.issue("support-triage", 60, None).await;
+    let t = issue(&e, "support-triage", 60, None).await;
     e.advance(59);
     assert_eq!(read_ticket(&e.state, &t.token).await.status, StatusCode::OK);
     e.advance(1);
@@ -267,7 +197,7 @@ async fn ttl_above_the_hard_maximum_is_refused() {
 #[tokio::test]
 async fn revocation_takes_effect_on_the_next_call() {
     let e = setup("prod").await;
-    let t = e.issue("support-triage", 900, None).await;
+    let t = issue(&e, "support-triage", 900, None).await;
     assert_eq!(read_ticket(&e.state, &t.token).await.status, StatusCode::OK);
     revoke_token(&e.ledger, &t.id, "test", false, T0)
         .await
@@ -290,9 +220,9 @@ async fn revocation_takes_effect_on_the_next_call() {
 #[tokio::test]
 async fn rotation_two_tokens_overlap() {
     let e = setup("prod").await;
-    let old = e.issue("support-triage", 900, None).await;
+    let old = issue(&e, "support-triage", 900, None).await;
     e.advance(300);
-    let new = e.issue("support-triage", 900, None).await;
+    let new = issue(&e, "support-triage", 900, None).await;
     assert_eq!(
         read_ticket(&e.state, &old.token).await.status,
         StatusCode::OK
@@ -317,7 +247,7 @@ async fn rotation_two_tokens_overlap() {
 #[tokio::test]
 async fn forged_and_truncated_tokens_are_refused_alike() {
     let e = setup("prod").await;
-    let t = e.issue("support-triage", 900, None).await;
+    let t = issue(&e, "support-triage", 900, None).await;
     let mut flipped = t.token.clone();
     let last = flipped.pop().unwrap();
     flipped.push(if last == '0' { '1' } else { '0' });
@@ -345,8 +275,8 @@ async fn forged_and_truncated_tokens_are_refused_alike() {
         bodies.insert(r.raw);
     }
     // Expired and revoked answer the same too.
-    let expired = e.issue("support-triage", 1, None).await;
-    let revoked = e.issue("support-triage", 900, None).await;
+    let expired = issue(&e, "support-triage", 1, None).await;
+    let revoked = issue(&e, "support-triage", 900, None).await;
     revoke_token(&e.ledger, &revoked.id, "test", false, T0)
         .await
         .unwrap();
@@ -369,9 +299,7 @@ async fn forged_and_truncated_tokens_are_refused_alike() {
 #[tokio::test]
 async fn a_token_limited_to_some_tools_cannot_call_others() {
     let e = setup("prod").await;
-    let t = e
-        .issue("support-triage", 900, Some(vec!["get_ticket"]))
-        .await;
+    let t = issue(&e, "support-triage", 900, Some(vec!["get_ticket"])).await;
     assert_eq!(
         t.tools.as_deref(),
         Some(&["helpdesk/get_ticket".to_string()][..])
@@ -523,25 +451,6 @@ async fn client_credentials_grant_returns_a_token_that_works_and_expires() {
 
 // ---- people -------------------------------------------------------------------------------
 
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0u32);
-    for ch in s.bytes() {
-        let v = match ch {
-            b'A'..=b'Z' => ch - b'A',
-            b'2'..=b'7' => ch - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        buf = (buf << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            out.push((buf >> (bits - 8)) as u8);
-            bits -= 8;
-        }
-    }
-    out
-}
-
 fn seed_of(uri: &str) -> Vec<u8> {
     let secret = uri
         .split("secret=")
@@ -553,10 +462,6 @@ fn seed_of(uri: &str) -> Vec<u8> {
     base32_decode(secret)
 }
 
-fn code_at(seed: &[u8], unix: i64) -> String {
-    format!("{:06}", hotp(seed, totp_step(unix as u64)))
-}
-
 async fn login(state: &AppState, body: Value) -> Resp {
     let req = Request::post("/v1/login")
         .header("content-type", "application/json")
@@ -564,8 +469,6 @@ async fn login(state: &AppState, body: Value) -> Resp {
         .unwrap();
     send(state, req).await
 }
-
-const PW: &str = "correct horse battery staple";
 
 async fn enrol(e: &Env, name: &str, role: Role) -> Vec<u8> {
     let en = add_user(

@@ -13,29 +13,19 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use warden_core::example;
-use warden_core::project::load_project;
 use warden_core::redact::{Redactor, Withholding};
-use warden_gateway::{app, hash_key, AppState};
-use warden_store::{Ledger, LedgerOptions};
+use warden_gateway::{app, AppState};
+use warden_store::LedgerOptions;
 
-const TRIAGE_KEY: &str = "triage-test-key-0123456789";
-const CRM_KEY: &str = "crm-test-key-0123456789";
-
-fn key_hash(agent: &str) -> String {
-    let key = if agent == "crm-writer" {
-        CRM_KEY
-    } else {
-        TRIAGE_KEY
-    };
-    hash_key(key).trim_start_matches("sha256:").to_string()
-}
+/// The example's static agent keys in the shared harness: each agent's key is its name.
+const TRIAGE_KEY: &str = "support-triage";
+const CRM_KEY: &str = "crm-writer";
 
 async fn call(state: &AppState, uri: &str, key: &str, body: Value) -> (StatusCode, Value) {
     let req = Request::builder()
@@ -89,33 +79,31 @@ fn corpus() -> Vec<Doc> {
 
 #[tokio::test]
 async fn no_planted_value_reaches_the_sqlite_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sources = example::sources(key_hash);
     // Hundreds of calls in a few seconds: lift the example's rate limits.
-    for card in &mut sources.cards {
-        card.text = card
-            .text
-            .replace("calls_per_minute = ", "calls_per_minute = 100000 # ")
-            .replace("writes_per_hour = ", "writes_per_hour = 100000 # ");
-    }
-    let project = load_project(&sources).unwrap();
-    let redactor = Redactor::new(&[7u8; 32])
-        .unwrap()
-        .with_withholding(Withholding::from_cards(
-            project.policy.cards.values(),
-            &project.config.retention.not_stored(),
-        ));
-    let db = dir.path().join("w.db");
-    let ledger = Ledger::open(
-        &db,
-        LedgerOptions {
-            redactor: Some(redactor),
-            ..Default::default()
+    let env = common::setup_store(
+        |config| config.to_string(),
+        |_, card| {
+            card.replace("calls_per_minute = ", "calls_per_minute = 100000 # ")
+                .replace("writes_per_hour = ", "writes_per_hour = 100000 # ")
+        },
+        |project| {
+            let redactor =
+                Redactor::new(&[7u8; 32])
+                    .unwrap()
+                    .with_withholding(Withholding::from_cards(
+                        project.policy.cards.values(),
+                        &project.config.retention.not_stored(),
+                    ));
+            LedgerOptions {
+                redactor: Some(redactor),
+                ..Default::default()
+            }
         },
     )
-    .await
-    .unwrap();
-    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone());
+    .await;
+    let common::Env {
+        dir, state, ledger, ..
+    } = env;
     let docs = corpus();
     let mut planted: Vec<String> = Vec::new();
     for (i, d) in docs.iter().enumerate() {

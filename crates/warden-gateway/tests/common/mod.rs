@@ -47,8 +47,17 @@ pub struct Env {
 /// The example project with `extra` appended to warden.toml and each card's text passed
 /// through `card_edit(agent, text)`.
 pub fn project_with(extra: &str, card_edit: &dyn Fn(&str, &str) -> String) -> Project {
+    project_edited(&|config| format!("{config}{extra}"), card_edit)
+}
+
+/// The example project with warden.toml passed through `config_edit` and each card's text
+/// through `card_edit(agent, text)`. An agent's static key is its name.
+pub fn project_edited(
+    config_edit: &dyn Fn(&str) -> String,
+    card_edit: &dyn Fn(&str, &str) -> String,
+) -> Project {
     let mut sources = example::sources(|a| hash_key(a).trim_start_matches("sha256:").to_string());
-    sources.config.text.push_str(extra);
+    sources.config.text = config_edit(&sources.config.text);
     for c in &mut sources.cards {
         let agent = c
             .path
@@ -83,17 +92,45 @@ pub async fn setup_with(extra: &str, card_edit: fn(&str) -> String) -> Env {
     Env::open(p, again).await
 }
 
-/// A gateway over `project`, with `card_edit(agent, text)` applied to every card.
+/// A gateway over the example, with `card_edit(agent, text)` applied to every card.
 pub async fn setup_cards(extra: &str, card_edit: impl Fn(&str, &str) -> String) -> Env {
     let p = project_with(extra, &card_edit);
     let again = project_with(extra, &card_edit);
     Env::open(p, again).await
 }
 
+/// A gateway over the example with warden.toml and the cards edited.
+pub async fn setup_edited(
+    config_edit: impl Fn(&str) -> String,
+    card_edit: impl Fn(&str, &str) -> String,
+) -> Env {
+    let p = project_edited(&config_edit, &card_edit);
+    let again = project_edited(&config_edit, &card_edit);
+    Env::open(p, again).await
+}
+
+/// A gateway over the example with warden.toml and the cards edited, its store opened with
+/// the options `options` makes for the project.
+pub async fn setup_store(
+    config_edit: impl Fn(&str) -> String,
+    card_edit: impl Fn(&str, &str) -> String,
+    options: impl Fn(&Project) -> LedgerOptions,
+) -> Env {
+    let p = project_edited(&config_edit, &card_edit);
+    let again = project_edited(&config_edit, &card_edit);
+    let opts = options(&p);
+    Env::open_with(p, again, opts).await
+}
+
 impl Env {
     async fn open(p: Project, policy_of: Project) -> Env {
+        Self::open_with(p, policy_of, LedgerOptions::default()).await
+    }
+
+    /// The one place the gateway tests open a store.
+    async fn open_with(p: Project, policy_of: Project, options: LedgerOptions) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default())
+        let ledger = Ledger::open(&dir.path().join("w.db"), options)
             .await
             .unwrap();
         let clock = Arc::new(AtomicI64::new(T0));
