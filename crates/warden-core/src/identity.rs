@@ -174,6 +174,29 @@ pub fn base32_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of RFC 4648 base32 without padding (as in `otpauth://` URIs); `None` when a
+/// character is outside the upper-case alphabet. Trailing bits that do not fill a byte are
+/// dropped, as the encoding pads them with zeros.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0u32;
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        buffer = ((buffer << 5) | u32::from(v)) & 0xFFFF;
+        bits += 5;
+        if bits >= 8 {
+            out.push(((buffer >> (bits - 8)) & 0xFF) as u8);
+            bits -= 8;
+        }
+    }
+    Some(out)
+}
+
 /// The `otpauth://` URI an authenticator app scans (Key Uri Format).
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     let enc = |s: &str| -> String {
@@ -395,6 +418,20 @@ mod tests {
     fn base32_rfc4648() {
         assert_eq!(base32_encode(b"foobar"), "MZXW6YTBOI");
         assert_eq!(base32_encode(b"f"), "MY");
+        // RFC 4648 §10 vectors, without padding, both ways.
+        for (plain, coded) in [
+            ("f", "MY"),
+            ("fo", "MZXQ"),
+            ("foo", "MZXW6"),
+            ("foob", "MZXW6YQ"),
+            ("fooba", "MZXW6YTB"),
+            ("foobar", "MZXW6YTBOI"),
+        ] {
+            assert_eq!(base32_decode(coded).as_deref(), Some(plain.as_bytes()));
+        }
+        assert_eq!(base32_decode("mzxw6"), None);
+        let seed: Vec<u8> = (0u8..=255).collect();
+        assert_eq!(base32_decode(&base32_encode(&seed)), Some(seed));
     }
 
     #[test]

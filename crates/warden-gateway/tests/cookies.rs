@@ -23,10 +23,10 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::json;
 use warden_core::identity::{hotp, totp_step};
-use warden_gateway::logins::{add_user, Role};
+use warden_gateway::logins::Role;
 use warden_gateway::AppState;
 
-use common::{base32_decode, send, Resp, PW, T0};
+use common::{send, Resp, PW};
 
 struct Env {
     _gateway: common::Env,
@@ -47,30 +47,11 @@ impl Env {
 /// A gateway with one approver, `ann`, enrolled with a password and TOTP.
 async fn setup() -> Env {
     let gateway = common::setup("").await;
-    let en = add_user(
-        &gateway.ledger,
-        &gateway.key,
-        "ann",
-        Role::Approver,
-        Some(PW.into()),
-        true,
-        "test",
-        T0,
-    )
-    .await
-    .unwrap();
-    let uri = en.otpauth_uri.unwrap();
-    let secret = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let seed = gateway.enrol("ann", Role::Approver).await;
     Env {
         state: gateway.state.clone(),
         clock: Arc::clone(&gateway.clock),
-        seed: base32_decode(secret),
+        seed,
         absolute_secs: gateway.project.config.identity.session_absolute_secs,
         _gateway: gateway,
     }

@@ -23,7 +23,7 @@ use warden_gateway::logins::{add_user, Role};
 use warden_gateway::AppState;
 use warden_store::Ledger;
 
-use common::{base32_decode, code_at, send, Env, Resp, PW, T0};
+use common::{code_at, send, Env, Resp, PW, T0};
 
 /// The example project with the gateway and every card in environment `env`.
 fn project(env: &str) -> Project {
@@ -451,17 +451,6 @@ async fn client_credentials_grant_returns_a_token_that_works_and_expires() {
 
 // ---- people -------------------------------------------------------------------------------
 
-fn seed_of(uri: &str) -> Vec<u8> {
-    let secret = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    base32_decode(secret)
-}
-
 async fn login(state: &AppState, body: Value) -> Resp {
     let req = Request::post("/v1/login")
         .header("content-type", "application/json")
@@ -470,26 +459,10 @@ async fn login(state: &AppState, body: Value) -> Resp {
     send(state, req).await
 }
 
-async fn enrol(e: &Env, name: &str, role: Role) -> Vec<u8> {
-    let en = add_user(
-        &e.ledger,
-        &e.key,
-        name,
-        role,
-        Some(PW.into()),
-        true,
-        "test",
-        T0,
-    )
-    .await
-    .unwrap();
-    seed_of(en.otpauth_uri.as_deref().unwrap())
-}
-
 #[tokio::test]
 async fn totp_wrong_reused_and_missing_codes_are_refused() {
     let e = setup("prod").await;
-    let seed = enrol(&e, "alice", Role::Approver).await;
+    let seed = e.enrol("alice", Role::Approver).await;
     let now = e.clock.load(Ordering::SeqCst);
     let good = code_at(&seed, now);
     let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
@@ -624,7 +597,7 @@ async fn with_session(
 #[tokio::test]
 async fn sessions_need_csrf_for_changes_and_time_out() {
     let e = setup("prod").await;
-    let seed = enrol(&e, "admin1", Role::Admin).await;
+    let seed = e.enrol("admin1", Role::Admin).await;
     let r = login(
         &e.state,
         json!({"user": "admin1", "password": PW, "totp": code_at(&seed, T0)}),
@@ -738,7 +711,7 @@ async fn sessions_need_csrf_for_changes_and_time_out() {
 #[tokio::test]
 async fn repeated_failures_lock_the_account_with_back_off() {
     let e = setup("prod").await;
-    let seed = enrol(&e, "dave", Role::Approver).await;
+    let seed = e.enrol("dave", Role::Approver).await;
     let max = e.project.config.identity.max_failed_logins;
     for _ in 0..max {
         let r = login(

@@ -21,12 +21,11 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::http_calls::{accepts_sse, call_tool, call_with_progress, read, HeldCall};
-use super::jsonrpc::{correlation_id, on_behalf_of, rpc_error, rpc_result, user_request};
+use super::jsonrpc::{correlation_id, rpc_error, rpc_result, McpCaller};
 use super::listing::{list_granted, list_tools, Listing};
 use super::upstream::{Upstream, PROTOCOL_VERSION};
 use crate::error::ApiError;
-use crate::identity::AgentPrincipal;
-use crate::pipeline::{CallSpan, Proposal, Source, Target};
+use crate::pipeline::{CallSpan, Source};
 use crate::state::AppState;
 
 /// Protocol versions Warden accepts from clients.
@@ -242,8 +241,9 @@ pub async fn post(
         );
         return Ok((StatusCode::NOT_FOUND, Json(err)).into_response());
     };
-    let caller = SessionCall {
+    let caller = McpCaller {
         principal,
+        source: Source::McpHttp,
         session,
         correlation_id: open.correlation_id,
     };
@@ -314,37 +314,4 @@ pub async fn post(
         ),
     };
     Ok(Json(answer).into_response())
-}
-
-/// The agent calling in an open session, and the session's defaults.
-pub(super) struct SessionCall {
-    pub(super) principal: AgentPrincipal,
-    pub(super) session: String,
-    pub(super) correlation_id: Option<String>,
-}
-
-impl SessionCall {
-    /// A proposal of this session, with the `_meta` fields of `params`.
-    pub(super) fn proposal(
-        &self,
-        target: Target,
-        arguments: Value,
-        id: &Value,
-        params: Option<&serde_json::Map<String, Value>>,
-    ) -> Result<Proposal, String> {
-        let correlation = correlation_id(params)?.or_else(|| self.correlation_id.clone());
-        Ok(Proposal {
-            caller: self.principal.clone(),
-            source: Source::McpHttp,
-            target,
-            arguments,
-            session: Some(self.session.clone()),
-            correlation_id: correlation,
-            user_request: user_request(params),
-            on_behalf_of: on_behalf_of(params),
-            mcp_request_id: Some(id.clone()),
-            approval_id: None,
-            before_state: None,
-        })
-    }
 }

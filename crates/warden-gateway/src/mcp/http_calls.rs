@@ -9,8 +9,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use warden_core::Verdict;
 
-use super::http::{InFlight, SessionCall};
-use super::jsonrpc::{answer_output, rpc_error, rpc_result, tool_error, tool_failed};
+use super::http::InFlight;
+use super::jsonrpc::{answer_output, rpc_error, rpc_result, tool_error, tool_failed, McpCaller};
 use super::listing::resolve_tool;
 use crate::pipeline::{self, CallSpan, Reported, Target};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ fn sse_event(msg: &Value) -> Bytes {
 /// The parts of a `tools/call` that may be held, moved into its task.
 pub(super) struct HeldCall {
     pub(super) state: AppState,
-    pub(super) caller: SessionCall,
+    pub(super) caller: McpCaller,
     pub(super) id: Value,
     pub(super) params: Option<Value>,
     pub(super) token: Value,
@@ -121,7 +121,7 @@ pub(super) async fn call_with_progress(call: HeldCall) -> Response {
 /// under the approval), then to the upstream that has the tool, then the outcome path.
 pub(super) async fn call_tool(
     state: &AppState,
-    caller: &SessionCall,
+    caller: &McpCaller,
     id: &Value,
     params: Option<&Value>,
     progress: Option<&crate::approvals::Progress>,
@@ -196,7 +196,7 @@ async fn record(state: &AppState, ran: pipeline::Ran, response: &Value, unreacha
 /// `isError` field to carry them).
 pub(super) async fn read(
     state: &AppState,
-    caller: &SessionCall,
+    caller: &McpCaller,
     id: &Value,
     method: &str,
     params: Option<&Value>,

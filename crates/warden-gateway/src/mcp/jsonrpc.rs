@@ -3,7 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::pipeline::{MAX_CORRELATION_CHARS, MAX_LABEL_CHARS};
+use crate::identity::AgentPrincipal;
+use crate::pipeline::{Proposal, Source, Target, MAX_CORRELATION_CHARS, MAX_LABEL_CHARS};
 
 /// The `_meta` key under which an MCP client declares the user's own request (trusted input).
 pub const USER_REQUEST_META: &str = "warden/user_request";
@@ -62,12 +63,12 @@ fn meta<'a>(params: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str
 }
 
 /// `params._meta["warden/user_request"]`, if a string.
-pub(crate) fn user_request(params: Option<&Map<String, Value>>) -> Option<String> {
+fn user_request(params: Option<&Map<String, Value>>) -> Option<String> {
     meta(params, USER_REQUEST_META).map(str::to_string)
 }
 
 /// `params._meta["warden/on_behalf_of"]`, if a non-empty string of at most 256 characters.
-pub(crate) fn on_behalf_of(params: Option<&Map<String, Value>>) -> Option<String> {
+fn on_behalf_of(params: Option<&Map<String, Value>>) -> Option<String> {
     meta(params, ON_BEHALF_OF_META)
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.chars().count() <= MAX_LABEL_CHARS)
@@ -92,6 +93,44 @@ pub(crate) fn correlation_id(
         _ => Err(format!(
             "invalid params: `_meta[\"{CORRELATION_ID_META}\"]` must be a string of 1 to {MAX_CORRELATION_CHARS} characters"
         )),
+    }
+}
+
+/// The agent calling in one MCP session (over `/mcp` or stdio), and the session's defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct McpCaller {
+    pub principal: AgentPrincipal,
+    pub source: Source,
+    pub session: String,
+    /// The correlation id the client gave in `initialize`, for calls that name none.
+    pub correlation_id: Option<String>,
+}
+
+impl McpCaller {
+    /// A proposal of this session from an MCP request with `params` (its `_meta` fields:
+    /// correlation id, the user's request, on whose behalf). `Err`: an invalid `_meta` field,
+    /// for an invalid-params error.
+    pub(crate) fn proposal(
+        &self,
+        target: Target,
+        arguments: Value,
+        id: &Value,
+        params: Option<&Map<String, Value>>,
+    ) -> Result<Proposal, String> {
+        let correlation = correlation_id(params)?.or_else(|| self.correlation_id.clone());
+        Ok(Proposal {
+            caller: self.principal.clone(),
+            source: self.source,
+            target,
+            arguments,
+            session: Some(self.session.clone()),
+            correlation_id: correlation,
+            user_request: user_request(params),
+            on_behalf_of: on_behalf_of(params),
+            mcp_request_id: Some(id.clone()),
+            approval_id: None,
+            before_state: None,
+        })
     }
 }
 

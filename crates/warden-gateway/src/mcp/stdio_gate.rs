@@ -25,11 +25,10 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::jsonrpc::{
-    answer_output, correlation_id, on_behalf_of, rpc_error, rpc_result, tool_error, tool_failed,
-    user_request,
+    answer_output, correlation_id, rpc_error, rpc_result, tool_error, tool_failed, McpCaller,
 };
 use crate::identity::AgentPrincipal;
-use crate::pipeline::{self, CallSpan, Decided, Proposal, Ran, Reported, Source, Target};
+use crate::pipeline::{self, CallSpan, Decided, Ran, Reported, Source, Target};
 use crate::state::AppState;
 
 /// What to do with a message from the client.
@@ -146,40 +145,18 @@ impl McpGate {
         self.pending.lock().ok()?.remove(&id_key(id))
     }
 
-    /// The agent, as the pipeline sees the caller of a local gate (no token narrows it).
-    fn caller(&self) -> AgentPrincipal {
-        AgentPrincipal {
-            agent: self.agent.clone(),
-            tools: None,
-            token_id: None,
-        }
-    }
-
-    /// A proposal of this session, with the `_meta` fields of `params`.
-    fn proposal(
-        &self,
-        target: Target,
-        arguments: Value,
-        id: &Value,
-        params: Option<&Map<String, Value>>,
-    ) -> Result<Proposal, String> {
-        let correlation = match correlation_id(params)? {
-            Some(c) => Some(c),
-            None => self.correlation_id.lock().ok().and_then(|c| c.clone()),
-        };
-        Ok(Proposal {
-            caller: self.caller(),
+    /// The caller of a local gate (no token narrows it) in this session.
+    fn caller(&self) -> McpCaller {
+        McpCaller {
+            principal: AgentPrincipal {
+                agent: self.agent.clone(),
+                tools: None,
+                token_id: None,
+            },
             source: Source::McpStdio,
-            target,
-            arguments,
-            session: Some(self.session.clone()),
-            correlation_id: correlation,
-            user_request: user_request(params),
-            on_behalf_of: on_behalf_of(params),
-            mcp_request_id: Some(id.clone()),
-            approval_id: None,
-            before_state: None,
-        })
+            session: self.session.clone(),
+            correlation_id: self.correlation_id.lock().ok().and_then(|c| c.clone()),
+        }
     }
 
     /// Handle one line from the client.
@@ -266,7 +243,7 @@ impl McpGate {
             name: name.to_string(),
             server: Some(self.server.clone()),
         };
-        let proposal = match self.proposal(target, args, &id, params) {
+        let proposal = match self.caller().proposal(target, args, &id, params) {
             Ok(p) => p,
             Err(why) => return ClientAction::Reply(error_reply(&id, -32602, &why)),
         };
@@ -321,7 +298,10 @@ impl McpGate {
             server: self.server.clone(),
             what: what.to_string(),
         };
-        let proposal = match self.proposal(target, params.clone(), &id, params.as_object()) {
+        let proposal = match self
+            .caller()
+            .proposal(target, params.clone(), &id, params.as_object())
+        {
             Ok(p) => p,
             Err(why) => return ClientAction::Reply(error_reply(&id, -32602, &why)),
         };

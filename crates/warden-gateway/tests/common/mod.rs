@@ -193,8 +193,8 @@ impl Env {
         .token
     }
 
-    /// Enrol and log in (password + TOTP) through `POST /v1/login`.
-    pub async fn person(&self, name: &str, role: Role) -> Person {
+    /// Enrol a person with a password and TOTP; their TOTP seed.
+    pub async fn enrol(&self, name: &str, role: Role) -> Vec<u8> {
         let en = add_user(
             &self.ledger,
             &self.key,
@@ -207,15 +207,12 @@ impl Env {
         )
         .await
         .unwrap();
-        let uri = en.otpauth_uri.unwrap();
-        let secret = uri
-            .split("secret=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
-        let seed = base32_decode(secret);
+        seed_of(en.otpauth_uri.as_deref().unwrap())
+    }
+
+    /// Enrol and log in (password + TOTP) through `POST /v1/login`.
+    pub async fn person(&self, name: &str, role: Role) -> Person {
+        let seed = self.enrol(name, role).await;
         let resp = app(self.state.clone())
             .oneshot(
                 Request::post("/v1/login")
@@ -360,23 +357,16 @@ pub async fn send(state: &AppState, req: Request<Body>) -> Resp {
     }
 }
 
-pub fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0u32);
-    for ch in s.bytes() {
-        let v = match ch {
-            b'A'..=b'Z' => ch - b'A',
-            b'2'..=b'7' => ch - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        buf = (buf << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            out.push((buf >> (bits - 8)) as u8);
-            bits -= 8;
-        }
-    }
-    out
+/// The TOTP seed in an `otpauth://` URI.
+pub fn seed_of(otpauth_uri: &str) -> Vec<u8> {
+    let secret = otpauth_uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    warden_core::identity::base32_decode(secret).unwrap()
 }
 
 pub fn code_at(seed: &[u8], unix: i64) -> String {
