@@ -5,6 +5,8 @@
 // check. Not part of the test suite:
 //   cargo build --release -p warden
 //   WARDEN_BIN=/var/tmp/warden-target/release/warden node tests/mcp/bench_lean.mjs
+// With WARDEN_BASELINE_BIN set to another build (e.g. of an earlier commit), that build is
+// measured in the same run, between the direct path and WARDEN_BIN, for a same-run A/B.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, appendFileSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -63,46 +65,60 @@ async function measure(label, call) {
   return { label, p50: pct(lat, 0.5), p99: pct(lat, 0.99), rps };
 }
 
-async function main() {
-  if (!warden) throw new Error("set WARDEN_BIN to a release build of warden");
-  const port = await freePort();
-  const upstreamUrl = `http://127.0.0.1:${port}/mcp`;
-  const upstream = spawn(everything, ["streamableHttp"], { env: { ...process.env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
-  await new Promise((r) => createInterface({ input: upstream.stderr }).on("line", (l) => { if (/listening on port/.test(l)) r(); }));
-
+/// A project served by `bin` in front of the upstream; the measured Warden path, its CPU per
+/// call (and the upstream's over the same calls), and the ledger check after the run.
+async function throughWarden(bin, label, upstreamUrl, upstreamPid) {
   const dir = join(mkdtempSync(join(tmpdir(), "warden-lean-")), "proj");
-  execFileSync(warden, ["init", dir], { stdio: "ignore" });
+  execFileSync(bin, ["init", dir], { stdio: "ignore" });
   const hash = execFileSync("sha256sum", { input: key }).toString().split(" ")[0];
   appendFileSync(join(dir, "warden.toml"), `\n[upstreams.remote]\nurl = "${upstreamUrl}"\n`);
   writeFileSync(join(dir, "warden.toml"), readFileSync(join(dir, "warden.toml"), "utf8")
     .replace("[agent_keys]\n", `[agent_keys]\nbench = "sha256:${hash}"\n`)
     .replace("max_concurrent_calls_per_session = 16", `max_concurrent_calls_per_session = ${CONCURRENCY}`));
   writeFileSync(join(dir, "agents/bench.toml"), `purpose = "benchmark"\nenvironment = "prod"\n[owners]\nproduct = "p"\nsecurity = "s"\non_call = "o"\n[rate_limits]\ncalls_per_minute = 1000000\n[[tools]]\nserver = "remote"\nname = "echo"\naccess = "read"\nimpact = "low"\napproval = "auto"\n[tools.args.message]\ntype = "string"\nrequired = true\n`);
-  const gw = spawn(warden, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, WARDEN_LOG: "warn" } });
+  const gw = spawn(bin, ["serve", "-p", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, WARDEN_LOG: "warn" } });
   const base = (await new Promise((r) => createInterface({ input: gw.stdout }).once("line", r))).replace("listening on ", "").trim();
-
-  const direct = await measure("direct to the upstream", await session(upstreamUrl, {}));
   const wardenSession = await session(`${base}/mcp`, { authorization: `Bearer ${key}` });
-  const cpu0 = { warden: cpuSeconds(gw.pid), upstream: cpuSeconds(upstream.pid) };
-  const through = await measure("through Warden /mcp", wardenSession);
+  const cpu0 = { warden: cpuSeconds(gw.pid), upstream: cpuSeconds(upstreamPid) };
+  const result = await measure(label, wardenSession);
   const calls = 300 + 2 * N;
   const cpu = {
     warden: (cpuSeconds(gw.pid) - cpu0.warden) / calls * 1e3,
-    upstream: (cpuSeconds(upstream.pid) - cpu0.upstream) / calls * 1e3,
+    upstream: (cpuSeconds(upstreamPid) - cpu0.upstream) / calls * 1e3,
   };
-  const direct2 = await measure("direct again (drift check)", await session(upstreamUrl, {}));
   gw.kill("SIGTERM");
-  upstream.kill("SIGKILL");
-  await new Promise((r) => setTimeout(r, 300));
-  const verify = execFileSync(warden, ["audit", "verify", "-p", dir]).toString().split("\n")[0];
+  await new Promise((r) => gw.once("exit", r));
+  const verify = execFileSync(bin, ["audit", "verify", "-p", dir]).toString().split("\n")[0];
   rmSync(dirname(dir), { recursive: true, force: true });
+  return { result, cpu, verify };
+}
+
+async function main() {
+  if (!warden) throw new Error("set WARDEN_BIN to a release build of warden");
+  const baseline = process.env.WARDEN_BASELINE_BIN;
+  const port = await freePort();
+  const upstreamUrl = `http://127.0.0.1:${port}/mcp`;
+  const upstream = spawn(everything, ["streamableHttp"], { env: { ...process.env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
+  await new Promise((r) => createInterface({ input: upstream.stderr }).on("line", (l) => { if (/listening on port/.test(l)) r(); }));
+
+  const direct = await measure("direct to the upstream", await session(upstreamUrl, {}));
+  const before = baseline ? await throughWarden(baseline, "through Warden (baseline)", upstreamUrl, upstream.pid) : null;
+  const after = await throughWarden(warden, "through Warden /mcp", upstreamUrl, upstream.pid);
+  const direct2 = await measure("direct again (drift check)", await session(upstreamUrl, {}));
+  upstream.kill("SIGKILL");
 
   console.log(`tools/call echo over streamable HTTP, lean keep-alive client: ${N} sequential calls, then ${N} with ${CONCURRENCY} in flight`);
-  for (const r of [direct, through, direct2]) {
+  for (const r of [direct, before?.result, after.result, direct2].filter(Boolean)) {
     console.log(`  ${r.label.padEnd(28)} p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.rps.toFixed(0)} calls/s`);
   }
-  console.log(`  Warden added: p50 ${(through.p50 - direct.p50).toFixed(3)} ms, p99 ${(through.p99 - direct.p99).toFixed(3)} ms; latency ratio ${(through.p50 / direct.p50).toFixed(2)}x; throughput ratio ${(through.rps / direct.rps).toFixed(2)}`);
-  console.log(`  CPU per call over the Warden run (user+system, /proc): Warden ${cpu.warden.toFixed(3)} ms, the upstream ${cpu.upstream.toFixed(3)} ms (ratio ${(cpu.warden / cpu.upstream).toFixed(2)})`);
-  console.log(`  ledger after the run: ${verify}`);
+  for (const run of [before, after].filter(Boolean)) {
+    const t = run.result;
+    console.log(`  ${t.label}: added p50 ${(t.p50 - direct.p50).toFixed(3)} ms, p99 ${(t.p99 - direct.p99).toFixed(3)} ms; latency ratio ${(t.p50 / direct.p50).toFixed(2)}x; throughput ratio ${(t.rps / direct.rps).toFixed(2)}`);
+    console.log(`    CPU per call (user+system, /proc): Warden ${run.cpu.warden.toFixed(3)} ms, the upstream ${run.cpu.upstream.toFixed(3)} ms (ratio ${(run.cpu.warden / run.cpu.upstream).toFixed(2)}); ledger after the run: ${run.verify}`);
+  }
+  if (before) {
+    const a = after.result, b = before.result;
+    console.log(`  this build vs the baseline, same run: p50 ${(a.p50 / b.p50).toFixed(2)}x, p99 ${(a.p99 / b.p99).toFixed(2)}x, throughput ${(a.rps / b.rps).toFixed(2)}x, CPU per call ${(after.cpu.warden / before.cpu.warden).toFixed(2)}x`);
+  }
 }
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
