@@ -381,10 +381,7 @@ pub struct LedgerRecord {
     pub event: LedgerEvent,
 }
 
-/// Canonical JSON (RFC 8785) of a record.
-pub fn canonical_json<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
-    serde_jcs::to_string(value)
-}
+pub use crate::canonical::canonical_json;
 
 /// RFC 6962 leaf hash of canonical record bytes: `SHA-256(0x00 || bytes)`, hex.
 pub fn leaf_hash(record_bytes: &[u8]) -> String {

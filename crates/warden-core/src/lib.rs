@@ -9,7 +9,8 @@
 //! - [`args`]: check call arguments against a card's constraints.
 //! - [`policy`]: compile cards and `policies/*.cedar` into a validated Cedar policy set and
 //!   decide calls against it.
-//! - [`ledger`]: ledger records, canonical JSON (RFC 8785), RFC 6962 leaf hashes, chain checks.
+//! - [`canonical`]: canonical JSON (RFC 8785), what every hash and signature is over.
+//! - [`ledger`]: ledger records, RFC 6962 leaf hashes, chain checks.
 //! - [`project`]: load a whole project from its files' text.
 //! - [`identity`]: credential formats, TOTP (RFC 6238), the OAuth client-credentials request.
 //! - [`envelope`]: envelope encryption (XChaCha20-Poly1305) of secrets at rest.
@@ -23,6 +24,7 @@
 pub mod access;
 pub mod approval;
 pub mod args;
+pub mod canonical;
 pub mod config;
 pub mod diagnostic;
 pub mod envelope;

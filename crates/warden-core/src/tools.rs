@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::ledger::canonical_json;
+use crate::canonical::canonical_json;
 
 /// The pinned part of a tool definition, as canonical JSON (RFC 8785).
 pub fn pinned_definition(tool: &Value) -> String {

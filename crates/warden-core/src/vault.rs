@@ -204,38 +204,7 @@ pub fn period_key_id(day: &str, agent: &str, classes: &[String]) -> String {
     format!("p-{compact}-{}", &digest[..12])
 }
 
-/// Why a retention period does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RetentionError {
-    /// Not a number followed by `d`, `w` or `y`, nor `forever` (or too large).
-    #[error("`{0}` is not a retention period: use e.g. 7d, 30d, 12w, 1y or forever")]
-    NotAPeriod(String),
-    /// Zero days.
-    #[error("`{0}`: a retention period is at least 1d")]
-    Zero(String),
-}
-
-/// A retention period: `7d`, `30d`, `12w`, `1y` (365 days), or `forever`. Days, at least 1.
-pub fn parse_retention(text: &str) -> Result<Option<u32>, RetentionError> {
-    let t = text.trim();
-    if t == "forever" {
-        return Ok(None);
-    }
-    let not_a_period = || RetentionError::NotAPeriod(text.to_string());
-    let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: u32 = num.parse().map_err(|_| not_a_period())?;
-    let days = match unit {
-        "d" => Some(n),
-        "w" => n.checked_mul(7),
-        "y" => n.checked_mul(365),
-        _ => None,
-    }
-    .ok_or_else(not_a_period)?;
-    if days == 0 {
-        return Err(RetentionError::Zero(text.to_string()));
-    }
-    Ok(Some(days))
-}
+pub use crate::config::{parse_retention, RetentionError};
 
 /// What the project says about one agent's payloads.
 #[derive(Debug, Clone, Default)]
@@ -361,7 +330,7 @@ pub fn event_scope(event: &LedgerEvent) -> Option<(&str, &str, Option<&str>)> {
 pub fn seal_event(event: &mut LedgerEvent, mut seal: impl FnMut(&str, &[u8]) -> String) {
     let mut value = |field: &str, v: &mut Value| {
         if !v.is_null() {
-            let plain = crate::ledger::canonical_json(&*v).unwrap_or_default();
+            let plain = crate::canonical::canonical_json(&*v).unwrap_or_default();
             *v = Value::String(seal(field, plain.as_bytes()));
         }
     };
@@ -376,7 +345,7 @@ pub fn seal_event(event: &mut LedgerEvent, mut seal: impl FnMut(&str, &[u8]) -> 
             // known at the level of policies once the payload is gone.
             let x = &mut d.decision;
             if !x.reasons.is_empty() {
-                let all = crate::ledger::canonical_json(&x.reasons).unwrap_or_default();
+                let all = crate::canonical::canonical_json(&x.reasons).unwrap_or_default();
                 x.reasons = vec![seal("reasons", all.as_bytes())];
             }
             for v in &mut x.violations {

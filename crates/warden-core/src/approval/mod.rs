@@ -18,7 +18,7 @@ mod vote_input;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::ledger::canonical_json;
+use crate::canonical::canonical_json;
 
 pub use before_state::{snapshot_state, state_diff, DiffRow, FieldChange};
 pub use config::ApprovalsConfig;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use warden_verify::{NoteSigner, NoteVerifier};
 
-use crate::ledger::canonical_json;
+use crate::canonical::canonical_json;
 
 /// What an approver signed off: every field of an approval or denial record except the
 /// signature. The signature is Ed25519 over the canonical JSON (RFC 8785) of this struct.

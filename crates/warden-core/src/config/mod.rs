@@ -23,7 +23,7 @@ use crate::diagnostic::{from_toml_error, FileError};
 pub use gateway::{Durability, GatewayConfig, StoreConfig, TlsConfig};
 pub use identity::{IdentityConfig, RedactionConfig, TOKEN_TTL_CEILING_SECS};
 pub use regions::RegionConfig;
-pub use retention::RetentionConfig;
+pub use retention::{parse_retention, RetentionConfig, RetentionError};
 pub use telemetry::TelemetryConfig;
 pub use upstream::{EnvValue, UpstreamConfig};
 

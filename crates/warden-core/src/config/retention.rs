@@ -74,7 +74,7 @@ pub(super) fn check_retention(
             .values()
             .map(|v| ("[retention.classes]", v)),
     ) {
-        if let Err(e) = crate::vault::parse_retention(text.get_ref()) {
+        if let Err(e) = parse_retention(text.get_ref()) {
             errors.push(
                 FileError::at(path, source, text.span().start, format!("{label}: {e}"))
                     .with_hint("retention periods: 7d, 30d, 12w, 1y, or forever"),
@@ -97,6 +97,39 @@ pub(super) fn check_retention(
             );
         }
     }
+}
+
+/// Why a retention period does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetentionError {
+    /// Not a number followed by `d`, `w` or `y`, nor `forever` (or too large).
+    #[error("`{0}` is not a retention period: use e.g. 7d, 30d, 12w, 1y or forever")]
+    NotAPeriod(String),
+    /// Zero days.
+    #[error("`{0}`: a retention period is at least 1d")]
+    Zero(String),
+}
+
+/// A retention period: `7d`, `30d`, `12w`, `1y` (365 days), or `forever`. Days, at least 1.
+pub fn parse_retention(text: &str) -> Result<Option<u32>, RetentionError> {
+    let t = text.trim();
+    if t == "forever" {
+        return Ok(None);
+    }
+    let not_a_period = || RetentionError::NotAPeriod(text.to_string());
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: u32 = num.parse().map_err(|_| not_a_period())?;
+    let days = match unit {
+        "d" => Some(n),
+        "w" => n.checked_mul(7),
+        "y" => n.checked_mul(365),
+        _ => None,
+    }
+    .ok_or_else(not_a_period)?;
+    if days == 0 {
+        return Err(RetentionError::Zero(text.to_string()));
+    }
+    Ok(Some(days))
 }
 
 #[cfg(test)]

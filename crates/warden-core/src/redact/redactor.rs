@@ -50,7 +50,7 @@ impl Redactor {
     /// What replaces a withheld value: the reason and the HMAC of its canonical JSON, so
     /// equal payloads still correlate.
     fn withheld(&self, why: &str, value: &Value, stats: &mut RedactionStats) -> Value {
-        let canonical = crate::ledger::canonical_json(value).unwrap_or_default();
+        let canonical = crate::canonical::canonical_json(value).unwrap_or_default();
         stats.add("withheld");
         serde_json::json!({
             "withheld": why,

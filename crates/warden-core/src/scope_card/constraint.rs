@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::parse::is_safe_name;
+use super::settings::is_safe_name;
 use super::{ArgConstraint, ArgConstraintFile, ArgType};
 use crate::diagnostic::FileError;
 

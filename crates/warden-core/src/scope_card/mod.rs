@@ -25,8 +25,8 @@ pub use file::{
     ArgConstraintFile, ArgNames, EgressFile, PromptGrantFile, ResourceGrantFile, ScopeCardFile,
     SnapshotFile, ToolGrantFile,
 };
-pub(crate) use parse::is_safe_name;
 pub use parse::parse_scope_card;
+pub(crate) use settings::is_safe_name;
 pub use settings::{
     Access, ArgType, DataSharing, Environment, FailureMode, Guard, Impact, ModelRegister, OffList,
     Owners, RateLimits, Tier, Trust,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
 use super::constraint::validate_arg;
+use super::settings::is_safe_name;
 use super::snapshot::validate_snapshot;
 use super::{
     Access, ArgNames, Egress, EgressFile, Guard, PromptGrant, PromptGrantFile, ResourceGrant,
@@ -15,15 +16,6 @@ use crate::diagnostic::{from_toml_error, FileError};
 
 /// The hint for a name outside the safe alphabet.
 const SAFE_NAME_HINT: &str = "use letters, digits, `-`, `_` and `.` only";
-
-/// Names of servers, tools and arguments become Cedar identifiers and schema keys; keep them
-/// to a safe alphabet.
-pub(crate) fn is_safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
 
 /// Each of `names` — what it names, the name, its offset — must be a safe name.
 fn check_names(loc: Located<'_>, names: &[(&str, &str, usize)], errors: &mut Vec<FileError>) {
@@ -345,7 +337,7 @@ fn parse_retention(
     errors: &mut Vec<FileError>,
 ) -> Option<Option<u32>> {
     let r = retention?;
-    match crate::vault::parse_retention(r.get_ref()) {
+    match crate::config::parse_retention(r.get_ref()) {
         Ok(days) => Some(days),
         Err(e) => {
             errors.push(

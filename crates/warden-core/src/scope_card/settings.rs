@@ -254,3 +254,12 @@ impl ArgType {
         }
     }
 }
+
+/// Names of servers, tools and arguments become Cedar identifiers and schema keys; keep them
+/// to a safe alphabet.
+pub(crate) fn is_safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
