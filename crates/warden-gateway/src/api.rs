@@ -1,6 +1,8 @@
 //! The HTTP routes: the router and its list of documented handlers, and the handlers of
 //! `/v1/decisions`, `/healthz` and `/readyz`.
 
+use std::sync::LazyLock;
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -53,16 +55,24 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::openapi::serve))
 }
 
+/// The documented routes and their document, built once per process: generating the document
+/// (the schema of every body) takes milliseconds, and tests build a router per request. Both
+/// are a function of the code alone — nothing from configuration or state goes in — so one
+/// copy serves every [`app`].
+static DOCUMENTED: LazyLock<(Router<AppState>, utoipa::openapi::OpenApi)> =
+    LazyLock::new(|| documented_routes().split_for_parts());
+
 /// The OpenAPI 3.1 document of the API, as `/openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().into_openapi()
+    DOCUMENTED.1.clone()
 }
 
 /// The router. Tests drive it with `tower::ServiceExt::oneshot`; `warden serve` binds it.
 pub fn app(state: AppState) -> Router {
     let limit = state.max_request_bytes;
-    let (documented, _) = documented_routes().split_for_parts();
-    documented
+    DOCUMENTED
+        .0
+        .clone()
         // The approvers' HTML pages: not API, not in the document.
         .merge(crate::ui::routes())
         .fallback(not_found)
