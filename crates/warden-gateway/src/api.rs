@@ -86,7 +86,8 @@ pub fn app(state: AppState) -> Router {
 struct ProposeBody {
     /// Optional; when given it must be the agent the key belongs to.
     agent: Option<String>,
-    /// Tool name from the scope card, or `server/name`.
+    /// Tool name from the scope card, or `server/name`: 1 to 256 bytes.
+    #[schema(min_length = 1, max_length = 256)]
     tool: String,
     /// The call's arguments (a JSON object).
     #[serde(default)]
@@ -95,17 +96,20 @@ struct ProposeBody {
     /// The session the call belongs to; calls without one share the agent's default session.
     #[serde(alias = "session_id")]
     session: Option<String>,
+    /// The ticket or request that explains the call; recorded with it.
+    #[schema(max_length = 4096)]
     correlation_id: Option<String>,
     /// The user's own request, declared trusted by the caller: argument values found in it
     /// are not counted as coming from untrusted content.
     user_request: Option<String>,
     /// The person the agent acts for; they cannot approve the call themselves.
+    #[schema(max_length = 256)]
     on_behalf_of: Option<String>,
     /// Execute a call approved under this id (the id of the held decision); the arguments
     /// must be exactly the approved ones.
     approval_id: Option<String>,
-    /// The state the call will change, as the framework read it, shown to approvers.
-    #[schema(value_type = Option<Object>)]
+    /// The state the call will change, as the framework read it, shown to approvers (any
+    /// JSON; a field-by-field diff is shown when it and the arguments are objects).
     before_state: Option<Value>,
 }
 
@@ -272,6 +276,7 @@ struct ShowQuery {
     params(("id" = String, Path, description = "Decision id"), ShowQuery),
     responses(
         (status = 200, description = "Records", body = doc::DecisionRecords),
+        (status = 400, description = "A malformed query (`wait` not a whole number)", body = String),
         (status = 401, description = "Missing or invalid agent key or token", body = doc::ErrorBody),
         (status = 404, description = "No such decision for this agent", body = doc::ErrorBody),
         (status = 421, description = "The agent's records are kept in another region", body = doc::ErrorBody),
