@@ -1,104 +1,130 @@
-//! The HTTP routes: `/v1/decisions`, `/healthz`, `/readyz`, `/openapi.json`.
+//! The HTTP routes: the router and its list of documented handlers, and the handlers of
+//! `/v1/decisions`, `/healthz` and `/readyz`.
+
+use std::sync::LazyLock;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use warden_core::ledger::LedgerEvent;
 use warden_core::{Tier, Verdict};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::error::ApiError;
+use crate::openapi::schemas as doc;
 use crate::pipeline::{self, CallSpan, Decided, Proposal, Ran, Refusal, Reported, Source};
 use crate::state::AppState;
 
-/// The OpenAPI 3.1 description of this API, served at `/openapi.json`.
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+/// The routes of the API, each handler with its `#[utoipa::path]`: the router and the OpenAPI
+/// document are built from this one list, so a route added here is described. (The `/ui`
+/// pages are merged in [`app`], outside the document.)
+fn documented_routes() -> OpenApiRouter<AppState> {
+    use crate::{approvals, identity_api, logins, mcp};
+    OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(propose))
+        .routes(routes!(show))
+        .routes(routes!(outcome))
+        .routes(routes!(
+            mcp::http::post,
+            mcp::http::get_stream,
+            mcp::http::delete_session
+        ))
+        .routes(routes!(identity_api::token_endpoint))
+        .routes(routes!(logins::login::login_handler))
+        .routes(routes!(logins::login::logout_handler))
+        .routes(routes!(logins::login::whoami_handler))
+        .routes(routes!(logins::step_up::step_up_handler))
+        .routes(routes!(
+            identity_api::issue_handler,
+            identity_api::list_handler
+        ))
+        .routes(routes!(identity_api::revoke_handler))
+        .routes(routes!(approvals::routes::list_handler))
+        .routes(routes!(approvals::routes::key_handler))
+        .routes(routes!(approvals::routes::show_handler))
+        .routes(routes!(approvals::routes::approve_handler))
+        .routes(routes!(approvals::routes::deny_handler))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(crate::openapi::serve))
+}
+
+/// The documented routes and their document, built once per process: generating the document
+/// (the schema of every body) takes milliseconds, and tests build a router per request. Both
+/// are a function of the code alone — nothing from configuration or state goes in — so one
+/// copy serves every [`app`].
+static DOCUMENTED: LazyLock<(Router<AppState>, utoipa::openapi::OpenApi)> =
+    LazyLock::new(|| documented_routes().split_for_parts());
+
+/// The OpenAPI 3.1 document of the API, as `/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    DOCUMENTED.1.clone()
+}
 
 /// The router. Tests drive it with `tower::ServiceExt::oneshot`; `warden serve` binds it.
 pub fn app(state: AppState) -> Router {
     let limit = state.max_request_bytes;
-    Router::new()
-        .route("/v1/decisions", post(propose))
-        .route("/v1/decisions/{id}", get(show))
-        .route("/v1/decisions/{id}/outcome", post(outcome))
-        .route(
-            "/mcp",
-            post(crate::mcp::http::post)
-                .get(crate::mcp::http::get_stream)
-                .delete(crate::mcp::http::delete_session),
-        )
-        .route("/oauth/token", post(crate::identity_api::token_endpoint))
-        .route("/v1/login", post(crate::logins::login_handler))
-        .route("/v1/logout", post(crate::logins::logout_handler))
-        .route("/v1/session", get(crate::logins::whoami_handler))
-        .route("/v1/session/step-up", post(crate::logins::step_up_handler))
-        .route(
-            "/v1/tokens",
-            post(crate::identity_api::issue_handler).get(crate::identity_api::list_handler),
-        )
-        .route(
-            "/v1/tokens/{id}",
-            axum::routing::delete(crate::identity_api::revoke_handler),
-        )
-        .route("/v1/approvals", get(crate::approvals::list_handler))
-        .route("/v1/approvals/key", get(crate::approvals::key_handler))
-        .route("/v1/approvals/{id}", get(crate::approvals::show_handler))
-        .route(
-            "/v1/approvals/{id}/approve",
-            post(crate::approvals::approve_handler),
-        )
-        .route(
-            "/v1/approvals/{id}/deny",
-            post(crate::approvals::deny_handler),
-        )
+    DOCUMENTED
+        .0
+        .clone()
+        // The approvers' HTML pages: not API, not in the document.
         .merge(crate::ui::routes())
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
 /// A proposed call, from a framework that runs its tools itself.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProposeBody {
     /// Optional; when given it must be the agent the key belongs to.
     agent: Option<String>,
+    /// Tool name from the scope card, or `server/name`: 1 to 256 bytes.
+    #[schema(min_length = 1, max_length = 256)]
     tool: String,
+    /// The call's arguments (a JSON object).
     #[serde(default)]
+    #[schema(value_type = Object)]
     arguments: Value,
     /// The session the call belongs to; calls without one share the agent's default session.
     #[serde(alias = "session_id")]
     session: Option<String>,
+    /// The ticket or request that explains the call; recorded with it.
+    #[schema(max_length = 4096)]
     correlation_id: Option<String>,
     /// The user's own request, declared trusted by the caller: argument values found in it
     /// are not counted as coming from untrusted content.
     user_request: Option<String>,
     /// The person the agent acts for; they cannot approve the call themselves.
+    #[schema(max_length = 256)]
     on_behalf_of: Option<String>,
     /// Execute a call approved under this id (the id of the held decision); the arguments
     /// must be exactly the approved ones.
     approval_id: Option<String>,
-    /// The state the call will change, as the framework read it, shown to approvers.
+    /// The state the call will change, as the framework read it, shown to approvers (any
+    /// JSON; a field-by-field diff is shown when it and the arguments are objects).
     before_state: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// What happened when an allowed call ran.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OutcomeBody {
     status: OutcomeStatus,
+    /// The tool's output; cut to `gateway.max_output_bytes`, and the record says so.
     #[serde(default)]
     output: Value,
     duration_ms: Option<u64>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum OutcomeStatus {
     Success,
@@ -113,6 +139,24 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/decisions",
+    operation_id = "proposeCall",
+    tag = "decisions",
+    summary = "Propose a tool call and get a decision",
+    description = "The decision is durable in the ledger before it is returned. `allow`: run the call, then report its outcome. `approval_required`: people vote; poll the decision, then propose the same call again with `approval_id`. `deny`: the reasons say why. A denied call is a 200 answer, not an error.",
+    request_body = ProposeBody,
+    responses(
+        (status = 200, description = "The decision, durable in the ledger", body = doc::DecisionAnswer),
+        (status = 400, description = "Malformed request", body = doc::ErrorBody),
+        (status = 401, description = "Missing or invalid agent key or token", body = doc::ErrorBody),
+        (status = 403, description = "The body names another agent than the key", body = doc::ErrorBody),
+        (status = 413, description = "Request body over gateway.max_request_bytes"),
+        (status = 421, description = "The agent's records are kept in another region: call that region's gateway", body = doc::ErrorBody),
+        (status = 503, description = "The ledger could not record the decision (decision deny), or the approval request could not be queued", body = doc::DecisionUnavailable)
+    )
+)]
 async fn propose(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -216,12 +260,29 @@ async fn propose(
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ShowQuery {
     /// Long-poll: wait up to this many seconds (at most 60) for a held decision to be voted on.
     wait: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/decisions/{id}",
+    operation_id = "showDecision",
+    tag = "decisions",
+    summary = "The ledger records of one of the caller's decisions, and its approval request",
+    params(("id" = String, Path, description = "Decision id"), ShowQuery),
+    responses(
+        (status = 200, description = "Records", body = doc::DecisionRecords),
+        (status = 400, description = "A malformed query (`wait` not a whole number)", body = String),
+        (status = 401, description = "Missing or invalid agent key or token", body = doc::ErrorBody),
+        (status = 404, description = "No such decision for this agent", body = doc::ErrorBody),
+        (status = 421, description = "The agent's records are kept in another region", body = doc::ErrorBody),
+        (status = 503, description = "The ledger could not be read", body = doc::ErrorBody)
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -272,6 +333,25 @@ async fn show(
     Ok(Json(json!({"id": id, "records": out, "approval": approval})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/decisions/{id}/outcome",
+    operation_id = "reportOutcome",
+    tag = "decisions",
+    summary = "Report what happened when an allowed call ran",
+    params(("id" = String, Path, description = "Decision id")),
+    request_body = OutcomeBody,
+    responses(
+        (status = 200, description = "Recorded", body = doc::OutcomeRecorded),
+        (status = 400, description = "Malformed request", body = doc::ErrorBody),
+        (status = 401, description = "Missing or invalid agent key or token", body = doc::ErrorBody),
+        (status = 404, description = "No such decision for this agent", body = doc::ErrorBody),
+        (status = 409, description = "The decision was not allow, or its outcome is already recorded (or being recorded)", body = doc::ErrorBody),
+        (status = 413, description = "Request body over gateway.max_request_bytes"),
+        (status = 421, description = "The agent's records are kept in another region", body = doc::ErrorBody),
+        (status = 503, description = "The ledger could not record the outcome", body = doc::ErrorBody)
+    )
+)]
 async fn outcome(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -382,10 +462,31 @@ async fn record_outcome(
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    tag = "meta",
+    security(()),
+    summary = "The process is up",
+    responses((status = 200, description = "Up", body = doc::Health))
+)]
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "ready",
+    tag = "meta",
+    security(()),
+    summary = "The ledger is writable and a policy is loaded",
+    responses(
+        (status = 200, description = "Ready", body = doc::Ready),
+        (status = 503, description = "Not ready; calls are denied", body = doc::NotReady)
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.ledger.ready().await {
         Ok(()) => Json(json!({
@@ -403,10 +504,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
 }
 
 async fn not_found() -> ApiError {

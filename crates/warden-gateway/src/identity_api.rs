@@ -44,6 +44,23 @@ fn oauth_error(e: &OAuthError) -> Response {
 }
 
 /// `POST /oauth/token`.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "clientCredentialsToken",
+    tag = "tokens",
+    security(()),
+    summary = "OAuth 2.0 client-credentials grant (RFC 6749 §4.4): a short-lived agent token",
+    description = "Form-encoded body with `grant_type=client_credentials` and an optional `scope` (space-separated tool names of the agent's card). Client authentication by HTTP Basic or `client_id`/`client_secret` in the body, not both. Errors follow RFC 6749 §5.2.",
+    request_body(content = crate::openapi::schemas::ClientCredentialsForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token (`Cache-Control: no-store`)", body = crate::openapi::schemas::AccessToken),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope, unauthorized_client", body = crate::openapi::schemas::OAuthErrorBody),
+        (status = 401, description = "invalid_client (with `WWW-Authenticate: Basic`)", body = crate::openapi::schemas::OAuthErrorBody),
+        (status = 421, description = "The client's agent keeps its records in another region", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not be read or written", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn token_endpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -143,15 +160,36 @@ fn forbidden(msg: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg, Fault::Agent)
 }
 
-#[derive(Deserialize)]
+/// A token to issue.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IssueBody {
+    /// The agent the token acts as; it must have a scope card.
     agent: String,
+    /// Lifetime in seconds (default and maximum from `[identity]` in warden.toml).
     ttl_secs: Option<u64>,
+    /// Limit the token to these tools of the card.
     tools: Option<Vec<String>>,
 }
 
 /// `POST /v1/tokens` (admin): issue a token; it is in this response only.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    operation_id = "issueToken",
+    tag = "tokens",
+    security(("session" = [], "csrfToken" = []), ("breakGlass" = [])),
+    summary = "Issue an agent token (admin); the secret is shown once",
+    request_body = IssueBody,
+    responses(
+        (status = 200, description = "The token (`Cache-Control: no-store`)", body = crate::openapi::schemas::TokenIssued),
+        (status = 400, description = "Malformed body, unknown agent, tool not on the card, TTL above the maximum", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin, or missing CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 421, description = "The agent keeps its records in another region", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the token", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn issue_handler(
     State(state): State<AppState>,
     session: HumanSession,
@@ -199,6 +237,20 @@ pub(crate) async fn issue_handler(
 }
 
 /// `GET /v1/tokens` (admin, auditor): active tokens, without secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    operation_id = "listTokens",
+    tag = "tokens",
+    security(("session" = []), ("breakGlass" = [])),
+    summary = "Active tokens, without secrets (admin, auditor)",
+    responses(
+        (status = 200, description = "The active tokens", body = crate::openapi::schemas::TokenList),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin or auditor", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not be read", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn list_handler(
     State(state): State<AppState>,
     session: HumanSession,
@@ -222,6 +274,22 @@ pub(crate) async fn list_handler(
 }
 
 /// `DELETE /v1/tokens/{id}` (admin): revoke; effective on the token's next call.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    operation_id = "revokeToken",
+    tag = "tokens",
+    security(("session" = [], "csrfToken" = []), ("breakGlass" = [])),
+    summary = "Revoke a token (admin); its next call is refused",
+    params(("id" = String, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an admin, or missing CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such active token", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the revocation", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn revoke_handler(
     State(state): State<AppState>,
     session: HumanSession,

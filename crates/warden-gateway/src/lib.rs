@@ -14,6 +14,7 @@ pub mod identity;
 mod identity_api;
 pub mod logins;
 pub mod mcp;
+mod openapi;
 mod pipeline;
 pub mod project;
 mod rate;
@@ -24,7 +25,7 @@ pub mod telemetry;
 pub mod tls;
 mod ui;
 
-pub use api::{app, OPENAPI_JSON};
+pub use api::{app, openapi};
 pub use auth::hash_key;
 pub use clock::Clock;
 pub use error::ApiError;

@@ -15,7 +15,7 @@
 pub(crate) mod binding;
 mod hold;
 pub(crate) mod queue;
-mod routes;
+pub(crate) mod routes;
 mod snapshot;
 mod votes;
 mod webhook;
@@ -23,9 +23,7 @@ mod webhook;
 pub(crate) use hold::{hold_mcp, progress_token, Progress};
 pub(crate) use queue::{agent_view, approval_json, detail, detail_link, wait_for};
 pub use queue::{detail_json, stats, sweep_expired};
-pub(crate) use routes::{
-    approve_handler, deny_handler, key_handler, list_handler, show_handler, ListQuery,
-};
+pub(crate) use routes::ListQuery;
 pub(crate) use snapshot::{ReadResult, SnapshotReader};
 pub use votes::{vote, vote_samples, Verdict2};
 

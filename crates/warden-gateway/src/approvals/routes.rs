@@ -17,11 +17,16 @@ use crate::state::AppState;
 
 // ---- HTTP -------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// `pending`, `approved`, `denied` or `expired`; empty for all.
     state: Option<String>,
+    /// Only this agent's requests.
     agent: Option<String>,
+    /// Only requests for this tool.
     tool: Option<String>,
+    /// At most this many, newest first (default 100).
     limit: Option<u32>,
 }
 
@@ -38,6 +43,21 @@ impl ListQuery {
 }
 
 /// `GET /v1/approvals?state=&agent=&tool=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/v1/approvals",
+    operation_id = "listApprovals",
+    tag = "approvals",
+    security(("session" = []), ("breakGlass" = [])),
+    summary = "Approval requests, newest first",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The requests", body = crate::openapi::schemas::ApprovalList),
+        (status = 400, description = "A malformed query", body = String),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not be read", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn list_handler(
     State(state): State<AppState>,
     _who: HumanSession,
@@ -54,6 +74,21 @@ pub(crate) async fn list_handler(
 }
 
 /// `GET /v1/approvals/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/approvals/{id}",
+    operation_id = "showApproval",
+    tag = "approvals",
+    security(("session" = []), ("breakGlass" = [])),
+    summary = "One approval request with its votes and signatures, the before-state and what the agent saw",
+    params(("id" = String, Path, description = "Approval request id (the held decision's id)")),
+    responses(
+        (status = 200, description = "The request", body = crate::openapi::schemas::ApprovalDetail),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such request", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not be read", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn show_handler(
     State(state): State<AppState>,
     _who: HumanSession,
@@ -87,6 +122,26 @@ async fn vote_handler(
 }
 
 /// `POST /v1/approvals/{id}/approve` (session cookie + CSRF header).
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/approve",
+    operation_id = "approve",
+    tag = "approvals",
+    security(("session" = [], "csrfToken" = [])),
+    summary = "Approve a held call",
+    description = "Approvers and admins only, with a TOTP verification within the configured window (or a fresh `totp` in the body); the agent's principal cannot vote on its own call. The vote is signed with Warden's key and recorded in the ledger.",
+    params(("id" = String, Path, description = "Approval request id")),
+    request_body(content = crate::openapi::schemas::VoteBody, description = "May be empty"),
+    responses(
+        (status = 200, description = "The vote, signed and recorded", body = crate::openapi::schemas::VoteRecorded),
+        (status = 400, description = "Malformed body, a reason over 2000 characters, or no reason where one is required", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No session, or a wrong, expired or reused TOTP code", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an approver or admin, break-glass, no TOTP verification recent enough, self-approval, or missing CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such request", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The request is no longer pending, or this person already voted", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the vote, or no signing key is loaded", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn approve_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -97,6 +152,26 @@ pub(crate) async fn approve_handler(
 }
 
 /// `POST /v1/approvals/{id}/deny` (session cookie + CSRF header).
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/deny",
+    operation_id = "deny",
+    tag = "approvals",
+    security(("session" = [], "csrfToken" = [])),
+    summary = "Deny a held call (a reason is required)",
+    description = "Approvers and admins only, with a TOTP verification within the configured window (or a fresh `totp` in the body); the agent's principal cannot vote on its own call. The vote is signed with Warden's key and recorded in the ledger.",
+    params(("id" = String, Path, description = "Approval request id")),
+    request_body(content = crate::openapi::schemas::VoteBody, description = "May be empty"),
+    responses(
+        (status = 200, description = "The vote, signed and recorded", body = crate::openapi::schemas::VoteRecorded),
+        (status = 400, description = "Malformed body, a reason over 2000 characters, or no reason where one is required", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No session, or a wrong, expired or reused TOTP code", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an approver or admin, break-glass, no TOTP verification recent enough, self-approval, or missing CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such request", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The request is no longer pending, or this person already voted", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the vote, or no signing key is loaded", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn deny_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -107,6 +182,18 @@ pub(crate) async fn deny_handler(
 }
 
 /// `GET /v1/approvals/key`: the verifier key of the approval signatures — the ledger's key.
+#[utoipa::path(
+    get,
+    path = "/v1/approvals/key",
+    operation_id = "approvalKey",
+    tag = "approvals",
+    security(()),
+    summary = "The verifier key of vote signatures (the ledger's checkpoint key)",
+    responses(
+        (status = 200, description = "The key and what it signs", body = crate::openapi::schemas::VerifierKey),
+        (status = 404, description = "No ledger signing key is loaded", body = crate::openapi::schemas::MessageError)
+    )
+)]
 pub(crate) async fn key_handler(State(state): State<AppState>) -> Response {
     match state.approval_signer.as_deref() {
         Some(s) => {

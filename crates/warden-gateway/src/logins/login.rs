@@ -20,11 +20,14 @@ use crate::error::{ApiError, Fault};
 use crate::identity::{append, check_break_glass, verify_password};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// A login: `user`, `password` and `totp` (the code of the person's authenticator), or
+/// `break_glass` alone.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     user: Option<String>,
     password: Option<String>,
+    /// The current TOTP code (RFC 6238, 6 digits).
     totp: Option<String>,
     /// The sealed break-glass credential instead of user, password and code.
     break_glass: Option<String>,
@@ -40,6 +43,23 @@ fn invalid_credentials() -> ApiError {
 }
 
 /// `POST /v1/login`.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    operation_id = "login",
+    tag = "logins",
+    security(()),
+    summary = "Log a person in with password and TOTP code (or the break-glass credential)",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Session opened: `Set-Cookie: warden_session` (Secure, HttpOnly, SameSite=Strict); the body carries the CSRF token for the `X-CSRF-Token` header",
+            headers(("Set-Cookie" = String, description = "The session cookie")),
+            body = crate::openapi::schemas::SessionOpened),
+        (status = 400, description = "The body is not the JSON this endpoint takes", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Login failed (one answer for every cause)", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the login, or no master key is loaded", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn login_handler(
     State(state): State<AppState>,
     body: Bytes,
@@ -215,6 +235,21 @@ async fn login(
 }
 
 /// `POST /v1/logout` (needs the CSRF token).
+#[utoipa::path(
+    post,
+    path = "/v1/logout",
+    operation_id = "logout",
+    tag = "logins",
+    security(("session" = [], "csrfToken" = []), ("breakGlass" = [])),
+    summary = "End the session",
+    responses(
+        (status = 204, description = "Ended; the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "The ended session cookie"))),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the logout", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn logout_handler(
     State(state): State<AppState>,
     session: HumanSession,
@@ -245,6 +280,19 @@ pub(crate) async fn logout_handler(
 }
 
 /// `GET /v1/session`: who is logged in.
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    operation_id = "whoami",
+    tag = "logins",
+    security(("session" = []), ("breakGlass" = [])),
+    summary = "The logged-in person, role and time of the last TOTP verification",
+    responses(
+        (status = 200, description = "The session", body = crate::openapi::schemas::SessionInfo),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not be read", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn whoami_handler(session: HumanSession) -> Response {
     Json(json!({
         "user": session.user,

@@ -19,14 +19,13 @@
 //! without a valid code is refused. Repeated failures lock the account with doubling back-off.
 
 mod cookie_session;
-mod login;
-mod step_up;
+pub(crate) mod login;
+pub(crate) mod step_up;
 mod users;
 
 pub(crate) use cookie_session::{ended_session_cookie, SecureCookie};
 pub use cookie_session::{require_session, HumanSession, CSRF_HEADER, SESSION_COOKIE};
-pub(crate) use login::{login_handler, logout_handler, whoami_handler};
-pub(crate) use step_up::step_up_handler;
+pub(crate) use login::{login_handler, logout_handler};
 pub use step_up::{current_totp_step, step_up};
 pub use users::{add_user, check_totp, disable_user, generate_password, Enrollment, UserError};
 

@@ -68,13 +68,30 @@ pub async fn step_up(
     Ok(now)
 }
 
-#[derive(Deserialize)]
+/// A fresh TOTP code.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StepUpBody {
     totp: String,
 }
 
 /// `POST /v1/session/step-up`: verify a fresh TOTP code in this session.
+#[utoipa::path(
+    post,
+    path = "/v1/session/step-up",
+    operation_id = "stepUp",
+    tag = "logins",
+    security(("session" = [], "csrfToken" = [])),
+    summary = "Verify a fresh TOTP code inside the session (before an approval)",
+    request_body = StepUpBody,
+    responses(
+        (status = 200, description = "Verified", body = crate::openapi::schemas::SteppedUp),
+        (status = 400, description = "The body is not the JSON this endpoint takes", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No session, or a wrong, expired or reused code", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The ledger could not record the step-up, or no master key is loaded", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub(crate) async fn step_up_handler(
     State(state): State<AppState>,
     session: HumanSession,

@@ -98,6 +98,15 @@ impl Drop for InFlight {
 }
 
 /// `GET /mcp`: no server-initiated stream.
+#[utoipa::path(
+    get,
+    path = "/mcp",
+    operation_id = "mcpStream",
+    tag = "mcp",
+    summary = "No SSE stream is offered",
+    description = "Warden answers each request in its POST response and opens no standalone stream, as the streamable HTTP transport allows.",
+    responses((status = 405, description = "Method not allowed (`Allow: POST, DELETE`)", content_type = "text/plain", body = String))
+)]
 pub async fn get_stream() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
@@ -108,6 +117,21 @@ pub async fn get_stream() -> Response {
 }
 
 /// `DELETE /mcp`: end a session.
+#[utoipa::path(
+    delete,
+    path = "/mcp",
+    operation_id = "mcpEndSession",
+    tag = "mcp",
+    summary = "End an MCP session",
+    params(("Mcp-Session-Id" = String, Header, description = "The session to end")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 400, description = "Missing Mcp-Session-Id", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or invalid agent key or token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such session of this agent"),
+        (status = 421, description = "The agent's records are kept in another region", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub async fn delete_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -134,6 +158,30 @@ pub async fn delete_session(
 }
 
 /// `POST /mcp`.
+#[utoipa::path(
+    post,
+    path = "/mcp",
+    operation_id = "mcp",
+    tag = "mcp",
+    summary = "MCP streamable HTTP: one JSON-RPC message per POST",
+    description = "Answered with `application/json`, except a `tools/call` that carries a `progressToken` from a client that accepts `text/event-stream` and is held for approval: that answer is an SSE stream of `notifications/progress` and then the result. `initialize` returns `Mcp-Session-Id`; later requests must send it. `tools/list` is filtered to the agent's scope card; `tools/call` is decided and recorded before it runs, and refusals are tool results with `isError`.",
+    params(("Mcp-Session-Id" = Option<String>, Header, description = "The session from `initialize`; required on every other request")),
+    request_body = crate::openapi::schemas::JsonRpcMessage,
+    responses(
+        (status = 200, description = "The JSON-RPC response (`Mcp-Session-Id` header on `initialize`), or for a held call with progress an SSE stream",
+            headers(("Mcp-Session-Id" = String, description = "On `initialize`: the new session")),
+            content(
+                (crate::openapi::schemas::JsonRpcResponse = "application/json"),
+                (String = "text/event-stream")
+            )),
+        (status = 202, description = "Notification or response accepted"),
+        (status = 400, description = "Parse error, a batch, or a bad `initialize` (JSON-RPC error)", body = crate::openapi::schemas::JsonRpcResponse),
+        (status = 401, description = "Missing or invalid agent key or token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "Unknown or missing session (JSON-RPC error)", body = crate::openapi::schemas::JsonRpcResponse),
+        (status = 413, description = "Request body over gateway.max_request_bytes"),
+        (status = 421, description = "The agent's records are kept in another region", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
