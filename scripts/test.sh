@@ -29,7 +29,7 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 current="" started=$SECONDS step_started=$SECONDS timings=()
 step_done() { [ -z "$current" ] || timings+=("$(printf '%5ds  %s' $((SECONDS - step_started)) "$current")"); }
 step() { step_done; current="$*"; step_started=$SECONDS; printf '\n==> %s\n' "$*"; }
-print_timings() { printf '\nwall time per step:\n'; printf '  %s\n' "${timings[@]}"; printf '%5ds  total\n' $((SECONDS - started)); }
+print_timings() { printf '\nwall time per step:\n'; printf '  %s\n' "${timings[@]}"; printf '  %5ds  total\n' $((SECONDS - started)); }
 on_exit() {
   rc=$?
   if [ "$rc" -ne 0 ]; then
