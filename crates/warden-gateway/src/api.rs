@@ -52,7 +52,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::routes::deny_handler))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(crate::openapi::serve))
+        .routes(routes!(openapi_json))
 }
 
 /// The documented routes and their document, built once per process: generating the document
@@ -65,6 +65,34 @@ static DOCUMENTED: LazyLock<(Router<AppState>, utoipa::openapi::OpenApi)> =
 /// The OpenAPI 3.1 document of the API, as `/openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     DOCUMENTED.1.clone()
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "meta",
+    security(()),
+    summary = "This document (OpenAPI 3.1)",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
+)]
+async fn openapi_json() -> Response {
+    match openapi().to_pretty_json() {
+        Ok(text) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
+        Err(e) => crate::ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "openapi",
+            "the API document could not be written",
+            crate::error::Fault::Warden,
+        )
+        .internal(e.to_string())
+        .into_response(),
+    }
 }
 
 /// The router. Tests drive it with `tower::ServiceExt::oneshot`; `warden serve` binds it.

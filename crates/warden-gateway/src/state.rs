@@ -9,7 +9,7 @@ use warden_store::Ledger;
 
 use crate::auth::AgentKeys;
 use crate::clock::Clock;
-use crate::mcp::http::McpHub;
+use crate::mcp::hub::McpHub;
 use crate::mcp::upstream::Upstream;
 use crate::rate::RateWindows;
 use crate::secrets::MasterKey;

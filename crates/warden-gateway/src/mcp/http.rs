@@ -10,9 +10,6 @@
 //! `tools/call` goes through the pipeline (`crate::pipeline`) and, when allowed, to the upstream
 //! that has it; its answer goes through the outcome path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -21,81 +18,16 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::http_calls::{accepts_sse, call_tool, call_with_progress, read, HeldCall};
+use super::hub::McpSession;
 use super::jsonrpc::{correlation_id, rpc_error, rpc_result, McpCaller};
 use super::listing::{list_granted, list_tools, Listing};
-use super::upstream::{Upstream, PROTOCOL_VERSION};
+use super::upstream::PROTOCOL_VERSION;
 use crate::error::ApiError;
 use crate::pipeline::{CallSpan, Source};
 use crate::state::AppState;
 
 /// Protocol versions Warden accepts from clients.
 const SUPPORTED: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
-
-/// An open `/mcp` session.
-#[derive(Debug, Clone)]
-struct McpSession {
-    agent: String,
-    /// The correlation id the client gave in `initialize` (`_meta["warden/correlation_id"]`),
-    /// for the session's calls that name none.
-    correlation_id: Option<String>,
-}
-
-/// The upstreams and the open sessions.
-#[derive(Default)]
-pub struct McpHub {
-    pub upstreams: HashMap<String, Upstream>,
-    /// Session id → its agent and defaults.
-    sessions: Mutex<HashMap<String, McpSession>>,
-    /// Session id → `tools/call` requests in flight.
-    in_flight: Arc<Mutex<HashMap<String, usize>>>,
-    max_in_flight: usize,
-    /// Definitions (server, tool, hash) already checked against their pins by this process:
-    /// upstream tool lists only change when an upstream restarts, so a listing need not go to
-    /// the store for each tool every time.
-    pub(super) checked: Mutex<std::collections::HashSet<(String, String, String)>>,
-}
-
-impl McpHub {
-    pub fn new(upstreams: HashMap<String, Upstream>, max_in_flight: usize) -> Self {
-        Self {
-            upstreams,
-            sessions: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(Mutex::new(HashMap::new())),
-            max_in_flight: max_in_flight.max(1),
-            checked: Mutex::new(std::collections::HashSet::new()),
-        }
-    }
-
-    /// Count a call in flight for a session; `None` when the session is at its limit.
-    fn admit(&self, session: &str) -> Option<InFlight> {
-        let mut map = self.in_flight.lock().ok()?;
-        let n = map.entry(session.to_string()).or_insert(0);
-        if *n >= self.max_in_flight {
-            return None;
-        }
-        *n += 1;
-        Some(InFlight {
-            map: Arc::clone(&self.in_flight),
-            session: session.to_string(),
-        })
-    }
-}
-
-/// A call in flight; dropping it frees the session's slot.
-pub(super) struct InFlight {
-    map: Arc<Mutex<HashMap<String, usize>>>,
-    session: String,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.map.lock() {
-            if let Some(n) = map.get_mut(&self.session) {
-                *n = n.saturating_sub(1);
-            }
-        }
-    }
-}
 
 /// `GET /mcp`: no server-initiated stream.
 #[utoipa::path(

@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use warden_core::Verdict;
 
-use super::http::InFlight;
+use super::hub::InFlight;
 use super::jsonrpc::{answer_output, rpc_error, rpc_result, tool_error, tool_failed, McpCaller};
 use super::listing::resolve_tool;
 use crate::pipeline::{self, CallSpan, Reported, Target};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::backoff::Backoff;
-use super::upstream::{list_all_tools, UpstreamError, PROTOCOL_VERSION};
+use super::client::{list_all_tools, UpstreamError, PROTOCOL_VERSION};
 
 /// One streamable-HTTP upstream.
 pub struct HttpUpstream {

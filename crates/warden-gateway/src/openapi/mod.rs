@@ -3,8 +3,8 @@
 //! Every documented handler carries a `#[utoipa::path]` attribute; `api::documented_routes`
 //! builds the router and the document from one list of those handlers (utoipa-axum's
 //! `routes!`), so a route cannot be added there without its description. This module holds what
-//! is common to the whole document: the title, the authentication schemes, the tags, and
-//! `/openapi.json` itself. The schemas of bodies that handlers build by hand are in
+//! is common to the whole document: the title, the authentication schemes and the tags
+//! (`/openapi.json` itself is served by `api.rs`). The schemas of bodies that handlers build by hand are in
 //! [`schemas`].
 //!
 //! The HTML pages under `/ui` are not part of the API and are not described; the route
@@ -12,8 +12,6 @@
 
 pub(crate) mod schemas;
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 
@@ -80,29 +78,5 @@ impl utoipa::Modify for SecuritySchemes {
             BREAK_GLASS,
             bearer("The sealed break-glass credential (wdn_bg_…), accepted as an admin; every use is a high-severity alert record."),
         );
-    }
-}
-
-/// `GET /openapi.json`: this document.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    operation_id = "openapi",
-    tag = "meta",
-    security(()),
-    summary = "This document (OpenAPI 3.1)",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
-)]
-pub(crate) async fn serve() -> Response {
-    match crate::api::openapi().to_pretty_json() {
-        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
-        Err(e) => crate::ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "openapi",
-            "the API document could not be written",
-            crate::error::Fault::Warden,
-        )
-        .internal(e.to_string())
-        .into_response(),
     }
 }
