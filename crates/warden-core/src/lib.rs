@@ -9,6 +9,7 @@
 //! - [`args`]: check call arguments against a card's constraints.
 //! - [`policy`]: compile cards and `policies/*.cedar` into a validated Cedar policy set and
 //!   decide calls against it.
+//! - [`clock`]: the injectable source of "now" that the gateway and the store share.
 //! - [`canonical`]: canonical JSON (RFC 8785), what every hash and signature is over.
 //! - [`ledger`]: ledger records, RFC 6962 leaf hashes, chain checks.
 //! - [`project`]: load a whole project from its files' text.
@@ -25,6 +26,7 @@ pub mod access;
 pub mod approval;
 pub mod args;
 pub mod canonical;
+pub mod clock;
 pub mod config;
 pub mod diagnostic;
 pub mod envelope;

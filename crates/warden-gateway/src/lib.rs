@@ -7,7 +7,6 @@
 mod api;
 pub mod approvals;
 mod auth;
-mod clock;
 pub mod demo_tools;
 mod error;
 pub mod identity;
@@ -27,9 +26,10 @@ mod ui;
 
 pub use api::{app, openapi};
 pub use auth::hash_key;
-pub use clock::Clock;
 pub use error::ApiError;
 pub use state::{now_rfc3339, AppState};
+/// The clock moved to `warden_core::clock`; re-exported here so `warden_gateway::Clock` stays.
+pub use warden_core::clock::Clock;
 
 /// A new time-ordered id (UUIDv7), as used for decisions and sessions.
 pub fn new_id() -> String {

@@ -8,11 +8,11 @@ use warden_core::CompiledPolicy;
 use warden_store::Ledger;
 
 use crate::auth::AgentKeys;
-use crate::clock::Clock;
 use crate::mcp::hub::McpHub;
 use crate::mcp::upstream::Upstream;
 use crate::rate::RateWindows;
 use crate::secrets::MasterKey;
+use crate::Clock;
 
 /// Shared state of the gateway. Cheap to clone.
 #[derive(Clone)]

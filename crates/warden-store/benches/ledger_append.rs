@@ -1,9 +1,9 @@
 //! Durable ledger appends (group commit) and verification, each beside a baseline measured in
 //! the same run on the same machine.
 //!
-//! - appends: `Ledger::append` from N concurrent writers, in `process` and `fsync` durability,
+//! - appends: `LedgerLog::append` from N concurrent writers, in `process` and `fsync` durability,
 //!   against the baseline of one record per SQLite transaction (same pragmas, same records);
-//! - verify: `Ledger::verify` over the ledger written, against a bare in-memory SHA-256 chain
+//! - verify: `LedgerLog::verify` over the ledger written, against a bare in-memory SHA-256 chain
 //!   over the same record bytes.
 //!
 //! - criterion, last: time per durable append when 256 appends are in flight together
@@ -24,7 +24,7 @@ use std::time::Instant;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use warden_core::ledger::{seal, LedgerEvent, LedgerRecord, OutcomeEvent, GENESIS_HASH};
-use warden_store::{CheckpointOptions, Durability, Ledger, LedgerOptions};
+use warden_store::{CheckpointOptions, Durability, Store, StoreOptions};
 
 fn event(i: u64) -> LedgerEvent {
     // About the size of a real decision record (~600 bytes of canonical JSON).
@@ -49,7 +49,7 @@ async fn group_commit(
     durability: Durability,
     writers: usize,
     n: u64,
-) -> (f64, Ledger) {
+) -> (f64, Store) {
     group_commit_with(dir, durability, writers, n, None).await
 }
 
@@ -59,12 +59,12 @@ async fn group_commit_with(
     writers: usize,
     n: u64,
     checkpoints: Option<CheckpointOptions>,
-) -> (f64, Ledger) {
+) -> (f64, Store) {
     let signed = checkpoints.is_some();
     let path = dir.join(format!("gc-{durability:?}-{writers}-{n}-{signed}.db"));
-    let ledger = Ledger::open(
+    let ledger = Store::open_sqlite(
         &path,
-        LedgerOptions {
+        StoreOptions {
             durability,
             checkpoints,
             ..Default::default()
@@ -79,7 +79,8 @@ async fn group_commit_with(
         let l = ledger.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
-                l.append(TS.to_string(), event(w as u64 * per + i))
+                l.ledger()
+                    .append(TS.to_string(), event(w as u64 * per + i))
                     .await
                     .unwrap();
             }
@@ -155,9 +156,9 @@ fn criterion_appends(rt: &tokio::runtime::Runtime) {
     use criterion::{BenchmarkId, Criterion, Throughput};
     let dir = tempfile::tempdir().unwrap();
     let ledger = rt
-        .block_on(Ledger::open(
+        .block_on(Store::open_sqlite(
             &dir.path().join("criterion.db"),
-            LedgerOptions::default(),
+            StoreOptions::default(),
         ))
         .unwrap();
     let mut c = Criterion::default()
@@ -176,7 +177,7 @@ fn criterion_appends(rt: &tokio::runtime::Runtime) {
                     let l = ledger.clone();
                     let e = event(n);
                     tasks.push(tokio::spawn(async move {
-                        l.append(TS.to_string(), e).await.unwrap()
+                        l.ledger().append(TS.to_string(), e).await.unwrap()
                     }));
                 }
                 for t in tasks {
@@ -192,7 +193,11 @@ fn criterion_appends(rt: &tokio::runtime::Runtime) {
                 rt.block_on(async {
                     for _ in 0..256 {
                         n += 1;
-                        ledger.append(TS.to_string(), event(n)).await.unwrap();
+                        ledger
+                            .ledger()
+                            .append(TS.to_string(), event(n))
+                            .await
+                            .unwrap();
                     }
                 })
             })
@@ -237,7 +242,7 @@ fn main() {
                     };
                     let (rate, l) = group_commit_with(dir.path(), durability, 256, n, Some(cp)).await;
                     on = on.max(rate);
-                    sizes = l.latest_checkpoint().await.unwrap().map_or(0, |c| c.size);
+                    sizes = l.ledger().latest_checkpoint().await.unwrap().map_or(0, |c| c.size);
                     l.close().await;
                     let _ = std::fs::remove_dir_all(dir.path());
                     std::fs::create_dir_all(dir.path()).unwrap();
@@ -274,6 +279,7 @@ fn main() {
         let count = n * 5;
         let (_, ledger) = group_commit(dir.path(), Durability::Process, 256, count).await;
         let records: Vec<String> = ledger
+            .ledger()
             .tail(u32::try_from(count).unwrap())
             .await
             .unwrap()
@@ -282,7 +288,7 @@ fn main() {
             .collect();
         let mean_len = records.iter().map(String::len).sum::<usize>() / records.len().max(1);
         let start = Instant::now();
-        let report = ledger.verify(|_| {}).await.unwrap();
+        let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
         assert!(report.first_break.is_none());
         let verify_rate = report.verified as f64 / start.elapsed().as_secs_f64();
         let chain_rate = bare_chain(&records);

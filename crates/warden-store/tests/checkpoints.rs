@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 use warden_core::ledger::{seal, LedgerEvent, LedgerRecord, OutcomeEvent};
-use warden_store::{CheckpointOptions, Ledger, LedgerOptions, StoredCheckpoint};
+use warden_store::{CheckpointOptions, Store, StoreOptions, StoredCheckpoint};
 use warden_verify::merkle::{
     consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
@@ -43,8 +43,8 @@ fn signer() -> Arc<NoteSigner> {
     Arc::new(NoteSigner::from_seed("test.example/ledger", &[3u8; 32]).unwrap())
 }
 
-fn opts(every_records: u64, every: Duration) -> LedgerOptions {
-    LedgerOptions {
+fn opts(every_records: u64, every: Duration) -> StoreOptions {
+    StoreOptions {
         checkpoints: Some(CheckpointOptions {
             signer: signer(),
             every_records,
@@ -56,15 +56,18 @@ fn opts(every_records: u64, every: Duration) -> LedgerOptions {
 }
 
 /// A ledger whose checkpoints come only when asked for.
-async fn open(path: &std::path::Path) -> Ledger {
-    Ledger::open(path, opts(1_000_000, Duration::from_secs(3600)))
+async fn open(path: &std::path::Path) -> Store {
+    Store::open_sqlite(path, opts(1_000_000, Duration::from_secs(3600)))
         .await
         .unwrap()
 }
 
-async fn append(ledger: &Ledger, from: u64, to: u64) {
+async fn append(ledger: &Store, from: u64, to: u64) {
     for i in from..=to {
-        assert_eq!(ledger.append(ts(i), event(i)).await.unwrap().seq, i);
+        assert_eq!(
+            ledger.ledger().append(ts(i), event(i)).await.unwrap().seq,
+            i
+        );
     }
 }
 
@@ -72,7 +75,7 @@ fn key() -> NoteVerifier {
     signer().verifier()
 }
 
-async fn raw(ledger: &Ledger) -> SqliteConnection {
+async fn raw(ledger: &Store) -> SqliteConnection {
     SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display()))
         .await
         .unwrap()
@@ -80,8 +83,8 @@ async fn raw(ledger: &Ledger) -> SqliteConnection {
 
 /// What `warden audit verify --checkpoint` decides: the chain verifies and the stored log
 /// extends the older checkpoint.
-async fn extends(ledger: &Ledger, older: &StoredCheckpoint) -> Result<(), String> {
-    let report = ledger.verify(|_| {}).await.unwrap();
+async fn extends(ledger: &Store, older: &StoredCheckpoint) -> Result<(), String> {
+    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
     if let Some(b) = report.first_break {
         return Err(format!("chain: {b}"));
     }
@@ -90,7 +93,7 @@ async fn extends(ledger: &Ledger, older: &StoredCheckpoint) -> Result<(), String
     if old.size > n {
         return Err(format!("truncated: checkpoint {} > log {n}", old.size));
     }
-    let leaves = ledger.leaf_hashes(n).await.unwrap();
+    let leaves = ledger.ledger().leaf_hashes(n).await.unwrap();
     let proof = consistency_proof(&leaves, old.size).unwrap();
     verify_consistency(old.size, n, &old.root, &root(&leaves), &proof)
         .map_err(|e| format!("consistency: {e}"))
@@ -101,7 +104,7 @@ async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(&dir.path().join("l.db")).await;
     append(&ledger, 1, 100).await;
-    let cp1 = ledger.checkpoint_now().await.unwrap().unwrap();
+    let cp1 = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
     assert_eq!(cp1.size, 100);
     assert!(
         cp1.note.starts_with("test.example/ledger\n100\n"),
@@ -109,15 +112,21 @@ async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
         cp1.note
     );
     let opened = Checkpoint::open(&cp1.note, &key()).unwrap();
-    let leaves = ledger.leaf_hashes(100).await.unwrap();
+    let leaves = ledger.ledger().leaf_hashes(100).await.unwrap();
     assert_eq!(opened.root, root(&leaves));
     // Nothing new: the same checkpoint comes back.
-    assert_eq!(ledger.checkpoint_now().await.unwrap().unwrap(), cp1);
+    assert_eq!(
+        ledger.ledger().checkpoint_now().await.unwrap().unwrap(),
+        cp1
+    );
     append(&ledger, 101, 157).await;
-    let cp2 = ledger.checkpoint_now().await.unwrap().unwrap();
+    let cp2 = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
     assert_eq!(cp2.size, 157);
-    assert_eq!(ledger.latest_checkpoint().await.unwrap().unwrap(), cp2);
-    let all = ledger.leaf_hashes(157).await.unwrap();
+    assert_eq!(
+        ledger.ledger().latest_checkpoint().await.unwrap().unwrap(),
+        cp2
+    );
+    let all = ledger.ledger().leaf_hashes(157).await.unwrap();
     assert_eq!(cp2.root, root(&all));
     for seq in [1u64, 2, 64, 100, 128, 157] {
         let p = inclusion_proof(&all, seq - 1).unwrap();
@@ -129,7 +138,7 @@ async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
 #[tokio::test]
 async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(
+    let ledger = Store::open_sqlite(
         &dir.path().join("l.db"),
         opts(50, Duration::from_secs(3600)),
     )
@@ -139,6 +148,7 @@ async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
     let mut size = 0;
     for _ in 0..200 {
         size = ledger
+            .ledger()
             .latest_checkpoint()
             .await
             .unwrap()
@@ -155,7 +165,7 @@ async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
     ledger.close().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(
+    let ledger = Store::open_sqlite(
         &dir.path().join("l.db"),
         opts(1_000_000, Duration::from_millis(100)),
     )
@@ -165,6 +175,7 @@ async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
     let mut size = 0;
     for _ in 0..200 {
         size = ledger
+            .ledger()
             .latest_checkpoint()
             .await
             .unwrap()
@@ -188,11 +199,14 @@ async fn close_checkpoints_and_a_restart_extends_the_stored_right_edge() {
     append(&ledger, 1, 77).await;
     ledger.close().await;
     let again = open(&path).await;
-    let at_close = again.latest_checkpoint().await.unwrap().unwrap();
+    let at_close = again.ledger().latest_checkpoint().await.unwrap().unwrap();
     assert_eq!(at_close.size, 77, "clean shutdown writes a checkpoint");
     append(&again, 78, 200).await;
-    let cp = again.checkpoint_now().await.unwrap().unwrap();
-    assert_eq!(cp.root, root(&again.leaf_hashes(200).await.unwrap()));
+    let cp = again.ledger().checkpoint_now().await.unwrap().unwrap();
+    assert_eq!(
+        cp.root,
+        root(&again.ledger().leaf_hashes(200).await.unwrap())
+    );
     extends(&again, &at_close).await.unwrap();
 }
 
@@ -205,14 +219,20 @@ async fn changing_one_byte_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(&dir.path().join("l.db")).await;
     append(&ledger, 1, 30).await;
-    let cp = ledger.checkpoint_now().await.unwrap().unwrap();
+    let cp = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
     let mut c = raw(&ledger).await;
     exec(
         &mut c,
         "UPDATE ledger SET record = replace(record, '\"T-12\"', '\"T-13\"') WHERE seq = 12",
     )
     .await;
-    let b = ledger.verify(|_| {}).await.unwrap().first_break.unwrap();
+    let b = ledger
+        .ledger()
+        .verify(Box::new(|_| {}))
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
     assert_eq!(b.seq, 12);
     assert!(extends(&ledger, &cp).await.is_err());
 }
@@ -224,7 +244,13 @@ async fn deleting_a_row_is_detected() {
     append(&ledger, 1, 30).await;
     let mut c = raw(&ledger).await;
     exec(&mut c, "DELETE FROM ledger WHERE seq = 20").await;
-    let b = ledger.verify(|_| {}).await.unwrap().first_break.unwrap();
+    let b = ledger
+        .ledger()
+        .verify(Box::new(|_| {}))
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
     assert_eq!(b.seq, 20);
 }
 
@@ -238,7 +264,13 @@ async fn swapping_two_rows_is_detected() {
     exec(&mut c, "UPDATE ledger SET seq = -8 WHERE seq = 8").await;
     exec(&mut c, "UPDATE ledger SET seq = 8 WHERE seq = 9").await;
     exec(&mut c, "UPDATE ledger SET seq = 9 WHERE seq = -8").await;
-    let b = ledger.verify(|_| {}).await.unwrap().first_break.unwrap();
+    let b = ledger
+        .ledger()
+        .verify(Box::new(|_| {}))
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
     assert_eq!(b.seq, 8);
 }
 
@@ -277,13 +309,13 @@ async fn truncating_the_tail_and_recomputing_every_hash_is_caught_by_an_older_ch
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(&dir.path().join("l.db")).await;
     append(&ledger, 1, 60).await;
-    let older = ledger.checkpoint_now().await.unwrap().unwrap();
+    let older = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
     append(&ledger, 61, 80).await;
     extends(&ledger, &older).await.unwrap();
     let mut c = raw(&ledger).await;
     // Truncate: drop records 50.. — the remaining prefix is a perfectly valid chain.
     exec(&mut c, "DELETE FROM ledger WHERE seq >= 50").await;
-    let report = ledger.verify(|_| {}).await.unwrap();
+    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(
         report.first_break.is_none(),
         "the chain alone cannot see a truncation"
@@ -297,7 +329,7 @@ async fn rewriting_a_record_and_recomputing_every_hash_after_it_is_caught_by_an_
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(&dir.path().join("l.db")).await;
     append(&ledger, 1, 60).await;
-    let older = ledger.checkpoint_now().await.unwrap().unwrap();
+    let older = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
     append(&ledger, 61, 90).await;
     let mut c = raw(&ledger).await;
     // Rewrite record 40 (a different outcome), drop 85.., and fix every hash and link after.
@@ -310,7 +342,7 @@ async fn rewriting_a_record_and_recomputing_every_hash_after_it_is_caught_by_an_
         }
     })
     .await;
-    let report = ledger.verify(|_| {}).await.unwrap();
+    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(
         report.first_break.is_none(),
         "every hash was recomputed: {:?}",

@@ -10,7 +10,7 @@
 
 use serde_json::json;
 use warden_core::ledger::{IdentityEvent, LedgerEvent};
-use warden_store::{Ledger, LedgerOptions, TokenRow, UserRow};
+use warden_store::{Store, StoreOptions, TokenRow, UserRow};
 
 fn event(n: u64) -> LedgerEvent {
     LedgerEvent::Identity(IdentityEvent {
@@ -29,24 +29,31 @@ fn event(n: u64) -> LedgerEvent {
 async fn an_append_after_another_process_appended_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
-    let gateway = Ledger::open(&path, LedgerOptions::default()).await.unwrap();
+    let gateway = Store::open_sqlite(&path, StoreOptions::default())
+        .await
+        .unwrap();
     gateway
+        .ledger()
         .append("2026-11-26T00:00:00.000Z".into(), event(1))
         .await
         .unwrap();
-    let cli = Ledger::open(&path, LedgerOptions::default()).await.unwrap();
+    let cli = Store::open_sqlite(&path, StoreOptions::default())
+        .await
+        .unwrap();
     let c = cli
+        .ledger()
         .append("2026-11-26T00:00:01.000Z".into(), event(2))
         .await
         .unwrap();
     assert_eq!(c.seq, 2);
     cli.close().await;
     let g = gateway
+        .ledger()
         .append("2026-11-26T00:00:02.000Z".into(), event(3))
         .await
         .unwrap();
     assert_eq!(g.seq, 3);
-    let report = gateway.verify(|_| {}).await.unwrap();
+    let report = gateway.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert_eq!(report.verified, 3);
     assert!(report.first_break.is_none());
 }
@@ -54,7 +61,7 @@ async fn an_append_after_another_process_appended_succeeds() {
 #[tokio::test]
 async fn tokens_revocation_and_totp_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(&dir.path().join("w.db"), LedgerOptions::default())
+    let l = Store::open_sqlite(&dir.path().join("w.db"), StoreOptions::default())
         .await
         .unwrap();
     let row = TokenRow {
@@ -68,47 +75,63 @@ async fn tokens_revocation_and_totp_steps() {
         revoked_at: None,
         issued_by: "test".into(),
     };
-    l.insert_token(&row).await.unwrap();
-    assert_eq!(l.token(&row.id).await.unwrap(), Some(row.clone()));
-    assert_eq!(l.tokens(150, false).await.unwrap().len(), 1);
+    l.identities().insert_token(&row).await.unwrap();
     assert_eq!(
-        l.tokens(200, false).await.unwrap().len(),
+        l.identities().token(&row.id).await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(l.identities().tokens(150, false).await.unwrap().len(), 1);
+    assert_eq!(
+        l.identities().tokens(200, false).await.unwrap().len(),
         0,
         "expired tokens are not active"
     );
-    assert!(l.revoke_token(&row.id, 160).await.unwrap());
+    assert!(l.identities().revoke_token(&row.id, 160).await.unwrap());
     assert!(
-        !l.revoke_token(&row.id, 161).await.unwrap(),
+        !l.identities().revoke_token(&row.id, 161).await.unwrap(),
         "revoking twice is a no-op"
     );
     assert_eq!(
-        l.token(&row.id).await.unwrap().unwrap().revoked_at,
+        l.identities()
+            .token(&row.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(160)
     );
 
-    l.insert_user(&UserRow {
-        name: "alice".into(),
-        role: "approver".into(),
-        password_hash: "$argon2id$...".into(),
-        mfa: true,
-        disabled: false,
-        failed_logins: 0,
-        locked_until: 0,
-        last_totp_step: None,
-        created_at: 1,
-    })
-    .await
-    .unwrap();
-    assert!(l.use_totp_step("alice", 10).await.unwrap());
+    l.identities()
+        .insert_user(&UserRow {
+            name: "alice".into(),
+            role: "approver".into(),
+            password_hash: "$argon2id$...".into(),
+            mfa: true,
+            disabled: false,
+            failed_logins: 0,
+            locked_until: 0,
+            last_totp_step: None,
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    assert!(l.identities().use_totp_step("alice", 10).await.unwrap());
     assert!(
-        !l.use_totp_step("alice", 10).await.unwrap(),
+        !l.identities().use_totp_step("alice", 10).await.unwrap(),
         "a step is spent once"
     );
     assert!(
-        !l.use_totp_step("alice", 9).await.unwrap(),
+        !l.identities().use_totp_step("alice", 9).await.unwrap(),
         "an older step is refused"
     );
-    assert!(l.use_totp_step("alice", 11).await.unwrap());
-    assert!(l.disable_user("alice", 5).await.unwrap());
-    assert!(l.user("alice").await.unwrap().unwrap().disabled);
+    assert!(l.identities().use_totp_step("alice", 11).await.unwrap());
+    assert!(l.identities().disable_user("alice", 5).await.unwrap());
+    assert!(
+        l.identities()
+            .user("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
 }

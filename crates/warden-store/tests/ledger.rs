@@ -11,7 +11,7 @@
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 use warden_core::ledger::{LedgerEvent, OutcomeEvent};
-use warden_store::{Durability, Ledger, LedgerOptions};
+use warden_store::{Durability, Store, StoreOptions};
 
 fn event(n: u64) -> LedgerEvent {
     LedgerEvent::Outcome(OutcomeEvent {
@@ -35,11 +35,11 @@ fn ts(n: u64) -> String {
     format!("2026-11-25T10:{:02}:{:02}.000Z", (n / 60) % 60, n % 60)
 }
 
-async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Ledger) {
+async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(
+    let ledger = Store::open_sqlite(
         &dir.path().join("l.db"),
-        LedgerOptions {
+        StoreOptions {
             durability,
             ..Default::default()
         },
@@ -50,7 +50,7 @@ async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Ledger) {
     for i in 0..n {
         let l = ledger.clone();
         tasks.push(tokio::spawn(async move {
-            l.append(ts(i), event(i)).await.unwrap()
+            l.ledger().append(ts(i), event(i)).await.unwrap()
         }));
     }
     let mut seqs = Vec::new();
@@ -66,15 +66,16 @@ async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Ledger) {
     (dir, ledger)
 }
 
-async fn raw(ledger: &Ledger) -> SqliteConnection {
+async fn raw(ledger: &Store) -> SqliteConnection {
     SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display()))
         .await
         .unwrap()
 }
 
-async fn first_break(ledger: &Ledger) -> Option<u64> {
+async fn first_break(ledger: &Store) -> Option<u64> {
     ledger
-        .verify(|_| {})
+        .ledger()
+        .verify(Box::new(|_| {}))
         .await
         .unwrap()
         .first_break
@@ -84,10 +85,10 @@ async fn first_break(ledger: &Ledger) -> Option<u64> {
 #[tokio::test]
 async fn concurrent_appends_form_one_verifiable_chain() {
     let (_d, ledger) = filled(500, Durability::Process).await;
-    let report = ledger.verify(|_| {}).await.unwrap();
+    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
     assert_eq!(report.verified, 500);
-    assert_eq!(ledger.count().await.unwrap(), 500);
+    assert_eq!(ledger.ledger().count().await.unwrap(), 500);
 }
 
 #[tokio::test]
@@ -101,8 +102,10 @@ async fn reopening_continues_the_chain() {
     let (dir, ledger) = filled(10, Durability::Process).await;
     let path = ledger.path().to_path_buf();
     ledger.close().await;
-    let again = Ledger::open(&path, LedgerOptions::default()).await.unwrap();
-    let a = again.append(ts(11), event(11)).await.unwrap();
+    let again = Store::open_sqlite(&path, StoreOptions::default())
+        .await
+        .unwrap();
+    let a = again.ledger().append(ts(11), event(11)).await.unwrap();
     assert_eq!(a.seq, 11);
     assert_eq!(first_break(&again).await, None);
     drop(dir);
@@ -113,7 +116,7 @@ async fn two_writers_on_one_file_extend_one_chain() {
     // `warden serve` and a `warden mcp stdio` beside it each open the same ledger: neither
     // may fork the chain or refuse a call because the other wrote in between.
     let (dir, first) = filled(5, Durability::Process).await;
-    let second = Ledger::open(first.path(), LedgerOptions::default())
+    let second = Store::open_sqlite(first.path(), StoreOptions::default())
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -123,14 +126,16 @@ async fn two_writers_on_one_file_extend_one_chain() {
         } else {
             second.clone()
         };
-        tasks.push(tokio::spawn(async move { l.append(ts(i), event(i)).await }));
+        tasks.push(tokio::spawn(async move {
+            l.ledger().append(ts(i), event(i)).await
+        }));
     }
     for t in tasks {
         t.await
             .unwrap()
             .expect("no append refused for the other writer's records");
     }
-    assert_eq!(first.count().await.unwrap(), 205);
+    assert_eq!(first.ledger().count().await.unwrap(), 205);
     assert_eq!(first_break(&first).await, None);
     drop(dir);
 }
@@ -159,7 +164,7 @@ async fn deleting_a_row_in_the_middle_is_detected() {
         .execute(&mut c)
         .await
         .unwrap();
-    let report = ledger.verify(|_| {}).await.unwrap();
+    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
     let b = report.first_break.expect("must break");
     assert_eq!(b.seq, 12);
     assert_eq!(report.verified, 11);
@@ -176,10 +181,10 @@ async fn search_filters_by_agent_tool_and_time() {
         limit: 100,
         ..Default::default()
     };
-    let found = ledger.search(&f).await.unwrap();
+    let found = ledger.ledger().search(&f).await.unwrap();
     assert_eq!(found.len(), 5, "even n in 20..30");
     assert!(found.windows(2).all(|w| w[0].seq < w[1].seq));
-    let tail = ledger.tail(3).await.unwrap();
+    let tail = ledger.ledger().tail(3).await.unwrap();
     assert_eq!(
         tail.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![28, 29, 30]
@@ -194,19 +199,19 @@ async fn a_failed_write_is_reported_not_acknowledged() {
         .execute(&mut c)
         .await
         .unwrap();
-    let err = ledger.append(ts(4), event(4)).await;
+    let err = ledger.ledger().append(ts(4), event(4)).await;
     assert!(
         err.is_err(),
         "an append that could not be written must fail"
     );
-    assert!(!ledger.is_healthy());
+    assert!(!ledger.ledger().is_healthy());
 }
 
 #[tokio::test]
 async fn verification_spans_pages_and_finds_breaks_in_later_pages() {
     // Verification reads 4,096 rows a page; cover several pages and a break past the first.
     let (_d, ledger) = filled(9_000, Durability::Process).await;
-    let report = ledger.verify(|_| {}).await.unwrap();
+    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
     assert_eq!(report.verified, 9_000);
     let mut c = raw(&ledger).await;
@@ -232,7 +237,7 @@ async fn the_decision_lookup_table_cannot_redirect_a_lookup() {
         .execute(&mut c)
         .await
         .unwrap();
-    let found = ledger.records_of_decision("d-1").await.unwrap();
+    let found = ledger.ledger().records_of_decision("d-1").await.unwrap();
     assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2]);
 }
 
@@ -243,9 +248,9 @@ async fn a_store_refuses_records_about_agents_kept_in_another_region() {
         region: Some("eu".into()),
         elsewhere: [("crm-writer".to_string(), None)].into_iter().collect(),
     };
-    let ledger = Ledger::open(
+    let ledger = Store::open_sqlite(
         &dir.path().join("eu").join("l.db"),
-        LedgerOptions {
+        StoreOptions {
             residency: Some(residency),
             ..Default::default()
         },
@@ -253,18 +258,21 @@ async fn a_store_refuses_records_about_agents_kept_in_another_region() {
     .await
     .unwrap();
     // event(0) is about crm-writer (the home store's), event(1) about support-triage.
-    let refused = ledger.append(ts(0), event(0)).await.unwrap_err();
+    let refused = ledger.ledger().append(ts(0), event(0)).await.unwrap_err();
     assert!(
         refused
             .to_string()
             .contains("`crm-writer` keeps its records in the home store"),
         "{refused}"
     );
-    assert!(ledger.enqueue(ts(0), event(0)).await.is_err());
-    assert_eq!(ledger.append(ts(1), event(1)).await.unwrap().seq, 1);
-    ledger.flush().await.unwrap();
+    assert!(ledger.ledger().enqueue(ts(0), event(0)).await.is_err());
     assert_eq!(
-        ledger.count().await.unwrap(),
+        ledger.ledger().append(ts(1), event(1)).await.unwrap().seq,
+        1
+    );
+    ledger.ledger().flush().await.unwrap();
+    assert_eq!(
+        ledger.ledger().count().await.unwrap(),
         1,
         "nothing about crm-writer landed"
     );

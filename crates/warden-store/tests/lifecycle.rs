@@ -17,7 +17,7 @@ use warden_core::ledger::{DecisionEvent, LedgerEvent, OutcomeEvent};
 use warden_core::policy::{Decision, Verdict};
 use warden_core::scope_card::Tier;
 use warden_core::vault::{AgentPlan, PayloadPlan};
-use warden_store::{day_start_ms, Ledger, LedgerOptions, VaultOptions};
+use warden_store::{day_start_ms, Store, StoreOptions, VaultOptions};
 
 const MASTER: [u8; 32] = [11; 32];
 const OLD_DAY: &str = "2026-01-10";
@@ -42,10 +42,10 @@ fn plan() -> PayloadPlan {
     plan
 }
 
-async fn open(path: &Path, master: [u8; 32]) -> Ledger {
-    Ledger::open(
+async fn open(path: &Path, master: [u8; 32]) -> Store {
+    Store::open_sqlite(
         path,
-        LedgerOptions {
+        StoreOptions {
             vault: Some(VaultOptions {
                 master,
                 plan: plan(),
@@ -102,23 +102,25 @@ fn outcome(id: &str, tool: &str, output: Value) -> LedgerEvent {
 }
 
 /// Decision `id` and its outcome, on `day`, about account `account`.
-async fn call(l: &Ledger, day: &str, id: &str, tool: &str, account: &str, secret_word: &str) {
-    l.append(
-        format!("{day}T09:00:00.000Z"),
-        decision(
-            id,
-            tool,
-            json!({"account_id": account, "note": secret_word}),
-        ),
-    )
-    .await
-    .unwrap();
-    l.append(
-        format!("{day}T09:00:01.000Z"),
-        outcome(id, tool, json!({"text": format!("{secret_word} output")})),
-    )
-    .await
-    .unwrap();
+async fn call(l: &Store, day: &str, id: &str, tool: &str, account: &str, secret_word: &str) {
+    l.ledger()
+        .append(
+            format!("{day}T09:00:00.000Z"),
+            decision(
+                id,
+                tool,
+                json!({"account_id": account, "note": secret_word}),
+            ),
+        )
+        .await
+        .unwrap();
+    l.ledger()
+        .append(
+            format!("{day}T09:00:01.000Z"),
+            outcome(id, tool, json!({"text": format!("{secret_word} output")})),
+        )
+        .await
+        .unwrap();
 }
 
 fn today() -> String {
@@ -157,8 +159,8 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 }
 
 /// The opened payloads of decision `id`: (arguments, outcome output).
-async fn payloads(l: &Ledger, id: &str) -> (Value, Value) {
-    let recs = l.records_of_decision(id).await.unwrap();
+async fn payloads(l: &Store, id: &str) -> (Value, Value) {
+    let recs = l.ledger().records_of_decision(id).await.unwrap();
     let mut args = Value::Null;
     let mut out = Value::Null;
     for r in recs {
@@ -171,8 +173,8 @@ async fn payloads(l: &Ledger, id: &str) -> (Value, Value) {
     (args, out)
 }
 
-async fn verified(l: &Ledger) -> u64 {
-    let report = l.verify(|_| {}).await.unwrap();
+async fn verified(l: &Store) -> u64 {
+    let report = l.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
     report.verified
 }
@@ -186,7 +188,7 @@ async fn payloads_are_sealed_at_rest_and_read_back() {
     let (args, out) = payloads(&l, "d1").await;
     assert_eq!(args, json!({"account_id": "ACC-0001", "note": "pineapple"}));
     assert_eq!(out, json!({"text": "pineapple output"}));
-    let tail = l.tail(5).await.unwrap();
+    let tail = l.ledger().tail(5).await.unwrap();
     let LedgerEvent::Decision(d) = &tail[0].record.event else {
         panic!("first record is the decision")
     };
@@ -200,9 +202,9 @@ async fn payloads_are_sealed_at_rest_and_read_back() {
         );
     }
     // Another master key cannot open the ledger for writing or reading payloads.
-    let wrong = Ledger::open(
+    let wrong = Store::open_sqlite(
         &path,
-        LedgerOptions {
+        StoreOptions {
             vault: Some(VaultOptions {
                 master: [12; 32],
                 plan: plan(),
@@ -213,7 +215,9 @@ async fn payloads_are_sealed_at_rest_and_read_back() {
     .await;
     assert!(wrong.unwrap_err().to_string().contains("master key"));
     // Without the vault, records read back with their payloads still sealed.
-    let plain = Ledger::open(&path, LedgerOptions::default()).await.unwrap();
+    let plain = Store::open_sqlite(&path, StoreOptions::default())
+        .await
+        .unwrap();
     let (args, _) = payloads(&plain, "d1").await;
     assert!(args.as_str().unwrap().starts_with("wdn1:p-"), "{args}");
     plain.close().await;
@@ -235,12 +239,13 @@ async fn retention_purges_old_payloads_and_the_chain_still_verifies() {
     )
     .await;
     call(&l, &today(), "new-ticket", "get_ticket", "ACC-0002", "plum").await;
-    let checkpoint_head = l.verify(|_| {}).await.unwrap().head;
+    let checkpoint_head = l.ledger().verify(Box::new(|_| {})).await.unwrap().head;
     let before = verified(&l).await;
 
     // As of 31 days after the old day, only the ticket key is due.
     let as_of = day_start_ms(OLD_DAY).unwrap() + 32 * 86_400_000;
     let dry = l
+        .lifecycle()
         .retention_run(
             as_of,
             "as-of",
@@ -259,6 +264,7 @@ async fn retention_purges_old_payloads_and_the_chain_still_verifies() {
     );
 
     let run = l
+        .lifecycle()
         .retention_run(
             as_of,
             "as-of",
@@ -284,12 +290,13 @@ async fn retention_purges_old_payloads_and_the_chain_still_verifies() {
         before + 1,
         "only the purge record was added"
     );
-    let recs = l.tail(1).await.unwrap();
+    let recs = l.ledger().tail(1).await.unwrap();
     assert_eq!(recs[0].record.event.kind(), "retention_purged");
     assert_eq!(recs[0].record.prev_hash, checkpoint_head);
 
     // Nothing more is due at the same time; a year later the account key is.
     let again = l
+        .lifecycle()
         .retention_run(
             as_of,
             "as-of",
@@ -302,6 +309,7 @@ async fn retention_purges_old_payloads_and_the_chain_still_verifies() {
     assert!(again.keys.is_empty() && again.recorded_seq.is_none());
     let later = day_start_ms(OLD_DAY).unwrap() + 367 * 86_400_000;
     let run = l
+        .lifecycle()
         .retention_run(
             later,
             "later",
@@ -328,7 +336,7 @@ async fn erasure_destroys_one_subject_and_leaves_the_chain_verifiable() {
     call(&l, &day, "a1", "get_account", "ACC-0007", "banana").await;
     call(&l, &day, "a2", "get_account", "acc-0007 ", "cherry").await;
     call(&l, &day, "b1", "get_account", "ACC-0008", "grape").await;
-    let (sref, held) = l.subject_records("ACC-0007").await.unwrap();
+    let (sref, held) = l.lifecycle().subject_records("ACC-0007").await.unwrap();
     assert_eq!(held.len(), 4, "two decisions and two outcomes");
     assert!(held.iter().any(|r| matches!(&r.record.event,
         LedgerEvent::Outcome(o) if o.output == json!({"text": "cherry output"}))));
@@ -345,6 +353,7 @@ async fn erasure_destroys_one_subject_and_leaves_the_chain_verifiable() {
     };
 
     let report = l
+        .lifecycle()
         .erase_subject(
             "ACC-0007",
             "test",
@@ -367,13 +376,14 @@ async fn erasure_destroys_one_subject_and_leaves_the_chain_verifiable() {
         "other subjects untouched"
     );
     verified(&l).await;
-    let (_, held) = l.subject_records("ACC-0007").await.unwrap();
+    let (_, held) = l.lifecycle().subject_records("ACC-0007").await.unwrap();
     assert_eq!(held.last().unwrap().record.event.kind(), "subject_erased");
 
     // The subject comes back: a new key, readable, and erased again by a second request.
     call(&l, &day, "a3", "get_account", "ACC-0007", "durian").await;
     assert_eq!(payloads(&l, "a3").await.0["note"], "durian");
     let again = l
+        .lifecycle()
         .erase_subject(
             "ACC-0007",
             "test",
@@ -405,23 +415,27 @@ async fn master_key_rotation_rewraps_keys_without_touching_records() {
     let path = dir.path().join("l.db");
     let l = open(&path, MASTER).await;
     call(&l, &today(), "r1", "get_account", "ACC-0009", "lemon").await;
-    let head = l.verify(|_| {}).await.unwrap().head;
-    let n = l.rewrap_vault_keys(&MASTER, &[13; 32]).await.unwrap();
+    let head = l.ledger().verify(Box::new(|_| {})).await.unwrap().head;
+    let n = l
+        .lifecycle()
+        .rewrap_vault_keys(&MASTER, &[13; 32])
+        .await
+        .unwrap();
     assert!(n >= 3, "index, period and subject keys: {n}");
     l.close().await;
     let l = open(&path, [13; 32]).await;
     assert_eq!(payloads(&l, "r1").await.0["note"], "lemon");
     assert_eq!(
-        l.verify(|_| {}).await.unwrap().head,
+        l.ledger().verify(Box::new(|_| {})).await.unwrap().head,
         head,
         "no record changed"
     );
     l.close().await;
     // The old master key opens nothing any more.
     assert!(
-        Ledger::open(
+        Store::open_sqlite(
             &path,
-            LedgerOptions {
+            StoreOptions {
                 vault: Some(VaultOptions {
                     master: MASTER,
                     plan: plan(),
@@ -452,6 +466,7 @@ async fn a_retention_run_that_could_not_record_is_recorded_by_the_next() {
             .unwrap();
     }
     let run = l
+        .lifecycle()
         .retention_run(
             now_ms(),
             "now",
@@ -503,20 +518,21 @@ async fn approval_requests_are_sealed_with_their_decision_and_erased_with_its_su
         used_at: None,
         used_by: None,
     };
-    l.insert_approval(&row).await.unwrap();
-    let back = l.approval("held-1").await.unwrap().unwrap();
+    l.approvals().insert_approval(&row).await.unwrap();
+    let back = l.approvals().approval("held-1").await.unwrap().unwrap();
     assert_eq!(back, row, "read back exactly as proposed");
-    l.flush().await.unwrap();
+    l.ledger().flush().await.unwrap();
     let bytes = file_bytes(&path);
     assert!(
         !contains(&bytes, "papaya"),
         "the approval's payloads are sealed at rest"
     );
 
-    l.erase_subject("ACC-0555", "test", "DSAR-7", format!("{day}T11:00:00.000Z"))
+    l.lifecycle()
+        .erase_subject("ACC-0555", "test", "DSAR-7", format!("{day}T11:00:00.000Z"))
         .await
         .unwrap();
-    let gone = l.approval("held-1").await.unwrap().unwrap();
+    let gone = l.approvals().approval("held-1").await.unwrap().unwrap();
     assert_eq!(gone.arguments, json!("[erased: data subject]"));
     assert_eq!(gone.reasons, vec!["[erased: data subject]"]);
     assert_eq!(gone.before_state, Some(json!("[erased: data subject]")));

@@ -11,37 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{info, warn};
+use warden_core::clock::Clock;
 use warden_verify::encoding::{hash_from_hex, hex_encode};
-use warden_verify::{Checkpoint, Frontier, Hash, NoteSigner};
+use warden_verify::{Checkpoint, Frontier, Hash};
 
-use crate::StoreError;
-
-/// How checkpoints are made.
-#[derive(Debug, Clone)]
-pub struct CheckpointOptions {
-    /// Signs the notes; its key name is the checkpoint's origin line.
-    pub signer: Arc<NoteSigner>,
-    /// A checkpoint after this many new records...
-    pub every_records: u64,
-    /// ... or after this long when any record is new.
-    pub every: Duration,
-    /// Receives each new checkpoint after it is stored (for witnesses).
-    pub publish: Option<mpsc::UnboundedSender<StoredCheckpoint>>,
-}
-
-/// A checkpoint as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredCheckpoint {
-    pub size: u64,
-    pub root: Hash,
-    /// The signed note, as written to witnesses.
-    pub note: String,
-    /// Unix time in milliseconds.
-    pub created_ms: i64,
-}
+use super::seq_param;
+use crate::{CheckpointOptions, StoreError, StoredCheckpoint};
 
 /// Count-triggered checkpoints come at most this often (Tessera, for comparison, batches for
 /// 250 ms and publishes checkpoints every few seconds).
@@ -49,7 +27,7 @@ const MIN_GAP: Duration = Duration::from_millis(250);
 
 pub(crate) enum CheckpointCmd {
     /// Make a checkpoint of everything committed now (or return the latest if nothing is new).
-    Now(oneshot::Sender<Result<Option<StoredCheckpoint>, String>>),
+    Now(oneshot::Sender<Result<Option<StoredCheckpoint>, StoreError>>),
 }
 
 /// What the writer shares with the checkpointer.
@@ -60,22 +38,26 @@ pub(crate) struct CommitSignal {
     pub wake: Notify,
 }
 
+/// A stored checkpoint row: (tree_size, root hex, note, created_ms).
+type CheckpointRow = (i64, String, String, i64);
+
 pub(crate) async fn latest(pool: &SqlitePool) -> Result<Option<StoredCheckpoint>, StoreError> {
-    let row = sqlx::query(
+    // Hand-mapped, not `FromRow`: the root is stored as hex and must parse as a hash.
+    let row: Option<CheckpointRow> = sqlx::query_as(
         "SELECT tree_size, root, note, created_ms FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await?;
-    row.map(|r| {
-        let size: i64 = r.try_get(0)?;
-        let root: String = r.try_get(1)?;
+    row.map(|(size, root, note, created_ms)| {
+        let size = u64::try_from(size).unwrap_or(0);
         Ok(StoredCheckpoint {
-            size: u64::try_from(size).unwrap_or(0),
-            root: hash_from_hex(&root).ok_or_else(|| {
-                StoreError::Verify(format!("checkpoint {size}: stored root is not a hash"))
+            size,
+            root: hash_from_hex(&root).ok_or(StoreError::BadCheckpoint {
+                size,
+                what: "the stored root is not a hash",
             })?,
-            note: r.try_get(2)?,
-            created_ms: r.try_get(3)?,
+            note,
+            created_ms,
         })
     })
     .transpose()
@@ -83,29 +65,26 @@ pub(crate) async fn latest(pool: &SqlitePool) -> Result<Option<StoredCheckpoint>
 
 /// The right edge stored with the latest checkpoint, or the empty tree.
 async fn stored_frontier(pool: &SqlitePool) -> Result<Frontier, StoreError> {
-    let row = sqlx::query(
+    let row: Option<(i64, String, String)> = sqlx::query_as(
         "SELECT tree_size, root, frontier FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else {
+    let Some((size, root, text)) = row else {
         return Ok(Frontier::new());
     };
-    let size: i64 = row.try_get(0)?;
-    let root: String = row.try_get(1)?;
-    let text: String = row.try_get(2)?;
+    let size = u64::try_from(size).unwrap_or(0);
     let hashes: Option<Vec<Hash>> = if text.is_empty() {
         Some(Vec::new())
     } else {
         text.split(',').map(hash_from_hex).collect()
     };
     let f = hashes
-        .and_then(|h| Frontier::from_parts(u64::try_from(size).unwrap_or(0), h))
+        .and_then(|h| Frontier::from_parts(size, h))
         .filter(|f| hash_from_hex(&root) == Some(f.root()));
-    f.ok_or_else(|| {
-        StoreError::Verify(format!(
-            "the stored right edge of checkpoint {size} does not match its root; run `warden audit verify`"
-        ))
+    f.ok_or(StoreError::BadCheckpoint {
+        size,
+        what: "the stored right edge does not match its root",
     })
 }
 
@@ -116,6 +95,8 @@ pub(crate) struct Checkpointer {
     /// Size of the last stored checkpoint (`None` before the first).
     last_size: Option<u64>,
     signal: Arc<CommitSignal>,
+    /// The checkpoints' `created_ms`.
+    clock: Clock,
 }
 
 impl Checkpointer {
@@ -123,6 +104,7 @@ impl Checkpointer {
         pool: SqlitePool,
         opts: CheckpointOptions,
         signal: Arc<CommitSignal>,
+        clock: Clock,
     ) -> Result<mpsc::Sender<CheckpointCmd>, StoreError> {
         let frontier = stored_frontier(&pool).await?;
         let last_size = latest(&pool).await?.map(|c| c.size);
@@ -133,6 +115,7 @@ impl Checkpointer {
             frontier,
             last_size,
             signal,
+            clock,
         };
         tokio::spawn(task.run(rx));
         Ok(tx)
@@ -149,11 +132,11 @@ impl Checkpointer {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(CheckpointCmd::Now(reply)) => {
-                        let made = self.make(true).await.map_err(|e| e.to_string());
+                        let made = self.make(true).await;
                         let _ = reply.send(made);
                     }
                     None => {
-                        // Every handle is gone; `Ledger::close` already made the final one
+                        // Every handle is gone; `close` already made the final one
                         // unless the handles were only dropped.
                         if !self.pool.is_closed() {
                             if let Err(error) = self.make(false).await {
@@ -205,27 +188,22 @@ impl Checkpointer {
     async fn make(&mut self, force: bool) -> Result<Option<StoredCheckpoint>, StoreError> {
         let mut grown = self.frontier.clone();
         loop {
-            let after = i64::try_from(grown.size()).unwrap_or(i64::MAX);
-            let rows =
-                sqlx::query("SELECT seq, hash FROM ledger WHERE seq > ? ORDER BY seq LIMIT 65536")
-                    .bind(after)
-                    .fetch_all(&self.pool)
-                    .await?;
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT seq, hash FROM ledger WHERE seq > ? ORDER BY seq LIMIT 65536",
+            )
+            .bind(seq_param(grown.size()))
+            .fetch_all(&self.pool)
+            .await?;
             if rows.is_empty() {
                 break;
             }
-            for r in &rows {
-                let seq: i64 = r.try_get(0)?;
-                let hash: String = r.try_get(1)?;
+            for (seq, hash) in &rows {
                 let expected = grown.size() + 1;
-                if u64::try_from(seq).ok() != Some(expected) {
-                    return Err(StoreError::Verify(format!(
-                        "ledger record {expected} is missing (found {seq}); no checkpoint is signed over a gap"
-                    )));
+                let found = u64::try_from(*seq).unwrap_or(0);
+                if found != expected {
+                    return Err(StoreError::Gap { expected, found });
                 }
-                let leaf = hash_from_hex(&hash).ok_or_else(|| {
-                    StoreError::Verify(format!("ledger record {seq}: stored hash is malformed"))
-                })?;
+                let leaf = hash_from_hex(hash).ok_or(StoreError::BadRecord { seq: found })?;
                 grown.push(leaf);
             }
         }
@@ -246,18 +224,13 @@ impl Checkpointer {
             root: grown.root(),
             extensions: Vec::new(),
         };
-        let note = cp
-            .sign(&self.opts.signer)
-            .map_err(|e| StoreError::Verify(format!("signing the checkpoint: {e}")))?;
-        let created_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let note = cp.sign(&self.opts.signer).map_err(StoreError::Sign)?;
+        let created_ms = self.clock.unix_ms();
         let edge: Vec<String> = grown.hashes().iter().map(|h| hex_encode(h)).collect();
         sqlx::query(
             "INSERT OR IGNORE INTO ledger_checkpoints (tree_size, root, note, frontier, created_ms) VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(i64::try_from(cp.size).unwrap_or(i64::MAX))
+        .bind(seq_param(cp.size))
         .bind(hex_encode(&cp.root))
         .bind(&note)
         .bind(edge.join(","))

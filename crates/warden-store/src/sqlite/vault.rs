@@ -11,32 +11,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rand::RngCore as _;
-use sqlx::{Row as _, SqlitePool};
+use sqlx::SqlitePool;
+use warden_core::clock::Clock;
 use warden_core::ledger::LedgerEvent;
 use warden_core::vault::{
     self as core_vault, event_scope, period_key_id, subject_key_id, subject_ref, PayloadPlan,
     SealedRef, Unreadable,
 };
 
-use crate::StoreError;
+use crate::{StoreError, VaultOptions};
 
 /// How long an unwrapped key is trusted without asking the database again.
 pub const CACHE_TTL: Duration = Duration::from_secs(2);
-
-/// Turns sealing of payloads on for a ledger.
-#[derive(Clone)]
-pub struct VaultOptions {
-    /// The master key that wraps every payload key (`warden secret`'s master key).
-    pub master: [u8; 32],
-    /// Retention and subjects, from warden.toml and the scope cards.
-    pub plan: PayloadPlan,
-}
-
-impl std::fmt::Debug for VaultOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VaultOptions").finish_non_exhaustive()
-    }
-}
 
 #[derive(Clone)]
 enum KeyState {
@@ -55,12 +41,8 @@ pub(crate) struct Vault {
     current_subject: Mutex<HashMap<String, (Instant, String)>>,
     /// Decision id → subject key id of its payloads, so its outcome is sealed alike.
     decisions: Mutex<HashMap<String, Option<String>>>,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    /// Key creation and destruction times.
+    clock: Clock,
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -69,20 +51,16 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
-fn vault_error(what: &str) -> StoreError {
-    StoreError::Vault(what.to_string())
-}
-
 impl Vault {
-    pub(crate) async fn open(pool: SqlitePool, opts: VaultOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn open(
+        pool: SqlitePool,
+        opts: VaultOptions,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
         let master_id = warden_core::envelope::key_id(&opts.master);
         let index_key = match fetch(&pool, &opts.master, "index").await? {
             Some(KeyState::Live(k)) => k,
-            Some(KeyState::Destroyed(_)) => {
-                return Err(vault_error(
-                    "the ledger's payload keys could not be opened with this master key (a different master key, or the key rows were altered)",
-                ))
-            }
+            Some(KeyState::Destroyed(_)) => return Err(StoreError::WrongMasterKey),
             None => {
                 let key = random::<32>();
                 let wrapped = core_vault::wrap_key(&opts.master, "index", &key, random());
@@ -91,12 +69,16 @@ impl Vault {
                 )
                 .bind(wrapped)
                 .bind(&master_id)
-                .bind(now_ms())
+                .bind(clock.unix_ms())
                 .execute(&pool)
                 .await?;
                 match fetch(&pool, &opts.master, "index").await? {
                     Some(KeyState::Live(k)) => k,
-                    _ => return Err(vault_error("the subject index key could not be stored")),
+                    _ => {
+                        return Err(StoreError::KeyNotStored {
+                            what: "the subject index key",
+                        })
+                    }
                 }
             }
         };
@@ -109,6 +91,7 @@ impl Vault {
             keys: Mutex::new(HashMap::new()),
             current_subject: Mutex::new(HashMap::new()),
             decisions: Mutex::new(HashMap::new()),
+            clock,
         })
     }
 
@@ -191,17 +174,19 @@ impl Vault {
         .bind(agent)
         .bind(classes.join(","))
         .bind(day)
-        .bind(now_ms())
+        .bind(self.clock.unix_ms())
         .execute(&self.pool)
         .await?;
         match self.key(&id).await? {
             Some(KeyState::Live(k)) => Ok((id, k)),
             // Only a retention run evaluated at a future time destroys today's key; refuse
             // rather than seal with a destroyed key (the call is refused: fail closed).
-            Some(KeyState::Destroyed(_)) => Err(vault_error(&format!(
-                "the payload key for {day} was already destroyed by retention"
-            ))),
-            None => Err(vault_error("a payload key could not be stored")),
+            Some(KeyState::Destroyed(_)) => Err(StoreError::KeyDestroyed {
+                day: day.to_string(),
+            }),
+            None => Err(StoreError::KeyNotStored {
+                what: "a payload key",
+            }),
         }
     }
 
@@ -222,14 +207,13 @@ impl Vault {
             }
         }
         for _ in 0..3 {
-            let row = sqlx::query(
+            let current: Option<String> = sqlx::query_scalar(
                 "SELECT id FROM vault_keys WHERE subject_ref = ? AND wrapped IS NOT NULL ORDER BY generation DESC LIMIT 1",
             )
             .bind(&sref)
             .fetch_optional(&self.pool)
             .await?;
-            if let Some(row) = row {
-                let id: String = row.try_get(0)?;
+            if let Some(id) = current {
                 if let Some(KeyState::Live(k)) = self.key(&id).await? {
                     if let Ok(mut m) = self.current_subject.lock() {
                         m.insert(sref.clone(), (Instant::now(), id.clone()));
@@ -253,11 +237,13 @@ impl Vault {
             .bind(&self.master_id)
             .bind(&sref)
             .bind(generation)
-            .bind(now_ms())
+            .bind(self.clock.unix_ms())
             .execute(&self.pool)
             .await?;
         }
-        Err(vault_error("a subject key could not be stored"))
+        Err(StoreError::KeyNotStored {
+            what: "a subject key",
+        })
     }
 
     /// The subject key id an outcome (or detector finding) of decision `id` is sealed with:
@@ -315,7 +301,7 @@ impl Vault {
         let day = ts
             .get(..10)
             .filter(|d| d.len() == 10)
-            .ok_or_else(|| vault_error("a record without a date"))?;
+            .ok_or(StoreError::UndatedRecord)?;
         let agent = agent.to_string();
         let (period_id, period) = self.period_key(day, &agent, &classes).await?;
         let subject_key = match (&*event, subject) {
@@ -448,15 +434,14 @@ async fn fetch(
     master: &[u8; 32],
     id: &str,
 ) -> Result<Option<KeyState>, StoreError> {
-    let row = sqlx::query("SELECT wrapped, destroyed_by FROM vault_keys WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    let Some(row) = row else {
+    let row: Option<(Option<Vec<u8>>, Option<String>)> =
+        sqlx::query_as("SELECT wrapped, destroyed_by FROM vault_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((wrapped, by)) = row else {
         return Ok(None);
     };
-    let wrapped: Option<Vec<u8>> = row.try_get(0)?;
-    let by: Option<String> = row.try_get(1)?;
     Ok(Some(match wrapped {
         Some(w) => match core_vault::unwrap_key(master, id, &w) {
             Ok(k) => KeyState::Live(k),

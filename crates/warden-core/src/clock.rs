@@ -1,6 +1,7 @@
-//! The one clock the gateway reads: ledger timestamps, token and approval expiry, rate
-//! windows and lock-outs all take "now" from the [`Clock`] in [`crate::AppState`], so a test
-//! can move time for all of them at once.
+//! The one injectable clock: ledger timestamps, checkpoint and key times in the store, token
+//! and approval expiry, rate windows and lock-outs all take "now" from a [`Clock`] handed to
+//! them (the gateway's `AppState` holds one and passes it to the store it opens), so a test can
+//! move time for all of them at once.
 
 use std::sync::Arc;
 
@@ -59,7 +60,7 @@ impl Clock {
 }
 
 /// Unix milliseconds as the ledger writes them (`2026-12-04T15:05:46.123Z`).
-pub(crate) fn format_ms(unix_ms: i64) -> String {
+pub fn format_ms(unix_ms: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let base = t

@@ -1,0 +1,285 @@
+//! [`Store`]: the handle callers hold, one accessor per concern, and [`StoreOptions`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use warden_core::clock::Clock;
+use warden_core::config::Durability;
+use warden_core::redact::Redactor;
+use warden_core::vault::PayloadPlan;
+use warden_verify::NoteSigner;
+
+use crate::{
+    ApprovalStore, IdentityStore, LedgerLog, Lifecycle, PinStore, StoreError, StoredCheckpoint,
+};
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// What an acknowledged append survives: a crash of Warden, or a power loss.
+    pub durability: Durability,
+    /// Most records in one group commit.
+    pub max_batch: usize,
+    /// Bytes appended after which the WAL is checkpointed even under constant load.
+    pub wal_cap_bytes: u64,
+    /// Signed Merkle checkpoints; `None` for read-only uses (audit commands).
+    pub checkpoints: Option<CheckpointOptions>,
+    /// The redaction engine every event passes through before it is serialised. `None`
+    /// still redacts, with a random key for this process only (tokens then correlate within
+    /// one run, not across restarts).
+    pub redactor: Option<Redactor>,
+    /// Seal payloads (arguments, outputs, the user's request) with per-day and per-subject
+    /// keys wrapped by this master key, for retention and erasure. `None`: stored redacted
+    /// but not sealed.
+    pub vault: Option<VaultOptions>,
+    /// Data residency: records about these agents belong to other regions' stores and are
+    /// refused here (fail closed), whoever tries to append them.
+    pub residency: Option<Residency>,
+    /// Where the store's own timestamps come from (checkpoint and key creation times, the
+    /// review queue); the gateway passes the clock of its `AppState`.
+    pub clock: Clock,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Process,
+            max_batch: 256,
+            wal_cap_bytes: 16 * 1024 * 1024,
+            checkpoints: None,
+            redactor: None,
+            vault: None,
+            residency: None,
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// Which store this is, and the agents whose records must never land in it.
+#[derive(Debug, Clone, Default)]
+pub struct Residency {
+    /// This store's region (`None`: the home store).
+    pub region: Option<String>,
+    /// Agent → the region that keeps its records (`None`: the home store), for every agent
+    /// whose records are kept elsewhere.
+    pub elsewhere: HashMap<String, Option<String>>,
+}
+
+impl Residency {
+    /// Refuse anything about an agent whose records are kept in another region's store.
+    pub(crate) fn check(&self, agent: &str) -> Result<(), StoreError> {
+        match self.elsewhere.get(agent) {
+            None => Ok(()),
+            Some(home) => Err(StoreError::Residency {
+                agent: agent.to_string(),
+                kept_in: home.clone(),
+                store: self.region.clone(),
+            }),
+        }
+    }
+}
+
+/// How checkpoints are made.
+#[derive(Debug, Clone)]
+pub struct CheckpointOptions {
+    /// Signs the notes; its key name is the checkpoint's origin line.
+    pub signer: Arc<NoteSigner>,
+    /// A checkpoint after this many new records...
+    pub every_records: u64,
+    /// ... or after this long when any record is new.
+    pub every: Duration,
+    /// Receives each new checkpoint after it is stored (for witnesses).
+    pub publish: Option<mpsc::UnboundedSender<StoredCheckpoint>>,
+}
+
+/// Turns sealing of payloads on for a store.
+#[derive(Clone)]
+pub struct VaultOptions {
+    /// The master key that wraps every payload key (`warden secret`'s master key).
+    pub master: [u8; 32],
+    /// Retention and subjects, from warden.toml and the scope cards.
+    pub plan: PayloadPlan,
+}
+
+impl std::fmt::Debug for VaultOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultOptions").finish_non_exhaustive()
+    }
+}
+
+/// Handle to a store: the ledger and the tables beside it, one accessor per concern. Cheap
+/// to clone; every clone shares the one writer. [`Store::close`] (or dropping the last
+/// clone) stops it.
+#[derive(Clone)]
+pub struct Store {
+    ledger: Arc<dyn LedgerLog>,
+    identities: Arc<dyn IdentityStore>,
+    approvals: Arc<dyn ApprovalStore>,
+    pins: Arc<dyn PinStore>,
+    lifecycle: Arc<dyn Lifecycle>,
+    clock: Clock,
+    /// The database file, for a store kept in one.
+    path: Option<PathBuf>,
+    /// Temporary (`compat`): every concern at once, for the old `Ledger` surface.
+    all: Arc<dyn crate::compat::AllConcerns>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The scheme and location of a store URL (`sqlite://PATH` → `("sqlite", "PATH")`).
+fn split_url(url: &str) -> Result<(&str, &str), StoreError> {
+    match url.split_once("://") {
+        Some((scheme, rest))
+            if !scheme.is_empty() && !rest.is_empty() && !scheme.contains(['/', ' ']) =>
+        {
+            Ok((scheme, rest))
+        }
+        _ => Err(StoreError::BadUrl(url.to_string())),
+    }
+}
+
+/// Resolve `sqlite://PATH` against the project directory `base`.
+pub fn sqlite_path(url: &str, base: &Path) -> Result<PathBuf, StoreError> {
+    let (scheme, rest) = split_url(url)?;
+    if scheme != "sqlite" {
+        return Err(StoreError::UnsupportedScheme(url.to_string()));
+    }
+    let p = PathBuf::from(rest);
+    Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the store named by `url`, a relative location
+    /// resolved against `base` (the project directory). `sqlite://PATH` is the one scheme of
+    /// this build; any other is [`StoreError::UnsupportedScheme`], a URL that is not
+    /// `scheme://location` is [`StoreError::BadUrl`].
+    pub async fn open(url: &str, base: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
+        let (scheme, _) = split_url(url)?;
+        match scheme {
+            "sqlite" => Self::open_sqlite(&sqlite_path(url, base)?, opts).await,
+            _ => Err(StoreError::UnsupportedScheme(url.to_string())),
+        }
+    }
+
+    /// Open (creating and migrating if needed) the SQLite store at `path`.
+    pub async fn open_sqlite(path: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
+        let clock = opts.clock.clone();
+        let backend = Arc::new(crate::sqlite::SqliteStore::open(path, opts).await?);
+        Ok(Self::from_backend(backend, clock, Some(path.to_path_buf())))
+    }
+
+    /// A handle over one backend that implements every concern.
+    fn from_backend<B>(backend: Arc<B>, clock: Clock, path: Option<PathBuf>) -> Self
+    where
+        B: crate::compat::AllConcerns + 'static,
+    {
+        Self {
+            all: backend.clone(),
+            ledger: backend.clone(),
+            identities: backend.clone(),
+            approvals: backend.clone(),
+            pins: backend.clone(),
+            lifecycle: backend,
+            clock,
+            path,
+        }
+    }
+
+    /// The ledger: append, read, verify, checkpoints.
+    pub fn ledger(&self) -> &dyn LedgerLog {
+        self.ledger.as_ref()
+    }
+
+    /// Agent tokens, OAuth clients, people, sessions, break-glass, sealed secrets.
+    pub fn identities(&self) -> &dyn IdentityStore {
+        self.identities.as_ref()
+    }
+
+    /// The approval queue and votes.
+    pub fn approvals(&self) -> &dyn ApprovalStore {
+        self.approvals.as_ref()
+    }
+
+    /// Tool pins and the review queue. (Named `pin_store` while the old `Ledger::pins` is
+    /// kept by `compat`; becomes `pins`.)
+    pub fn pin_store(&self) -> &dyn PinStore {
+        self.pins.as_ref()
+    }
+
+    /// Retention, erasure, payload-key rotation.
+    pub fn lifecycle(&self) -> &dyn Lifecycle {
+        self.lifecycle.as_ref()
+    }
+
+    /// The clock the store was opened with ([`StoreOptions::clock`]).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Temporary (`compat`): every concern at once.
+    pub(crate) fn all_concerns(&self) -> &(dyn crate::compat::AllConcerns + 'static) {
+        self.all.as_ref()
+    }
+
+    /// Stop accepting appends, commit those queued and, when checkpoints are on, sign a
+    /// final checkpoint over them (see [`LedgerLog::close`]).
+    pub async fn close(self) {
+        self.ledger.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        let base = Path::new("/proj");
+        assert_eq!(
+            sqlite_path("sqlite://.warden/w.db", base).unwrap(),
+            PathBuf::from("/proj/.warden/w.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/w.db", base).unwrap(),
+            PathBuf::from("/var/w.db")
+        );
+        assert!(matches!(
+            sqlite_path("postgres://db/warden", base),
+            Err(StoreError::UnsupportedScheme(_))
+        ));
+        for bad in ["sqlite://", "w.db", "://w.db", ""] {
+            assert!(
+                matches!(sqlite_path(bad, base), Err(StoreError::BadUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn open_dispatches_on_the_scheme() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open("postgres://db/warden", dir.path(), StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnsupportedScheme(_)), "{err}");
+        let err = Store::open("nonsense", dir.path(), StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::BadUrl(_)), "{err}");
+        let store = Store::open("sqlite://s/w.db", dir.path(), StoreOptions::default())
+            .await
+            .unwrap();
+        assert!(dir.path().join("s/w.db").exists());
+        assert_eq!(store.ledger().count().await.unwrap(), 0);
+        store.close().await;
+    }
+}
