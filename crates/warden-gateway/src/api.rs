@@ -322,7 +322,8 @@ async fn show(
         .agent;
     let mut approval = Value::Null;
     let row = state
-        .ledger
+        .store
+        .approvals()
         .approval(&id)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?
@@ -334,7 +335,8 @@ async fn show(
             .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
         if let Some(row) = row {
             let votes = state
-                .ledger
+                .store
+                .approvals()
                 .approval_votes(&id)
                 .await
                 .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
@@ -342,7 +344,8 @@ async fn show(
         }
     }
     let records = state
-        .ledger
+        .store
+        .ledger()
         .records_of_decision(&id)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
@@ -417,7 +420,8 @@ async fn record_outcome(
     parent: Option<warden_core::otel::TraceParent>,
 ) -> Result<Response, ApiError> {
     let records = state
-        .ledger
+        .store
+        .ledger()
         .records_of_decision(id)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
@@ -516,7 +520,7 @@ async fn healthz() -> impl IntoResponse {
     )
 )]
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.ledger.ready().await {
+    match state.store.ledger().ready().await {
         Ok(()) => Json(json!({
             "status": "ready",
             "policy_version": state.policy.version,

@@ -19,7 +19,7 @@ use warden_core::identity::{
 };
 use warden_core::ledger::{IdentityEvent, LedgerEvent};
 use warden_core::{CompiledPolicy, Decision, Verdict};
-use warden_store::{ClientRow, Ledger, StoreError, TokenRow};
+use warden_store::{ClientRow, Store, StoreError, TokenRow};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -48,9 +48,10 @@ pub enum IdentityError {
     Store(#[from] StoreError),
 }
 
-/// Unix seconds now.
+/// Unix seconds now by the system clock (for commands that run without a gateway state; a
+/// gateway reads [`AppState::clock`]).
 pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    crate::Clock::system().unix()
 }
 
 /// RFC 3339 of Unix seconds (for lists and records).
@@ -134,7 +135,7 @@ pub struct TokenRequest<'a> {
 /// its tools, expiring after `ttl` (never after `[identity] token_ttl_max_secs`). The
 /// `token_issued` record is durable before the token exists.
 pub async fn issue_token(
-    ledger: &Ledger,
+    store: &Store,
     policy: &CompiledPolicy,
     cfg: &IdentityConfig,
     req: TokenRequest<'_>,
@@ -177,7 +178,7 @@ pub async fn issue_token(
         .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
     let environment = card.environment.to_string();
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "token_issued".into(),
             actor: req.issued_by.to_string(),
@@ -195,7 +196,8 @@ pub async fn issue_token(
         },
     )
     .await?;
-    ledger
+    store
+        .identities()
         .insert_token(&TokenRow {
             id: id.clone(),
             hash: hash.to_vec(),
@@ -220,22 +222,23 @@ pub async fn issue_token(
 
 /// Revoke a token by id (recorded first).
 pub async fn revoke_token(
-    ledger: &Ledger,
+    store: &Store,
     id: &str,
     actor: &str,
     break_glass: bool,
     now: i64,
 ) -> Result<TokenRow, IdentityError> {
-    let row = ledger
+    let row = store
+        .identities()
         .token(id)
         .await?
         .filter(|t| t.revoked_at.is_none())
         .ok_or_else(|| IdentityError::NoSuchToken(id.to_string()))?;
-    if !ledger.revoke_token(id, now).await? {
+    if !store.identities().revoke_token(id, now).await? {
         return Err(IdentityError::NoSuchToken(id.to_string()));
     }
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "token_revoked".into(),
             actor: actor.to_string(),
@@ -258,7 +261,7 @@ pub struct NewClient {
 
 /// Create an OAuth client for an agent; its secret is stored as Argon2id only.
 pub async fn add_client(
-    ledger: &Ledger,
+    store: &Store,
     policy: &CompiledPolicy,
     agent: &str,
     actor: &str,
@@ -271,7 +274,7 @@ pub async fn add_client(
     let client_id = format!("{agent}.{id}");
     let secret_hash = hash_password(&secret)?;
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "client_added".into(),
             actor: actor.to_string(),
@@ -282,7 +285,8 @@ pub async fn add_client(
         },
     )
     .await?;
-    ledger
+    store
+        .identities()
         .insert_client(&ClientRow {
             client_id: client_id.clone(),
             agent: agent.to_string(),
@@ -296,14 +300,14 @@ pub async fn add_client(
 
 /// Seal a new break-glass credential (earlier ones stop working). Shown once.
 pub async fn seal_break_glass(
-    ledger: &Ledger,
+    store: &Store,
     actor: &str,
     now: i64,
 ) -> Result<(String, String), IdentityError> {
     let (cred, id) = new_credential(CredentialKind::BreakGlass);
     let hash = credential_hash(&cred);
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "break_glass_sealed".into(),
             actor: actor.to_string(),
@@ -314,19 +318,19 @@ pub async fn seal_break_glass(
         },
     )
     .await?;
-    ledger.seal_break_glass(&id, &hash, now).await?;
+    store.identities().seal_break_glass(&id, &hash, now).await?;
     Ok((cred, id))
 }
 
 /// Check a presented break-glass credential: its id if it is the active one.
 pub async fn check_break_glass(
-    ledger: &Ledger,
+    store: &Store,
     presented: &str,
 ) -> Result<Option<String>, StoreError> {
     let digest = credential_hash(presented);
     let parsed = parse_credential(presented).filter(|c| c.kind == CredentialKind::BreakGlass);
     let stored = match &parsed {
-        Some(c) => ledger.break_glass_hash(c.id).await?,
+        Some(c) => store.identities().break_glass_hash(c.id).await?,
         None => None,
     };
     let known = stored.as_deref().and_then(|s| <[u8; 32]>::try_from(s).ok());
@@ -337,10 +341,13 @@ pub async fn check_break_glass(
     })
 }
 
-/// Append an identity record and wait until it is durable.
-pub async fn append(ledger: &Ledger, event: IdentityEvent) -> Result<(), StoreError> {
-    ledger
-        .append(crate::now_rfc3339(), LedgerEvent::Identity(event))
+/// Append an identity record and wait until it is durable. Its time is read from the
+/// store's clock, which a gateway shares with its `AppState` (so a test that moves the
+/// gateway's time moves the records' time too).
+pub async fn append(store: &Store, event: IdentityEvent) -> Result<(), StoreError> {
+    store
+        .ledger()
+        .append(store.clock().rfc3339(), LedgerEvent::Identity(event))
         .await
         .map(|_| ())
 }
@@ -397,7 +404,8 @@ async fn authenticate_any_region(
     let parsed = parse_credential(presented).filter(|c| c.kind == CredentialKind::AgentToken);
     let row = match &parsed {
         Some(c) => state
-            .ledger
+            .store
+            .identities()
             .token(c.id)
             .await
             .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?,

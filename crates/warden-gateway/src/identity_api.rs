@@ -77,7 +77,7 @@ pub(crate) async fn token_endpoint(
         Err(e) => return oauth_error(&e),
     };
     let failed = || OAuthError::new("invalid_client", "client authentication failed");
-    let client = match state.ledger.client(&req.client_id).await {
+    let client = match state.store.identities().client(&req.client_id).await {
         Ok(c) => c,
         Err(e) => return ApiError::ledger_unavailable(e.to_string()).into_response(),
     };
@@ -91,7 +91,7 @@ pub(crate) async fn token_endpoint(
         .unwrap_or(false);
     let Some(client) = client.filter(|_| ok) else {
         let logged = append(
-            &state.ledger,
+            &state.store,
             IdentityEvent {
                 action: "client_auth_failed".into(),
                 actor: format!(
@@ -114,7 +114,7 @@ pub(crate) async fn token_endpoint(
         return e.into_response();
     }
     let issued = issue_token(
-        &state.ledger,
+        &state.store,
         &state.policy,
         &state.identity,
         TokenRequest {
@@ -205,7 +205,7 @@ pub(crate) async fn issue_handler(
     })?;
     state.serves_agent(&req.agent)?;
     let t = issue_token(
-        &state.ledger,
+        &state.store,
         &state.policy,
         &state.identity,
         TokenRequest {
@@ -259,7 +259,8 @@ pub(crate) async fn list_handler(
         return Err(forbidden("only admins and auditors list tokens"));
     }
     let rows = state
-        .ledger
+        .store
+        .identities()
         .tokens(state.now(), false)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
@@ -299,7 +300,7 @@ pub(crate) async fn revoke_handler(
         return Err(forbidden("only admins revoke tokens"));
     }
     revoke_token(
-        &state.ledger,
+        &state.store,
         &id,
         &session.actor(),
         session.break_glass,

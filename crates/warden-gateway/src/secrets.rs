@@ -11,7 +11,7 @@ use serde_json::json;
 use warden_core::config::IdentityConfig;
 use warden_core::envelope::{self, Sealed};
 use warden_core::ledger::IdentityEvent;
-use warden_store::{Ledger, SecretRow, StoreError};
+use warden_store::{SecretRow, Store, StoreError};
 
 /// The environment variable that holds the master key (64 hex digits).
 pub const MASTER_KEY_ENV: &str = "WARDEN_MASTER_KEY";
@@ -157,7 +157,7 @@ pub fn valid_secret_name(name: &str) -> bool {
 
 /// Seal and store a value under `name` (no record; see [`set_secret`]).
 pub(crate) async fn put_sealed(
-    ledger: &Ledger,
+    store: &Store,
     key: &MasterKey,
     name: &str,
     value: &[u8],
@@ -166,7 +166,8 @@ pub(crate) async fn put_sealed(
     let mut dk = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut dk);
     let sealed = envelope::seal(&key.0, name, value, dk, [nonce(), nonce()]);
-    ledger
+    store
+        .identities()
         .put_secret(&SecretRow {
             name: name.to_string(),
             wrapped_key: sealed.wrapped_key,
@@ -180,11 +181,12 @@ pub(crate) async fn put_sealed(
 
 /// Open the value stored under `name`.
 pub(crate) async fn get_sealed(
-    ledger: &Ledger,
+    store: &Store,
     key: &MasterKey,
     name: &str,
 ) -> Result<Vec<u8>, SecretError> {
-    let row = ledger
+    let row = store
+        .identities()
         .secret(name)
         .await?
         .ok_or_else(|| SecretError::Missing(name.to_string()))?;
@@ -203,7 +205,7 @@ pub(crate) async fn get_sealed(
 /// `warden secret set NAME`: store an upstream credential, and record that it was set (the
 /// record names the secret; it never holds the value).
 pub async fn set_secret(
-    ledger: &Ledger,
+    store: &Store,
     key: &MasterKey,
     name: &str,
     value: &[u8],
@@ -214,7 +216,7 @@ pub async fn set_secret(
         return Err(SecretError::BadName);
     }
     crate::identity::append(
-        ledger,
+        store,
         IdentityEvent {
             action: "secret_set".into(),
             actor: actor.to_string(),
@@ -225,29 +227,25 @@ pub async fn set_secret(
         },
     )
     .await?;
-    put_sealed(ledger, key, name, value, now).await
+    put_sealed(store, key, name, value, now).await
 }
 
 /// An upstream credential, for the code that passes it to the upstream.
-pub async fn get_secret(
-    ledger: &Ledger,
-    key: &MasterKey,
-    name: &str,
-) -> Result<String, SecretError> {
-    let bytes = get_sealed(ledger, key, name).await?;
+pub async fn get_secret(store: &Store, key: &MasterKey, name: &str) -> Result<String, SecretError> {
+    let bytes = get_sealed(store, key, name).await?;
     String::from_utf8(bytes).map_err(|_| SecretError::Open(name.to_string()))
 }
 
 /// Re-wrap every data key under `new` (one transaction). The caller then replaces the key
 /// file or the environment variable.
 pub async fn rotate_master(
-    ledger: &Ledger,
+    store: &Store,
     old: &MasterKey,
     new: &MasterKey,
     actor: &str,
     now: i64,
 ) -> Result<usize, SecretError> {
-    let rows = ledger.secrets().await?;
+    let rows = store.identities().secrets().await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let sealed = Sealed {
@@ -266,7 +264,7 @@ pub async fn rotate_master(
         });
     }
     crate::identity::append(
-        ledger,
+        store,
         IdentityEvent {
             action: "master_key_rotated".into(),
             actor: actor.to_string(),
@@ -277,7 +275,7 @@ pub async fn rotate_master(
         },
     )
     .await?;
-    ledger.replace_secrets(&out).await?;
+    store.identities().replace_secrets(&out).await?;
     Ok(out.len())
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use warden_core::config::{IdentityConfig, WardenConfig};
 use warden_core::CompiledPolicy;
-use warden_store::Ledger;
+use warden_store::Store;
 
 use crate::auth::AgentKeys;
 use crate::mcp::hub::McpHub;
@@ -18,7 +18,8 @@ use crate::Clock;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) policy: Arc<CompiledPolicy>,
-    pub(crate) ledger: Ledger,
+    /// The ledger and the tables beside it.
+    pub(crate) store: Store,
     pub(crate) keys: Arc<AgentKeys>,
     pub(crate) max_request_bytes: usize,
     pub(crate) max_output_bytes: usize,
@@ -52,7 +53,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &WardenConfig, policy: Arc<CompiledPolicy>, ledger: Ledger) -> Self {
+    /// A gateway over `store`, reading time from the store's clock (the one its records
+    /// carry).
+    pub fn new(config: &WardenConfig, policy: Arc<CompiledPolicy>, store: Store) -> Self {
         let keys = AgentKeys::from_config(
             config
                 .agent_keys
@@ -60,8 +63,9 @@ impl AppState {
                 .map(|(agent, key)| (agent, key.get_ref().as_str())),
         );
         Self {
+            clock: store.clock().clone(),
             policy,
-            ledger,
+            store,
             keys: Arc::new(keys),
             max_request_bytes: config.gateway.max_request_bytes,
             max_output_bytes: config.gateway.max_output_bytes,
@@ -72,7 +76,6 @@ impl AppState {
                 config.gateway.max_concurrent_calls_per_session,
             )),
             identity: Arc::new(config.identity.clone()),
-            clock: Clock::system(),
             master_key: None,
             taint: Arc::new(crate::taint::SessionTaint::default()),
             approvals: Arc::new(config.approvals.clone()),
@@ -141,7 +144,8 @@ impl AppState {
         &self.approvals
     }
 
-    /// Take the time from `clock` instead of the system clock.
+    /// Take the time from `clock` instead of the store's. Open the store with the same clock
+    /// (`StoreOptions::clock`) so the records it writes and the ones the gateway writes agree.
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -184,8 +188,14 @@ impl AppState {
         &self.policy
     }
 
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+    /// The ledger and the tables beside it.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Temporary: the old name of [`AppState::store`], until the CLI moves to it.
+    pub fn ledger(&self) -> &Store {
+        &self.store
     }
 
     /// The taint state of agents' sessions.

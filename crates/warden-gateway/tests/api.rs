@@ -86,7 +86,7 @@ async fn no_call_is_accepted_without_a_valid_key() {
     let (st, _) = call(&s, "POST", "/v1/decisions", Some("guessed-key"), Some(body)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        s.ledger().count().await.unwrap(),
+        s.store().ledger().count().await.unwrap(),
         0,
         "unauthenticated calls are not decisions"
     );
@@ -146,10 +146,10 @@ async fn decisions_are_returned_with_reasons_and_recorded() {
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["violations"][0]["argument"], "amount");
 
-    let report = s.ledger().verify(|_| {}).await.unwrap();
+    let report = s.store().ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none());
     assert_eq!(report.verified, 4);
-    let recs = s.ledger().tail(4).await.unwrap();
+    let recs = s.store().ledger().tail(4).await.unwrap();
     let first = serde_json::to_value(&recs[0].record).unwrap();
     assert_eq!(first["event"]["correlation_id"], "TICKET-9");
     assert_eq!(first["event"]["environment"], "prod");
@@ -248,7 +248,7 @@ async fn large_outputs_are_cut_and_the_record_says_so() {
     .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["output_truncated"], true);
-    let rec = serde_json::to_value(&s.ledger().tail(1).await.unwrap()[0].record).unwrap();
+    let rec = serde_json::to_value(&s.store().ledger().tail(1).await.unwrap()[0].record).unwrap();
     assert_eq!(rec["event"]["output_truncated"], true);
     assert_eq!(rec["event"]["output_bytes"], 1002);
 }
@@ -312,7 +312,7 @@ async fn the_card_rate_limit_denies_and_records() {
     let (_, v) = propose(&s, TRIAGE_KEY, "get_ticket", json!({"ticket_id": "T-1001"})).await;
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["policies"][0], "warden/rate-limit");
-    assert_eq!(s.ledger().count().await.unwrap(), 121);
+    assert_eq!(s.store().ledger().count().await.unwrap(), 121);
 }
 
 #[tokio::test]
@@ -426,7 +426,7 @@ mod mcp_gate {
         assert!(
             matches!(g.from_client(no_name).await, ClientAction::Reply(r) if r.contains("-32602"))
         );
-        assert_eq!(s.ledger().count().await.unwrap(), 0);
+        assert_eq!(s.store().ledger().count().await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -451,7 +451,7 @@ mod mcp_gate {
             }
         }
         assert_eq!(
-            s.ledger().count().await.unwrap(),
+            s.store().ledger().count().await.unwrap(),
             2,
             "both refusals recorded"
         );
@@ -535,11 +535,11 @@ mod mcp_gate {
         assert_eq!(out["result"]["tools"].as_array().unwrap().len(), 1);
         assert_eq!(out["result"]["tools"][0]["name"], "get_ticket");
         // Decision, outcome, decision, and a pin for each announced tool.
-        assert_eq!(s.ledger().count().await.unwrap(), 5);
-        assert_eq!(s.ledger().pins().await.unwrap().len(), 2);
+        assert_eq!(s.store().ledger().count().await.unwrap(), 5);
+        assert_eq!(s.store().pin_store().pins().await.unwrap().len(), 2);
         assert!(s
-            .ledger()
-            .verify(|_| {})
+            .store()
+            .verify(Box::new(|_| {}))
             .await
             .unwrap()
             .first_break

@@ -87,7 +87,7 @@ async fn approved_call_runs_once_with_the_same_arguments_and_the_vote_is_signed(
     assert!(replay.raw.contains("already used"), "{}", replay.raw);
 
     // The ledger: proposal → signed vote (approver, MFA) → execution bound to the approval.
-    let records = e.ledger.records_of_decision(&id).await.unwrap();
+    let records = e.store.ledger().records_of_decision(&id).await.unwrap();
     let vote = records
         .iter()
         .find_map(|r| match &r.record.event {
@@ -111,10 +111,17 @@ async fn approved_call_runs_once_with_the_same_arguments_and_the_vote_is_signed(
     )
     .await;
     assert_eq!(key.body["verifier_key"], e.signer.verifier().to_vkey());
-    let tail = e.ledger.tail(50).await.unwrap();
+    let tail = e.store.ledger().tail(50).await.unwrap();
     let exec = tail.iter().find(|r| matches!(&r.record.event, LedgerEvent::Decision(d) if d.approval_id.as_deref() == Some(id.as_str()) && d.decision.decision == warden_core::Verdict::Allow));
     assert!(exec.is_some(), "the execution decision names the approval");
-    assert!(e.ledger.verify(|_| {}).await.unwrap().first_break.is_none());
+    assert!(e
+        .store
+        .ledger()
+        .verify(Box::new(|_| {}))
+        .await
+        .unwrap()
+        .first_break
+        .is_none());
 }
 
 #[tokio::test]
@@ -184,7 +191,7 @@ async fn expiry_is_an_explicit_outcome_recorded_and_returned() {
         polled.raw
     );
     assert_eq!(polled.body["approval"]["outcome"], "expired, not approved");
-    let records = e.ledger.records_of_decision(&id).await.unwrap();
+    let records = e.store.ledger().records_of_decision(&id).await.unwrap();
     assert!(records.iter().any(|r| matches!(&r.record.event, LedgerEvent::ApprovalExpired(x) if x.outcome == "expired, not approved")));
     // Nobody can approve it any more, and it cannot be executed.
     let late = e
@@ -298,7 +305,7 @@ async fn approval_without_recent_mfa_is_refused() {
         )
         .await;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.raw);
-    let records = e.ledger.records_of_decision(&id).await.unwrap();
+    let records = e.store.ledger().records_of_decision(&id).await.unwrap();
     let mfa_at = records.iter().find_map(|r| match &r.record.event {
         LedgerEvent::ApprovalVote(v) => Some(v.vote.statement.mfa.verified_at),
         _ => None,
@@ -326,9 +333,15 @@ async fn missing_csrf_token_is_refused() {
     )
     .await;
     assert_eq!(form.status, StatusCode::FORBIDDEN, "{}", form.raw);
-    let still = e.ledger.approval(&id).await.unwrap().unwrap();
+    let still = e.store.approvals().approval(&id).await.unwrap().unwrap();
     assert_eq!(still.state, "pending");
-    assert!(e.ledger.approval_votes(&id).await.unwrap().is_empty());
+    assert!(e
+        .store
+        .approvals()
+        .approval_votes(&id)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -497,7 +510,7 @@ async fn a_failed_snapshot_read_still_holds_the_call_and_says_why() {
         "the caller's report is not shown"
     );
     // The read is in the ledger, after the proposal, with its arguments and why it failed.
-    let records = e.ledger.records_of_decision(&id).await.unwrap();
+    let records = e.store.ledger().records_of_decision(&id).await.unwrap();
     let kinds: Vec<&str> = records.iter().map(|r| r.record.event.kind()).collect();
     assert_eq!(kinds, vec!["decision", "snapshot_read"], "{kinds:?}");
     let LedgerEvent::SnapshotRead(read) = &records[1].record.event else {
@@ -559,7 +572,13 @@ async fn owners_and_the_requesting_principal_cannot_approve() {
     let r = e.vote(&principal, &id, "approve", json!({}), true).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
     assert!(r.raw.contains("requesting principal"), "{}", r.raw);
-    assert!(e.ledger.approval_votes(&id).await.unwrap().is_empty());
+    assert!(e
+        .store
+        .approvals()
+        .approval_votes(&id)
+        .await
+        .unwrap()
+        .is_empty());
     let ok = e.vote(&ann, &id, "approve", json!({}), true).await;
     assert_eq!(ok.body["state"], "approved", "{}", ok.raw);
 
@@ -600,7 +619,13 @@ async fn malformed_vote_bodies_and_forms_are_refused_without_a_vote() {
     .await;
     assert_eq!(form.status, StatusCode::BAD_REQUEST, "{}", form.raw);
     assert!(form.raw.contains("repeated"), "{}", form.raw);
-    assert!(e.ledger.approval_votes(&id).await.unwrap().is_empty());
+    assert!(e
+        .store
+        .approvals()
+        .approval_votes(&id)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// A local HTTP receiver standing in for Slack's incoming-webhook endpoint: every POST body

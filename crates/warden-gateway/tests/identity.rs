@@ -21,7 +21,7 @@ use warden_core::project::Project;
 use warden_gateway::identity::{issue_token, revoke_token, IssuedToken, TokenRequest};
 use warden_gateway::logins::{add_user, Role};
 use warden_gateway::AppState;
-use warden_store::Ledger;
+use warden_store::Store;
 
 use common::{code_at, send, Env, Resp, PW, T0};
 
@@ -46,7 +46,7 @@ async fn setup(env: &str) -> Env {
 /// A token for `agent`, issued now.
 async fn issue(e: &Env, agent: &str, ttl: u64, tools: Option<Vec<&str>>) -> IssuedToken {
     issue_token(
-        &e.ledger,
+        &e.store,
         &e.project.policy,
         &e.project.config.identity,
         TokenRequest {
@@ -77,8 +77,9 @@ async fn read_ticket(state: &AppState, bearer: &str) -> Resp {
     propose(state, bearer, "get_ticket", json!({"ticket_id": "T-1001"})).await
 }
 
-async fn identity_actions(ledger: &Ledger) -> Vec<(String, String, bool)> {
-    ledger
+async fn identity_actions(store: &Store) -> Vec<(String, String, bool)> {
+    store
+        .ledger()
         .tail(10_000)
         .await
         .unwrap()
@@ -99,7 +100,7 @@ async fn a_token_works_for_its_agent_and_is_recorded_without_its_secret() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.body["agent"], "support-triage");
     assert_eq!(r.body["decision"], "allow");
-    let all = e.ledger.tail(100).await.unwrap();
+    let all = e.store.ledger().tail(100).await.unwrap();
     let text = serde_json::to_string(&all.iter().map(|r| &r.record).collect::<Vec<_>>()).unwrap();
     assert!(text.contains(&t.id), "the record names the token id");
     assert!(!text.contains(&t.token), "the record never holds the token");
@@ -112,7 +113,7 @@ async fn a_dev_token_is_refused_in_prod_and_a_prod_token_in_dev() {
     let dev_state = prod.restarted_with(project("dev"));
     let prod_token = issue(&prod, "support-triage", 900, None).await;
     let dev_token = issue_token(
-        &prod.ledger,
+        &prod.store,
         &dev_project.policy,
         &dev_project.config.identity,
         TokenRequest {
@@ -160,7 +161,7 @@ async fn ttl_above_the_hard_maximum_is_refused() {
     let e = setup("prod").await;
     let max = e.project.config.identity.token_ttl_max_secs;
     let err = issue_token(
-        &e.ledger,
+        &e.store,
         &e.project.policy,
         &e.project.config.identity,
         TokenRequest {
@@ -177,7 +178,7 @@ async fn ttl_above_the_hard_maximum_is_refused() {
     assert!(err.to_string().contains("at most"), "{err}");
     // The default applies when no TTL is given: one hour.
     let t = issue_token(
-        &e.ledger,
+        &e.store,
         &e.project.policy,
         &e.project.config.identity,
         TokenRequest {
@@ -199,14 +200,14 @@ async fn revocation_takes_effect_on_the_next_call() {
     let e = setup("prod").await;
     let t = issue(&e, "support-triage", 900, None).await;
     assert_eq!(read_ticket(&e.state, &t.token).await.status, StatusCode::OK);
-    revoke_token(&e.ledger, &t.id, "test", false, T0)
+    revoke_token(&e.store, &t.id, "test", false, T0)
         .await
         .unwrap();
     assert_eq!(
         read_ticket(&e.state, &t.token).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let actions: Vec<String> = identity_actions(&e.ledger)
+    let actions: Vec<String> = identity_actions(&e.store)
         .await
         .into_iter()
         .map(|a| a.0)
@@ -231,7 +232,7 @@ async fn rotation_two_tokens_overlap() {
         read_ticket(&e.state, &new.token).await.status,
         StatusCode::OK
     );
-    revoke_token(&e.ledger, &old.id, "test", false, T0 + 400)
+    revoke_token(&e.store, &old.id, "test", false, T0 + 400)
         .await
         .unwrap();
     assert_eq!(
@@ -277,7 +278,7 @@ async fn forged_and_truncated_tokens_are_refused_alike() {
     // Expired and revoked answer the same too.
     let expired = issue(&e, "support-triage", 1, None).await;
     let revoked = issue(&e, "support-triage", 900, None).await;
-    revoke_token(&e.ledger, &revoked.id, "test", false, T0)
+    revoke_token(&e.store, &revoked.id, "test", false, T0)
         .await
         .unwrap();
     e.advance(2);
@@ -326,7 +327,7 @@ async fn a_token_limited_to_some_tools_cannot_call_others() {
     );
     // A tool outside the card cannot be put into a token.
     let err = issue_token(
-        &e.ledger,
+        &e.store,
         &e.project.policy,
         &e.project.config.identity,
         TokenRequest {
@@ -367,7 +368,7 @@ async fn token_request(state: &AppState, basic: Option<(&str, &str)>, form: &str
 async fn client_credentials_grant_returns_a_token_that_works_and_expires() {
     let e = setup("prod").await;
     let c = warden_gateway::identity::add_client(
-        &e.ledger,
+        &e.store,
         &e.project.policy,
         "support-triage",
         "test",
@@ -509,7 +510,7 @@ async fn totp_wrong_reused_and_missing_codes_are_refused() {
     // All failures answer alike.
     assert_eq!(missing.raw, bad.raw);
     assert_eq!(bad.raw, reused.raw);
-    let actions: Vec<String> = identity_actions(&e.ledger)
+    let actions: Vec<String> = identity_actions(&e.store)
         .await
         .into_iter()
         .map(|a| a.0)
@@ -528,7 +529,7 @@ async fn mfa_cannot_be_turned_off_for_admins_and_approvers() {
     let e = setup("prod").await;
     for role in [Role::Admin, Role::Approver] {
         let err = add_user(
-            &e.ledger,
+            &e.store,
             &e.key,
             "bob",
             role,
@@ -546,7 +547,7 @@ async fn mfa_cannot_be_turned_off_for_admins_and_approvers() {
     }
     // An auditor may go without; they log in with a password only.
     add_user(
-        &e.ledger,
+        &e.store,
         &e.key,
         "carol",
         Role::Auditor,
@@ -744,7 +745,7 @@ async fn repeated_failures_lock_the_account_with_back_off() {
         "the lock lifts after the back-off: {}",
         r.raw
     );
-    let actions = identity_actions(&e.ledger).await;
+    let actions = identity_actions(&e.store).await;
     assert!(
         actions
             .iter()
@@ -756,7 +757,7 @@ async fn repeated_failures_lock_the_account_with_back_off() {
 #[tokio::test]
 async fn break_glass_works_raises_an_alert_and_marks_its_records() {
     let e = setup("prod").await;
-    let (cred, _id) = warden_gateway::identity::seal_break_glass(&e.ledger, "test", T0)
+    let (cred, _id) = warden_gateway::identity::seal_break_glass(&e.store, "test", T0)
         .await
         .unwrap();
     // As a bearer on the admin API.
@@ -780,7 +781,7 @@ async fn break_glass_works_raises_an_alert_and_marks_its_records() {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let actions = identity_actions(&e.ledger).await;
+    let actions = identity_actions(&e.store).await;
     let alerts: Vec<_> = actions
         .iter()
         .filter(|(a, _, _)| a == "break_glass_used")
@@ -792,7 +793,7 @@ async fn break_glass_works_raises_an_alert_and_marks_its_records() {
         "the token issued with break-glass is marked: {actions:?}"
     );
     // A newly sealed credential replaces the old one.
-    warden_gateway::identity::seal_break_glass(&e.ledger, "test", T0)
+    warden_gateway::identity::seal_break_glass(&e.store, "test", T0)
         .await
         .unwrap();
     let r = login(&e.state, json!({"break_glass": cred})).await;

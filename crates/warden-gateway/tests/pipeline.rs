@@ -217,7 +217,8 @@ async fn block(env: &Env, server: &str, tool: &str) {
     {
         let hash = format!("{n:064}");
         let check = env
-            .ledger
+            .store
+            .pin_store()
             .check_pin(
                 server,
                 tool,
@@ -229,7 +230,12 @@ async fn block(env: &Env, server: &str, tool: &str) {
             .unwrap();
         assert!(matches!(check, PinCheck::New | PinCheck::Changed { .. }));
     }
-    assert!(env.ledger.is_blocked(server, tool).await.unwrap());
+    assert!(env
+        .store
+        .pin_store()
+        .is_blocked(server, tool)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
@@ -306,7 +312,8 @@ async fn correlation_ids_reach_the_decision_and_outcome_records_on_every_door() 
         // call fails) and carries the same ticket.
         if let Door::McpHttp = door {
             let records = env
-                .ledger
+                .store
+                .ledger()
                 .records_of_decision(&named.decision_id)
                 .await
                 .unwrap();
@@ -483,7 +490,7 @@ async fn a_released_approval_goes_through_the_rate_limit() {
             "{r:?}: {answer}"
         );
         // Refused before the binding: the approval is still there to use.
-        let row = env.ledger.approval(&id).await.unwrap().unwrap();
+        let row = env.store.approvals().approval(&id).await.unwrap().unwrap();
         assert!(row.used_at.is_none(), "{r:?}");
     }
 }

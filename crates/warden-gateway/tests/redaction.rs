@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use warden_core::redact::{Redactor, Withholding};
 use warden_gateway::{app, AppState};
-use warden_store::LedgerOptions;
+use warden_store::StoreOptions;
 
 /// The example's static agent keys in the shared harness: each agent's key is its name.
 const TRIAGE_KEY: &str = "support-triage";
@@ -94,7 +94,7 @@ async fn no_planted_value_reaches_the_sqlite_file() {
                         project.policy.cards.values(),
                         &project.config.retention.not_stored(),
                     ));
-            LedgerOptions {
+            StoreOptions {
                 redactor: Some(redactor),
                 ..Default::default()
             }
@@ -102,7 +102,7 @@ async fn no_planted_value_reaches_the_sqlite_file() {
     )
     .await;
     let common::Env {
-        dir, state, ledger, ..
+        dir, state, store, ..
     } = env;
     let docs = corpus();
     let mut planted: Vec<String> = Vec::new();
@@ -159,13 +159,13 @@ async fn no_planted_value_reaches_the_sqlite_file() {
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(v["decision"], "deny", "{v}");
     }
-    let records = ledger.count().await.unwrap();
+    let records = store.ledger().count().await.unwrap();
     assert_eq!(records, docs.len() as u64 * 3);
-    assert!(ledger.redacted_values() >= planted.len() as u64);
-    let report = ledger.verify(|_| {}).await.unwrap();
+    assert!(store.ledger().redacted_values() >= planted.len() as u64);
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none());
     drop(state);
-    ledger.close().await;
+    store.close().await;
 
     let mut files = Vec::new();
     for suffix in ["", "-wal", "-shm"] {

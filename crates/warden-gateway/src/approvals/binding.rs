@@ -59,7 +59,7 @@ async fn use_approval(
         tracing::error!(message = "approval expiry sweep failed", error = %e);
         return Err("the approval could not be checked (store unavailable), so the call is refused (fail closed)".into());
     }
-    let row = match state.ledger.approval(approval_id).await {
+    let row = match state.store.approvals().approval(approval_id).await {
         Ok(Some(r)) if r.agent == agent => r,
         Ok(_) => return Err(format!("no approval `{approval_id}` for this agent")),
         Err(e) => {
@@ -102,7 +102,8 @@ async fn use_approval(
         ));
     }
     match state
-        .ledger
+        .store
+        .approvals()
         .claim_approval(approval_id, execution_id, state.now())
         .await
     {
@@ -153,7 +154,8 @@ fn apply_approval(
 /// Names of the people who approved a request.
 async fn approvers_of(state: &AppState, id: &str) -> Vec<String> {
     state
-        .ledger
+        .store
+        .approvals()
         .approval_votes(id)
         .await
         .unwrap_or_default()

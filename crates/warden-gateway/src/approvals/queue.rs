@@ -28,7 +28,8 @@ pub(crate) async fn hold(
     let qualified = held.qualified_tool();
     let hash = arguments_hash(&p.arguments);
     let live = state
-        .ledger
+        .store
+        .approvals()
         .live_approval_for(p.agent(), &qualified, &hash, state.now())
         .await?
         .filter(|row| row.on_behalf_of == p.on_behalf_of);
@@ -88,7 +89,7 @@ async fn open_request(
         used_at: None,
         used_by: None,
     };
-    state.ledger.insert_approval(&row).await?;
+    state.store.approvals().insert_approval(&row).await?;
     super::webhook::notify_webhook(state, &row);
     Ok(row)
 }
@@ -108,11 +109,12 @@ pub(crate) fn detail_link(state: &AppState, id: &str) -> String {
 pub async fn sweep_expired(state: &AppState) -> Result<u32, warden_store::StoreError> {
     let now = state.now();
     let mut n = 0;
-    for row in state.ledger.due_to_expire(now).await? {
-        if state.ledger.mark_expired(&row.id, now).await? {
+    for row in state.store.approvals().due_to_expire(now).await? {
+        if state.store.approvals().mark_expired(&row.id, now).await? {
             n += 1;
             state
-                .ledger
+                .store
+                .ledger()
                 .append(
                     state.clock.rfc3339(),
                     LedgerEvent::ApprovalExpired(ApprovalExpiredEvent {
@@ -143,7 +145,7 @@ pub(crate) async fn wait_for(
     loop {
         let notified = state.approval_changed.notified();
         sweep_expired(state).await?;
-        let row = state.ledger.approval(id).await?;
+        let row = state.store.approvals().approval(id).await?;
         let pending = row.as_ref().is_some_and(|r| r.state == "pending");
         let now = tokio::time::Instant::now();
         if !pending || now >= deadline {
@@ -214,14 +216,26 @@ pub(crate) fn agent_view(row: &ApprovalRow, votes: &[VoteRow]) -> Value {
 /// signature checks, what the agent saw earlier in the session, the before-state.
 pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
     sweep_expired(state).await.map_err(unavailable)?;
-    let Some(row) = state.ledger.approval(id).await.map_err(unavailable)? else {
+    let Some(row) = state
+        .store
+        .approvals()
+        .approval(id)
+        .await
+        .map_err(unavailable)?
+    else {
         return Ok(None);
     };
-    let votes = state.ledger.approval_votes(id).await.map_err(unavailable)?;
+    let votes = state
+        .store
+        .approvals()
+        .approval_votes(id)
+        .await
+        .map_err(unavailable)?;
     let mut out = approval_json(&row, &votes);
     let saw = match &row.session {
         Some(s) => state
-            .ledger
+            .store
+            .ledger()
             .session_outputs(s, row.ledger_seq, 20)
             .await
             .map_err(unavailable)?,
@@ -238,7 +252,8 @@ pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, 
         })
         .collect();
     let records = state
-        .ledger
+        .store
+        .ledger()
         .records_of_decision(id)
         .await
         .map_err(unavailable)?;
@@ -287,7 +302,7 @@ pub async fn detail_json(state: &AppState, id: &str) -> Result<Option<Value>, st
 
 /// Approval-fatigue figures per approver and per agent, with the rubber-stamp verdict.
 pub async fn stats(state: &AppState) -> Result<Value, warden_store::StoreError> {
-    let samples = super::vote_samples(&state.ledger).await?;
+    let samples = super::vote_samples(&state.store).await?;
     let (by_approver, by_agent) = fatigue(&samples, state.approvals.quick_secs);
     let approvers: serde_json::Map<String, Value> = by_approver
         .iter()

@@ -65,7 +65,8 @@ pub(crate) async fn list_handler(
 ) -> Result<Response, ApiError> {
     sweep_expired(&state).await.map_err(unavailable)?;
     let rows = state
-        .ledger
+        .store
+        .approvals()
         .list_approvals(&q.filter())
         .await
         .map_err(unavailable)?;

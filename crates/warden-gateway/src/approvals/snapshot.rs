@@ -64,7 +64,7 @@ pub(super) async fn before_state_of(
         // Reported by the caller: shown as such, redacted like everything stored.
         return match held.proposal.before_state.clone() {
             Some(mut v) => {
-                state.ledger.redact_value(&mut v);
+                state.store.ledger().redact_value(&mut v);
                 (Some(v), Some("caller".to_string()), None)
             }
             None => (None, None, None),
@@ -86,7 +86,7 @@ pub(super) async fn before_state_of(
         Err(e) => (None, Some(e)),
     };
     if let Some(v) = value.as_mut() {
-        state.ledger.redact_value(v);
+        state.store.ledger().redact_value(v);
         let (kept, _, _) = crate::state::bound_output(v.clone(), state.max_output_bytes);
         *v = kept;
     }
@@ -100,7 +100,12 @@ pub(super) async fn before_state_of(
         error: error.clone(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
     });
-    if let Err(e) = state.ledger.append(state.clock.rfc3339(), event).await {
+    if let Err(e) = state
+        .store
+        .ledger()
+        .append(state.clock.rfc3339(), event)
+        .await
+    {
         tracing::error!(message = "snapshot read not recorded; before-state withheld", error = %e);
         return (
             None,

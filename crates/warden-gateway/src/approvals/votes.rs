@@ -100,7 +100,13 @@ pub async fn vote(
         ));
     }
     let _guard = state.approval_lock.lock().await;
-    let Some(row) = state.ledger.approval(id).await.map_err(unavailable)? else {
+    let Some(row) = state
+        .store
+        .approvals()
+        .approval(id)
+        .await
+        .map_err(unavailable)?
+    else {
         return Err(ApiError::not_found(format!("no approval request `{id}`")));
     };
     if row.state != "pending" {
@@ -116,7 +122,12 @@ pub async fn vote(
     if let Some(why) = self_approval(state, &row, &who.user) {
         return Err(refused(StatusCode::FORBIDDEN, "self_approval", why));
     }
-    let votes = state.ledger.approval_votes(id).await.map_err(unavailable)?;
+    let votes = state
+        .store
+        .approvals()
+        .approval_votes(id)
+        .await
+        .map_err(unavailable)?;
     if votes.iter().any(|v| v.approver == who.user) {
         return Err(ApiError::conflict(
             "you have already voted on this request; a two-person approval needs a second, different person",
@@ -165,7 +176,8 @@ pub async fn vote(
     };
     let signed = sign_vote(statement, signer).map_err(ApiError::ledger_unavailable)?;
     let appended = state
-        .ledger
+        .store
+        .ledger()
         .append(
             state.clock.rfc3339(),
             LedgerEvent::ApprovalVote(ApprovalVoteEvent {
@@ -177,7 +189,8 @@ pub async fn vote(
         .map_err(unavailable)?;
     let settle = (state_after != "pending").then_some(state_after);
     let counted = state
-        .ledger
+        .store
+        .approvals()
         .record_vote(
             &VoteRow {
                 approval_id: row.id.clone(),
@@ -218,9 +231,10 @@ pub async fn vote(
 
 /// Votes as fatigue samples (seconds from request to vote).
 pub async fn vote_samples(
-    state_ledger: &warden_store::Ledger,
+    store: &warden_store::Store,
 ) -> Result<Vec<VoteSample>, warden_store::StoreError> {
-    Ok(state_ledger
+    Ok(store
+        .approvals()
         .all_votes()
         .await?
         .into_iter()
@@ -236,7 +250,7 @@ pub async fn vote_samples(
 /// After a vote: raise a rubber-stamp alert record for this approver when their figures cross
 /// the configured thresholds (at most once per further `fatigue_min_votes` votes).
 async fn check_fatigue(state: &AppState, approver: &str) {
-    let Ok(samples) = vote_samples(&state.ledger).await else {
+    let Ok(samples) = vote_samples(&state.store).await else {
         return;
     };
     let (by_approver, _) = fatigue(&samples, state.approvals.quick_secs);
@@ -247,7 +261,8 @@ async fn check_fatigue(state: &AppState, approver: &str) {
     if rubber_stamping(stats, &state.approvals) && stats.votes % every == 0 {
         tracing::warn!(message = "ALERT: approval fatigue (rubber-stamping)", %approver, votes = stats.votes, quick = stats.quick_approvals);
         let _ = state
-            .ledger
+            .store
+            .ledger()
             .append(
                 state.clock.rfc3339(),
                 LedgerEvent::ApprovalFatigue(ApprovalFatigueEvent {

@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde_json::json;
 use warden_core::identity::{credential_hash, hashes_equal, parse_credential, CredentialKind};
 use warden_core::ledger::IdentityEvent;
-use warden_store::{Ledger, SessionRow};
+use warden_store::{SessionRow, Store};
 
 use super::Role;
 use crate::error::{ApiError, Fault};
@@ -119,13 +119,13 @@ pub async fn require_session(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        let Some(id) = check_break_glass(&state.ledger, bearer.trim())
+        let Some(id) = check_break_glass(&state.store, bearer.trim())
             .await
             .map_err(unavailable)?
         else {
             return Err(no_session());
         };
-        break_glass_alert(&state.ledger, &id, "bearer")
+        break_glass_alert(&state.store, &id, "bearer")
             .await
             .map_err(unavailable)?;
         return Ok(HumanSession {
@@ -143,7 +143,12 @@ pub async fn require_session(
         .ok_or_else(no_session)?;
     let parsed = parse_credential(presented).filter(|c| c.kind == CredentialKind::Session);
     let row = match &parsed {
-        Some(c) => state.ledger.session(c.id).await.map_err(unavailable)?,
+        Some(c) => state
+            .store
+            .identities()
+            .session(c.id)
+            .await
+            .map_err(unavailable)?,
         None => None,
     };
     let stored = row
@@ -164,7 +169,8 @@ pub async fn require_session(
     {
         if row.ended_at.is_none() {
             state
-                .ledger
+                .store
+                .identities()
                 .end_session(&row.id, now)
                 .await
                 .map_err(unavailable)?;
@@ -190,7 +196,8 @@ pub async fn require_session(
         None
     } else {
         state
-            .ledger
+            .store
+            .identities()
             .user(&row.user_name)
             .await
             .map_err(unavailable)?
@@ -202,7 +209,8 @@ pub async fn require_session(
         None => return Err(no_session()),
     };
     state
-        .ledger
+        .store
+        .identities()
         .touch_session(&row.id, now)
         .await
         .map_err(unavailable)?;
@@ -227,12 +235,12 @@ impl FromRequestParts<AppState> for HumanSession {
 }
 
 pub(super) async fn break_glass_alert(
-    ledger: &Ledger,
+    store: &Store,
     id: &str,
     how: &str,
 ) -> Result<(), warden_store::StoreError> {
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "break_glass_used".into(),
             actor: format!("break-glass:{id}"),
@@ -247,7 +255,7 @@ pub(super) async fn break_glass_alert(
 
 /// A new session for `user`: (cookie value, CSRF token, session id).
 pub(super) async fn open_session(
-    ledger: &Ledger,
+    store: &Store,
     user: &str,
     now: i64,
     totp_at: Option<i64>,
@@ -257,7 +265,8 @@ pub(super) async fn open_session(
     let mut csrf = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut csrf);
     let csrf = hex::encode(csrf);
-    ledger
+    store
+        .identities()
         .insert_session(&SessionRow {
             id: id.clone(),
             hash: credential_hash(&cookie).to_vec(),

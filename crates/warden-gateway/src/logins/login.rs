@@ -72,12 +72,12 @@ pub(crate) async fn login_handler(
     let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
     let now = state.now();
     if let Some(bg) = &req.break_glass {
-        let Some(id) = check_break_glass(&state.ledger, bg.trim())
+        let Some(id) = check_break_glass(&state.store, bg.trim())
             .await
             .map_err(unavailable)?
         else {
             append(
-                &state.ledger,
+                &state.store,
                 IdentityEvent {
                     action: "login_failed".into(),
                     actor: "break-glass".into(),
@@ -91,11 +91,11 @@ pub(crate) async fn login_handler(
             .map_err(unavailable)?;
             return Err(invalid_credentials());
         };
-        break_glass_alert(&state.ledger, &id, "login")
+        break_glass_alert(&state.store, &id, "login")
             .await
             .map_err(unavailable)?;
         let user = format!("break-glass:{id}");
-        let (cookie, csrf, _) = open_session(&state.ledger, &user, now, None, true)
+        let (cookie, csrf, _) = open_session(&state.store, &user, now, None, true)
             .await
             .map_err(unavailable)?;
         return Ok(session_response(
@@ -117,11 +117,11 @@ pub(crate) async fn login_handler(
     let password = req.password.clone().unwrap_or_default();
     match login(&state, &name, &password, req.totp.as_deref(), now).await? {
         Ok(role) => {
-            let (cookie, csrf, sid) = open_session(&state.ledger, &name, now, Some(now), false)
+            let (cookie, csrf, sid) = open_session(&state.store, &name, now, Some(now), false)
                 .await
                 .map_err(unavailable)?;
             append(
-                &state.ledger,
+                &state.store,
                 IdentityEvent {
                     action: "login".into(),
                     actor: name.clone(),
@@ -149,7 +149,12 @@ async fn login(
     now: i64,
 ) -> Result<Result<Role, ()>, ApiError> {
     let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
-    let user = state.ledger.user(name).await.map_err(unavailable)?;
+    let user = state
+        .store
+        .identities()
+        .user(name)
+        .await
+        .map_err(unavailable)?;
     let phc = user.as_ref().map(|u| u.password_hash.clone());
     let pw = password.to_string();
     // Argon2id off the async threads; an unknown user costs the same as a known one.
@@ -174,7 +179,7 @@ async fn login(
                     let Some(key) = state.master_key.as_deref() else {
                         return Err(ApiError::ledger_unavailable("no master key: TOTP seeds cannot be read, so nobody can log in (fail closed)"));
                     };
-                    match check_totp(&state.ledger, key, name, code, now).await {
+                    match check_totp(&state.store, key, name, code, now).await {
                         Ok(true) => None,
                         Ok(false) => Some("one-time code wrong or already used"),
                         Err(e) => return Err(ApiError::ledger_unavailable(e.to_string())),
@@ -185,7 +190,8 @@ async fn login(
     };
     let Some(reason) = failure else {
         state
-            .ledger
+            .store
+            .identities()
             .record_login_success(name)
             .await
             .map_err(unavailable)?;
@@ -211,7 +217,8 @@ async fn login(
                 details.insert("locked_for_secs".into(), json!(secs));
             }
             state
-                .ledger
+                .store
+                .identities()
                 .record_login_failure(name, failed, locked_until)
                 .await
                 .map_err(unavailable)?;
@@ -219,7 +226,7 @@ async fn login(
         }
     }
     append(
-        &state.ledger,
+        &state.store,
         IdentityEvent {
             action: "login_failed".into(),
             actor: name.to_string(),
@@ -257,12 +264,13 @@ pub(crate) async fn logout_handler(
     if let Some(sid) = &session.session_id {
         let now = state.now();
         state
-            .ledger
+            .store
+            .identities()
             .end_session(sid, now)
             .await
             .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
         append(
-            &state.ledger,
+            &state.store,
             IdentityEvent {
                 action: "logout".into(),
                 actor: session.user.clone(),

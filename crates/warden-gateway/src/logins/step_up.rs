@@ -40,12 +40,12 @@ pub async fn step_up(
         ));
     };
     let now = state.now();
-    let ok = check_totp(&state.ledger, key, &session.user, code, now)
+    let ok = check_totp(&state.store, key, &session.user, code, now)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
     let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
     append(
-        &state.ledger,
+        &state.store,
         IdentityEvent {
             action: if ok { "step_up" } else { "step_up_failed" }.into(),
             actor: session.user.clone(),
@@ -61,7 +61,8 @@ pub async fn step_up(
         return Err(refused());
     }
     state
-        .ledger
+        .store
+        .identities()
         .session_totp_verified(sid, now)
         .await
         .map_err(unavailable)?;

@@ -5,7 +5,7 @@ use serde_json::json;
 use warden_core::identity::otpauth_uri;
 use warden_core::identity::verify_totp;
 use warden_core::ledger::IdentityEvent;
-use warden_store::{Ledger, UserRow};
+use warden_store::{Store, UserRow};
 
 use super::Role;
 use crate::identity::{append, hash_password};
@@ -76,7 +76,7 @@ pub fn generate_password() -> String {
     reason = "one call site per front end; a struct would only rename the arguments"
 )]
 pub async fn add_user(
-    ledger: &Ledger,
+    store: &Store,
     key: &MasterKey,
     name: &str,
     role: Role,
@@ -91,7 +91,7 @@ pub async fn add_user(
     if !mfa && role.requires_mfa() {
         return Err(UserError::MfaRequired(role.as_str()));
     }
-    if ledger.user(name).await?.is_some() {
+    if store.identities().user(name).await?.is_some() {
         return Err(UserError::Exists(name.to_string()));
     }
     let password = match password {
@@ -104,11 +104,11 @@ pub async fn add_user(
     if mfa {
         let mut seed = [0u8; 20];
         rand::rngs::OsRng.fill_bytes(&mut seed);
-        put_sealed(ledger, key, &totp_name(name), &seed, now).await?;
+        put_sealed(store, key, &totp_name(name), &seed, now).await?;
         uri = Some(otpauth_uri("Warden", name, &seed));
     }
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "user_added".into(),
             actor: actor.to_string(),
@@ -119,7 +119,8 @@ pub async fn add_user(
         },
     )
     .await?;
-    ledger
+    store
+        .identities()
         .insert_user(&UserRow {
             name: name.to_string(),
             role: role.as_str().to_string(),
@@ -134,7 +135,7 @@ pub async fn add_user(
         .await?;
     if mfa {
         append(
-            ledger,
+            store,
             IdentityEvent {
                 action: "mfa_enrolled".into(),
                 actor: actor.to_string(),
@@ -154,16 +155,16 @@ pub async fn add_user(
 
 /// Disable a user and end their sessions.
 pub async fn disable_user(
-    ledger: &Ledger,
+    store: &Store,
     name: &str,
     actor: &str,
     now: i64,
 ) -> Result<(), UserError> {
-    if !ledger.disable_user(name, now).await? {
+    if !store.identities().disable_user(name, now).await? {
         return Err(UserError::NoSuchUser(name.to_string()));
     }
     append(
-        ledger,
+        store,
         IdentityEvent {
             action: "user_disabled".into(),
             actor: actor.to_string(),
@@ -180,22 +181,23 @@ pub async fn disable_user(
 /// Check a TOTP code for a user and consume its step (so it cannot be used again). `Ok(true)`
 /// when accepted. Used by login, step-up and sign-offs on the command line.
 pub async fn check_totp(
-    ledger: &Ledger,
+    store: &Store,
     key: &MasterKey,
     user: &str,
     code: &str,
     now: i64,
 ) -> Result<bool, UserError> {
-    let Some(row) = ledger.user(user).await? else {
+    let Some(row) = store.identities().user(user).await? else {
         return Ok(false);
     };
-    let seed = get_sealed(ledger, key, &totp_name(user)).await?;
+    let seed = get_sealed(store, key, &totp_name(user)).await?;
     let last = row.last_totp_step.and_then(|s| u64::try_from(s).ok());
     let now = u64::try_from(now).unwrap_or(0);
     let Some(step) = verify_totp(&seed, code, now, last) else {
         return Ok(false);
     };
-    Ok(ledger
+    Ok(store
+        .identities()
         .use_totp_step(user, i64::try_from(step).unwrap_or(i64::MAX))
         .await?)
 }

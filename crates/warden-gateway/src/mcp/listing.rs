@@ -40,7 +40,12 @@ pub(super) async fn list_tools(
             let seen = state.mcp.checked.lock().is_ok_and(|c| c.contains(&key));
             let usable = if seen {
                 // Same definition as already pinned here; only a block can have changed.
-                !state.ledger.is_blocked(server, &name).await.unwrap_or(true)
+                !state
+                    .store
+                    .pin_store()
+                    .is_blocked(server, &name)
+                    .await
+                    .unwrap_or(true)
             } else {
                 let ok = pin_tool(state, server, &name, &tool).await;
                 if ok {

@@ -19,7 +19,7 @@ pub(crate) async fn pin_tool(
     name: &str,
     definition: &Value,
 ) -> bool {
-    let ledger = &state.ledger;
+    let store = &state.store;
     let hash = tool_definition_hash(definition);
     let pinned = pinned_definition(definition);
     let now = state.clock.rfc3339();
@@ -30,13 +30,18 @@ pub(crate) async fn pin_tool(
         previous_hash,
         actor: "gateway".to_string(),
     };
-    match ledger.check_pin(server, name, &hash, &pinned, &now).await {
+    match store
+        .pin_store()
+        .check_pin(server, name, &hash, &pinned, &now)
+        .await
+    {
         Ok(PinCheck::Same) => true,
         Ok(PinCheck::New) => {
             for f in audit_definition(definition) {
                 tracing::warn!(message = "tool description needs review", %server, tool = %name, rule = f.rule, excerpt = %f.excerpt);
             }
-            if let Err(error) = ledger
+            if let Err(error) = store
+                .ledger()
                 .append(now, LedgerEvent::ToolPinned(event(None)))
                 .await
             {
@@ -46,7 +51,8 @@ pub(crate) async fn pin_tool(
         }
         Ok(PinCheck::Changed { previous }) => {
             tracing::error!(message = "ALERT: tool definition changed; tool blocked until reviewed", %server, tool = %name);
-            if let Err(error) = ledger
+            if let Err(error) = store
+                .ledger()
                 .append(now, LedgerEvent::ToolChanged(event(Some(previous))))
                 .await
             {

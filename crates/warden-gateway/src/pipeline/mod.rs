@@ -359,7 +359,12 @@ pub(crate) async fn decide(
         Err(error) => {
             // The execution did not run: an approval it used stays usable.
             if let (Some(approval_id), Verdict::Allow) = (&p.approval_id, decision.decision) {
-                if let Err(error) = state.ledger.release_claim(approval_id, &id).await {
+                if let Err(error) = state
+                    .store
+                    .approvals()
+                    .release_claim(approval_id, &id)
+                    .await
+                {
                     tracing::error!(message = "approval claim not released", %error);
                 }
             }
@@ -496,7 +501,7 @@ pub(crate) async fn pin_refusal(
     name: &str,
     qualified: &str,
 ) -> Option<String> {
-    match state.ledger.is_blocked(server, name).await {
+    match state.store.pin_store().is_blocked(server, name).await {
         Ok(false) => None,
         Ok(true) => Some(format!(
             "the definition of `{qualified}` changed since it was approved (possible rug pull); it is blocked until an admin reviews it (`warden tools review`, `warden tools approve`)"
@@ -569,5 +574,9 @@ async fn record_step(
     decision: &Decision,
 ) -> Result<Appended, StoreError> {
     let event = records::decision(state, p, id, decision);
-    state.ledger.append(state.clock.rfc3339(), event).await
+    state
+        .store
+        .ledger()
+        .append(state.clock.rfc3339(), event)
+        .await
 }

@@ -65,7 +65,11 @@ pub(crate) async fn record_outcome(
         span,
         ..
     } = ran;
-    let appended = state.ledger.append(state.clock.rfc3339(), event).await;
+    let appended = state
+        .store
+        .ledger()
+        .append(state.clock.rfc3339(), event)
+        .await;
     let error = match (reported.unreachable, reported.failed) {
         (true, _) => Some(error_type::UPSTREAM_UNAVAILABLE),
         (false, true) => Some(error_type::TOOL_ERROR),
@@ -139,7 +143,12 @@ async fn observe_output(
         taint_after: effect.taint_after.as_str().to_string(),
         findings: effect.findings,
     });
-    if let Err(error) = state.ledger.append(state.clock.rfc3339(), event).await {
+    if let Err(error) = state
+        .store
+        .ledger()
+        .append(state.clock.rfc3339(), event)
+        .await
+    {
         tracing::error!(message = "injection alert not recorded", %error);
     }
 }

@@ -169,7 +169,7 @@ async fn queue(
         tracing::error!(message = "expiry sweep failed", error = %e);
     }
     let filter = q.filter();
-    let rows = match state.ledger.list_approvals(&filter).await {
+    let rows = match state.store.approvals().list_approvals(&filter).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(message = "approval queue unreadable", error = %e);

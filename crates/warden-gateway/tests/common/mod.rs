@@ -27,7 +27,7 @@ use warden_gateway::identity::{issue_token, TokenRequest};
 use warden_gateway::logins::{add_user, Role};
 use warden_gateway::secrets::MasterKey;
 use warden_gateway::{app, hash_key, AppState, Clock};
-use warden_store::{Ledger, LedgerOptions};
+use warden_store::{Store, StoreOptions};
 use warden_verify::NoteSigner;
 
 pub const T0: i64 = 1_800_000_000;
@@ -37,7 +37,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     pub clock: Arc<AtomicI64>,
-    pub ledger: Ledger,
+    pub store: Store,
     pub project: Project,
     pub key: MasterKey,
     /// The ledger's key (it signs checkpoints and votes).
@@ -114,7 +114,7 @@ pub async fn setup_edited(
 pub async fn setup_store(
     config_edit: impl Fn(&str) -> String,
     card_edit: impl Fn(&str, &str) -> String,
-    options: impl Fn(&Project) -> LedgerOptions,
+    options: impl Fn(&Project) -> StoreOptions,
 ) -> Env {
     let p = project_edited(&config_edit, &card_edit);
     let again = project_edited(&config_edit, &card_edit);
@@ -124,28 +124,29 @@ pub async fn setup_store(
 
 impl Env {
     async fn open(p: Project, policy_of: Project) -> Env {
-        Self::open_with(p, policy_of, LedgerOptions::default()).await
+        Self::open_with(p, policy_of, StoreOptions::default()).await
     }
 
-    /// The one place the gateway tests open a store.
-    async fn open_with(p: Project, policy_of: Project, options: LedgerOptions) -> Env {
+    /// The one place the gateway tests open a store. The store reads the movable clock, and
+    /// the gateway takes it from the store: one clock for every timestamp.
+    async fn open_with(p: Project, policy_of: Project, mut options: StoreOptions) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("w.db"), options)
+        let clock = Arc::new(AtomicI64::new(T0));
+        let c = clock.clone();
+        options.clock = Clock::from_unix_secs(move || c.load(Ordering::SeqCst));
+        let store = Store::open_sqlite(&dir.path().join("w.db"), options)
             .await
             .unwrap();
-        let clock = Arc::new(AtomicI64::new(T0));
         let key = MasterKey::generate();
         let signer = Arc::new(NoteSigner::from_seed("test.example/ledger", &[9u8; 32]).unwrap());
-        let c = clock.clone();
-        let state = AppState::new(&p.config, Arc::new(policy_of.policy), ledger.clone())
-            .with_clock(Clock::from_unix_secs(move || c.load(Ordering::SeqCst)))
+        let state = AppState::new(&p.config, Arc::new(policy_of.policy), store.clone())
             .with_master_key(Some(key.clone()))
             .with_ledger_signer(Some(Arc::clone(&signer)));
         Env {
             dir,
             state,
             clock,
-            ledger,
+            store,
             project: p,
             key,
             signer,
@@ -155,13 +156,11 @@ impl Env {
     /// A second gateway on the same store and clock, serving `project` (a changed
     /// configuration, as after a restart).
     pub fn restarted_with(&self, project: Project) -> AppState {
-        let c = self.clock.clone();
         AppState::new(
             &project.config,
             Arc::new(project.policy),
-            self.ledger.clone(),
+            self.store.clone(),
         )
-        .with_clock(Clock::from_unix_secs(move || c.load(Ordering::SeqCst)))
         .with_master_key(Some(self.key.clone()))
         .with_ledger_signer(Some(Arc::clone(&self.signer)))
     }
@@ -176,7 +175,7 @@ impl Env {
 
     pub async fn agent_token(&self, agent: &str) -> String {
         issue_token(
-            &self.ledger,
+            &self.store,
             &self.project.policy,
             &self.project.config.identity,
             TokenRequest {
@@ -196,7 +195,7 @@ impl Env {
     /// Enrol a person with a password and TOTP; their TOTP seed.
     pub async fn enrol(&self, name: &str, role: Role) -> Vec<u8> {
         let en = add_user(
-            &self.ledger,
+            &self.store,
             &self.key,
             name,
             role,
@@ -311,7 +310,8 @@ impl Env {
 
     /// The decision records in the ledger, oldest first.
     pub async fn decisions(&self) -> Vec<DecisionEvent> {
-        self.ledger
+        self.store
+            .ledger()
             .tail(10_000)
             .await
             .unwrap()
