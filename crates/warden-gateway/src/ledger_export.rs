@@ -6,6 +6,10 @@
 //! Every export is of a range of records covered by a checkpoint signed for it
 //! ([`checkpointed_range`]); OCSF and OTel keep exactly to the time [`Window`], the records
 //! and the bundle to the contiguous seq range the window spans (a proof covers a range).
+//!
+//! The event shapes are not written here: OCSF events come from `warden_core::ocsf` and spans
+//! from `warden_core::otel`, which the live exporter uses too, so an export and the live
+//! spans of the same calls agree. This module only reads the records and writes them out.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -3,8 +3,8 @@
 //! The selected region travels in the command's [`Context`]; every config reader of the CLI
 //! (`Context::read_config`, `Context::load_dir`) swaps in that region's store and checkpoint
 //! key right after `warden.toml` is parsed, so no command can open another region's store by
-//! accident. Commands that act on one agent
-//! check with [`check_agent`] that the agent's records belong to the selected store.
+//! accident. Commands that act on one agent check with [`check_agent`] that the agent's
+//! records belong to the selected store.
 
 use anyhow::bail;
 use warden_core::config::WardenConfig;
