@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use warden_core::ledger::{canonical_json, LedgerEvent};
 use warden_store::{SearchFilter, StoredRecord};
@@ -320,40 +319,6 @@ pub async fn tail(ctx: &Context, n: u32, follow: bool, json: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// `30m`, `12h`, `7d` ago, or an RFC 3339 time, as the ledger's timestamp text.
-pub(crate) fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<String> {
-    let s = since.trim();
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(warden_ts(t));
-    }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| {
-        format!("`{since}` is neither an RFC 3339 time nor an age like 30m, 12h, 7d")
-    })?;
-    let d = match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        _ => bail!("`{since}`: the unit of an age must be s, m, h or d"),
-    };
-    Ok(warden_ts(now - d))
-}
-
-fn warden_ts(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
 pub async fn search(
     ctx: &Context,
     agent: Option<String>,
@@ -364,7 +329,7 @@ pub async fn search(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let since = since
-        .map(|s| since_to_ts(&s, OffsetDateTime::now_utc()).context("--since"))
+        .map(|s| crate::since::since_to_ts(&s, OffsetDateTime::now_utc()).context("--since"))
         .transpose()?;
     let ledger = ctx.open_existing().await?;
     let filter = SearchFilter {
@@ -487,21 +452,4 @@ pub async fn tools_approve(
     );
     ledger.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_accepts_ages_and_times() {
-        let now = OffsetDateTime::parse("2026-11-25T12:00:00Z", &Rfc3339).unwrap();
-        assert_eq!(since_to_ts("30m", now).unwrap(), "2026-11-25T11:30:00.000Z");
-        assert_eq!(since_to_ts("2d", now).unwrap(), "2026-11-23T12:00:00.000Z");
-        assert_eq!(
-            since_to_ts("2026-11-01T00:00:00+01:00", now).unwrap(),
-            "2026-10-31T23:00:00.000Z"
-        );
-        assert!(since_to_ts("yesterday", now).is_err());
-    }
 }

@@ -282,7 +282,7 @@ pub enum ExportFormat {
 
 fn ts_bound(text: &str, what: &str) -> anyhow::Result<String> {
     let now = OffsetDateTime::now_utc();
-    crate::audit::since_to_ts(text, now).with_context(|| format!("--{what}"))
+    crate::since::since_to_ts(text, now).with_context(|| format!("--{what}"))
 }
 
 /// `--out FILE`, or standard output.

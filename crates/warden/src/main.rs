@@ -12,6 +12,7 @@ mod project_cmds;
 mod redact_cmd;
 mod region;
 mod serve;
+mod since;
 mod table;
 mod taint_cmds;
 
