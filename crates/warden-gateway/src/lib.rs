@@ -1,5 +1,6 @@
 //! Warden's HTTP surface: the decision API, health checks and the OpenAPI document, plus the
-//! loading of a project directory from disk.
+//! loading of a project directory from disk, the opening of its store ([`project_store`]) and
+//! the exports of its ledger ([`ledger_export`]).
 //!
 //! [`app`] builds the router from an [`AppState`]; tests drive it without a socket
 //! (`app(state).oneshot(request)`), `warden serve` binds it to a listener.
@@ -11,11 +12,13 @@ pub mod demo_tools;
 mod error;
 pub mod identity;
 mod identity_api;
+pub mod ledger_export;
 pub mod logins;
 pub mod mcp;
 mod openapi;
 mod pipeline;
 pub mod project;
+pub mod project_store;
 mod rate;
 pub mod secrets;
 mod state;

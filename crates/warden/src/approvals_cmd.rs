@@ -6,7 +6,6 @@
 //! vote goes through the same checks and signing as the HTTP API and the web UI: it is signed
 //! with the ledger's key (`[ledger] key_file`), the key that signs the checkpoints.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -17,8 +16,9 @@ use warden_gateway::approvals::{vote, Verdict2};
 use warden_gateway::logins::{check_totp, HumanSession, Role};
 use warden_gateway::AppState;
 
-use crate::project_cmds::load;
-use crate::serve::open_ledger;
+use warden_gateway::project_store;
+
+use crate::context::Context;
 
 /// Expire overdue requests every few seconds, so expiry is recorded even when nobody looks.
 pub fn spawn_sweeper(state: AppState) {
@@ -116,29 +116,25 @@ pub enum ApprovalsCommand {
     },
 }
 
-async fn state_for(dir: &Path) -> anyhow::Result<Option<AppState>> {
-    let project = match load(dir) {
+async fn state_for(ctx: &Context) -> anyhow::Result<Option<AppState>> {
+    let dir = ctx.dir();
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(_) => return Ok(None),
     };
-    let ledger = open_ledger(
-        dir,
-        &project.config.store.url,
-        project.config.store.durability,
-    )
-    .await?;
+    let ledger = project_store::open_ledger(dir, &project.config).await?;
     let master = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
     let listen = project.config.gateway.listen.clone();
     Ok(Some(
         AppState::new(&project.config, Arc::new(project.policy), ledger)
             .with_master_key(master)
-            .with_ledger_signer(Some(crate::ledger_cmd::signer(dir, &project.config)?))
+            .with_ledger_signer(Some(project_store::signer(dir, &project.config)?))
             .with_public_url(format!("http://{listen}")),
     ))
 }
 
-pub async fn run(dir: &Path, command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
-    let Some(state) = state_for(dir).await? else {
+pub async fn run(ctx: &Context, command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
+    let Some(state) = state_for(ctx).await? else {
         return Ok(ExitCode::FAILURE);
     };
     warden_gateway::approvals::sweep_expired(&state).await?;

@@ -6,45 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use warden_core::config::{parse_config, StoreConfig};
 use warden_core::ledger::{canonical_json, LedgerEvent};
-use warden_store::{sqlite_path, Ledger, SearchFilter, StoredRecord};
+use warden_store::{SearchFilter, StoredRecord};
 
-use crate::serve::open_ledger;
+use crate::context::Context;
 use crate::table;
 
-/// The store settings from warden.toml alone: auditing must work even when a scope card or
-/// policy does not compile.
-fn store_config(dir: &Path) -> anyhow::Result<StoreConfig> {
-    let path = dir.join("warden.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (pass --project DIR)", path.display()))?;
-    match parse_config("warden.toml", &text) {
-        Ok(mut c) => {
-            crate::region::apply(&mut c).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(c.store)
-        }
-        Err(errors) => bail!("{}", warden_core::FileErrors(errors)),
-    }
-}
-
-async fn open_existing(dir: &Path) -> anyhow::Result<Ledger> {
-    let store = store_config(dir)?;
-    let path = sqlite_path(&store.url, dir)?;
-    if !path.exists() {
-        bail!(
-            "no ledger at {} (warden.toml [store] url = \"{}\"); nothing has been recorded yet",
-            path.display(),
-            store.url
-        );
-    }
-    open_ledger(dir, &store.url, store.durability).await
-}
-
-pub async fn verify(dir: &Path, checkpoint: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let ledger = open_existing(dir).await?;
+pub async fn verify(ctx: &Context, checkpoint: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let ledger = ctx.open_existing().await?;
     let total = ledger.count().await?;
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
@@ -69,9 +39,9 @@ pub async fn verify(dir: &Path, checkpoint: Option<&Path>) -> anyhow::Result<Exi
                 "(each record's RFC 6962 leaf hash recomputed and linked to the one before it)"
             );
             let extends =
-                crate::ledger_cmd::verify_extends(dir, &ledger, report.verified, checkpoint)
+                crate::ledger_cmd::verify_extends(ctx, &ledger, report.verified, checkpoint)
                     .await?;
-            let votes = crate::ledger_cmd::verify_votes(dir, &ledger).await?;
+            let votes = crate::ledger_cmd::verify_votes(ctx, &ledger).await?;
             Ok(if extends && votes {
                 ExitCode::SUCCESS
             } else {
@@ -322,8 +292,8 @@ fn print_records(records: &[StoredRecord], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn tail(dir: &Path, n: u32, follow: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let ledger = open_existing(dir).await?;
+pub async fn tail(ctx: &Context, n: u32, follow: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let ledger = ctx.open_existing().await?;
     let records = ledger.tail(n).await?;
     print_records(&records, json)?;
     if follow {
@@ -349,42 +319,8 @@ pub async fn tail(dir: &Path, n: u32, follow: bool, json: bool) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// `30m`, `12h`, `7d` ago, or an RFC 3339 time, as the ledger's timestamp text.
-pub(crate) fn since_to_ts(since: &str, now: OffsetDateTime) -> anyhow::Result<String> {
-    let s = since.trim();
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(warden_ts(t));
-    }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| {
-        format!("`{since}` is neither an RFC 3339 time nor an age like 30m, 12h, 7d")
-    })?;
-    let d = match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        _ => bail!("`{since}`: the unit of an age must be s, m, h or d"),
-    };
-    Ok(warden_ts(now - d))
-}
-
-fn warden_ts(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
 pub async fn search(
-    dir: &Path,
+    ctx: &Context,
     agent: Option<String>,
     tool: Option<String>,
     since: Option<String>,
@@ -393,9 +329,9 @@ pub async fn search(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let since = since
-        .map(|s| since_to_ts(&s, OffsetDateTime::now_utc()).context("--since"))
+        .map(|s| crate::since::since_to_ts(&s, OffsetDateTime::now_utc()).context("--since"))
         .transpose()?;
-    let ledger = open_existing(dir).await?;
+    let ledger = ctx.open_existing().await?;
     let filter = SearchFilter {
         agent,
         tool,
@@ -415,8 +351,8 @@ pub async fn search(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn tools_review(dir: &Path) -> anyhow::Result<ExitCode> {
-    let ledger = open_existing(dir).await?;
+pub async fn tools_review(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ledger = ctx.open_existing().await?;
     let pins = ledger.pins().await?;
     let rows: Vec<Vec<String>> = pins
         .iter()
@@ -456,8 +392,8 @@ pub async fn tools_review(dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn tools_audit(dir: &Path, strict: bool) -> anyhow::Result<ExitCode> {
-    let ledger = open_existing(dir).await?;
+pub async fn tools_audit(ctx: &Context, strict: bool) -> anyhow::Result<ExitCode> {
+    let ledger = ctx.open_existing().await?;
     let pins = ledger.pins().await?;
     let mut found = 0usize;
     for p in &pins {
@@ -491,12 +427,12 @@ pub async fn tools_audit(dir: &Path, strict: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn tools_approve(
-    dir: &Path,
+    ctx: &Context,
     server: &str,
     tool: &str,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    let ledger = open_existing(dir).await?;
+    let ledger = ctx.open_existing().await?;
     let now = warden_gateway::now_rfc3339();
     let Some((previous, approved)) = ledger.approve_pin(server, tool, &now).await? else {
         bail!("{server}/{tool} is not blocked; `warden tools review` lists the tools that are");
@@ -516,21 +452,4 @@ pub async fn tools_approve(
     );
     ledger.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_accepts_ages_and_times() {
-        let now = OffsetDateTime::parse("2026-11-25T12:00:00Z", &Rfc3339).unwrap();
-        assert_eq!(since_to_ts("30m", now).unwrap(), "2026-11-25T11:30:00.000Z");
-        assert_eq!(since_to_ts("2d", now).unwrap(), "2026-11-23T12:00:00.000Z");
-        assert_eq!(
-            since_to_ts("2026-11-01T00:00:00+01:00", now).unwrap(),
-            "2026-10-31T23:00:00.000Z"
-        );
-        assert!(since_to_ts("yesterday", now).is_err());
-    }
 }

@@ -12,9 +12,11 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 use warden_gateway::demo_tools::DemoTools;
+use warden_gateway::project_store::ProjectStore;
 use warden_gateway::AppState;
 
-use crate::project_cmds::{load, write_example};
+use crate::context::Context;
+use crate::project_cmds::write_example;
 
 struct Step {
     agent: &'static str,
@@ -204,8 +206,6 @@ fn short_args(v: &Value) -> String {
 }
 
 pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    // The demo's own project declares no regions: `--region` / WARDEN_REGION do not apply.
-    crate::region::select(None);
     let temp;
     let kept = keep.is_some();
     let dir = match keep {
@@ -232,7 +232,8 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     // The static keys of `warden init` are not used: each agent gets its own token below.
     let _static_keys = write_example(&dir)?;
-    let project = match load(&dir) {
+    // The demo's own project declares no regions: `--region` / WARDEN_REGION do not apply.
+    let project = match Context::new(dir.clone(), None).load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -241,9 +242,8 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         project.policy.policy_count(),
         project.policy.short_version()
     );
-    let signer = crate::ledger_cmd::signer(&dir, &project.config)?;
-    let ledger =
-        crate::ledger_cmd::open_signing_with(&dir, &project.config, Arc::clone(&signer)).await?;
+    let store = ProjectStore::open(&dir, &project.config).await?;
+    let ledger = store.ledger();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
@@ -253,7 +253,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut token_lines = Vec::new();
     for agent in project.policy.cards.keys() {
         let t = warden_gateway::identity::issue_token(
-            &ledger,
+            ledger,
             &project.policy,
             &project.config.identity,
             warden_gateway::identity::TokenRequest {
@@ -277,7 +277,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let master = warden_gateway::secrets::MasterKey::generate();
     let approver_pw = "demo approver password 1".to_string();
     let enrolled = warden_gateway::logins::add_user(
-        &ledger,
+        ledger,
         &master,
         "demo-approver",
         warden_gateway::logins::Role::Approver,
@@ -297,7 +297,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .context("reading the demo approver's TOTP seed")?;
     let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
         .with_master_key(Some(master))
-        .with_ledger_signer(Some(signer))
+        .with_ledger_signer(Some(Arc::clone(store.signer())))
         .with_public_url(format!("http://{addr}"));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(warden_gateway::serve(listener, state, async {
@@ -514,7 +514,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    crate::ledger_cmd::close(ledger).await;
+    store.close().await;
     if !mismatches.is_empty() {
         for m in &mismatches {
             eprintln!("demo: {m}");

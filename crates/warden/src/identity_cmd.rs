@@ -16,8 +16,9 @@ use warden_gateway::logins::{self, Role};
 use warden_gateway::secrets::{self, MasterKey};
 use warden_store::Ledger;
 
-use crate::project_cmds::load;
-use crate::serve::open_ledger;
+use warden_gateway::project_store;
+
+use crate::context::Context;
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -125,15 +126,11 @@ fn actor() -> String {
     )
 }
 
-async fn project_ledger(dir: &Path) -> Result<(warden_core::project::Project, Ledger), ExitCode> {
-    let project = load(dir)?;
-    match open_ledger(
-        dir,
-        &project.config.store.url,
-        project.config.store.durability,
-    )
-    .await
-    {
+async fn project_ledger(
+    ctx: &Context,
+) -> Result<(warden_core::project::Project, Ledger), ExitCode> {
+    let project = ctx.load()?;
+    match project_store::open_ledger(ctx.dir(), &project.config).await {
         Ok(l) => Ok((project, l)),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -143,16 +140,16 @@ async fn project_ledger(dir: &Path) -> Result<(warden_core::project::Project, Le
 }
 
 macro_rules! open_or_exit {
-    ($dir:expr) => {
-        match project_ledger($dir).await {
+    ($ctx:expr) => {
+        match project_ledger($ctx).await {
             Ok(x) => x,
             Err(code) => return Ok(code),
         }
     };
 }
 
-pub async fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let (project, ledger) = open_or_exit!(dir);
+pub async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let (project, ledger) = open_or_exit!(ctx);
     let now = unix_now();
     match cmd {
         TokenCommand::Issue {
@@ -260,8 +257,9 @@ fn print_qr(uri: &str) {
     }
 }
 
-pub async fn user(dir: &Path, cmd: UserCommand) -> anyhow::Result<ExitCode> {
-    let (project, ledger) = open_or_exit!(dir);
+pub async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    let dir = ctx.dir();
+    let (project, ledger) = open_or_exit!(ctx);
     let now = unix_now();
     match cmd {
         UserCommand::Add {
@@ -351,8 +349,9 @@ async fn usage(
     Ok(out)
 }
 
-pub async fn access(dir: &Path, cmd: AccessCommand) -> anyhow::Result<ExitCode> {
-    let (project, ledger) = open_or_exit!(dir);
+pub async fn access(ctx: &Context, cmd: AccessCommand) -> anyhow::Result<ExitCode> {
+    let dir = ctx.dir();
+    let (project, ledger) = open_or_exit!(ctx);
     match cmd {
         AccessCommand::Review { days, agent, json } => {
             let used = usage(&ledger, days).await?;
@@ -475,8 +474,9 @@ pub async fn access(dir: &Path, cmd: AccessCommand) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn secret(dir: &Path, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
-    let (project, ledger) = open_or_exit!(dir);
+pub async fn secret(ctx: &Context, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
+    let dir = ctx.dir();
+    let (project, ledger) = open_or_exit!(ctx);
     let cfg = &project.config.identity;
     let now = unix_now();
     match cmd {

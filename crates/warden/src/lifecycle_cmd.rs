@@ -1,14 +1,15 @@
 //! `warden retention` and `warden data`: the data lifecycle of the ledger's payloads.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use warden_core::vault::PayloadPlan;
-use warden_store::{Ledger, VaultOptions};
+use warden_gateway::project_store::ProjectStore;
+use warden_store::Ledger;
+
+use crate::context::Context;
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum RetentionCommand {
@@ -55,30 +56,6 @@ pub enum DataCommand {
     },
 }
 
-/// What a store opened for the project in `dir` is given, from one load of the project:
-/// payload sealing (the master key, created when `create` and missing, and the retention
-/// plan) and the residency guard. Sealing is `None` when the project does not load or has no
-/// master key and none may be created (read-only commands on a project that never sealed).
-pub fn store_options(
-    dir: &Path,
-    create: bool,
-) -> anyhow::Result<(Option<VaultOptions>, Option<warden_store::Residency>)> {
-    let Ok(project) = crate::project_cmds::load_dir(dir) else {
-        return Ok((None, None));
-    };
-    let cfg = &project.config.identity;
-    let master = if create {
-        Some(warden_gateway::secrets::load_or_create_master_key(dir, cfg)?.0)
-    } else {
-        warden_gateway::secrets::load_master_key(dir, cfg)?
-    };
-    let vault = master.map(|m| VaultOptions {
-        master: *m.bytes(),
-        plan: PayloadPlan::from_project(&project.config, project.policy.cards.values()),
-    });
-    Ok((vault, crate::region::residency(&project)))
-}
-
 fn actor() -> String {
     format!(
         "cli:{}",
@@ -90,20 +67,20 @@ fn now_ts() -> String {
     warden_gateway::now_rfc3339()
 }
 
-async fn open(dir: &Path) -> anyhow::Result<Ledger> {
-    let project = match crate::project_cmds::load(dir) {
+async fn open(ctx: &Context) -> anyhow::Result<ProjectStore> {
+    let project = match ctx.load() {
         Ok(p) => p,
-        Err(_) => anyhow::bail!("the project in {} does not load", dir.display()),
+        Err(_) => anyhow::bail!("the project in {} does not load", ctx.dir().display()),
     };
-    let ledger = crate::ledger_cmd::open_signing(dir, &project.config).await?;
+    let store = ProjectStore::open(ctx.dir(), &project.config).await?;
     anyhow::ensure!(
-        ledger.seals_payloads(),
+        store.ledger().seals_payloads(),
         "payload sealing is off for this ledger (no master key)"
     );
-    Ok(ledger)
+    Ok(store)
 }
 
-pub async fn retention(dir: &Path, command: RetentionCommand) -> anyhow::Result<ExitCode> {
+pub async fn retention(ctx: &Context, command: RetentionCommand) -> anyhow::Result<ExitCode> {
     let RetentionCommand::Run { dry_run, as_of } = command;
     let at = match &as_of {
         Some(t) => OffsetDateTime::parse(t, &Rfc3339)
@@ -112,11 +89,12 @@ pub async fn retention(dir: &Path, command: RetentionCommand) -> anyhow::Result<
     };
     let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let at_text = at.format(&Rfc3339).unwrap_or_default();
-    let ledger = open(dir).await?;
-    let report = ledger
+    let store = open(ctx).await?;
+    let report = store
+        .ledger()
         .retention_run(at_ms, &at_text, &actor(), now_ts(), dry_run)
         .await;
-    crate::ledger_cmd::close(ledger).await;
+    store.close().await;
     let report = report?;
     let verb = if dry_run { "due" } else { "destroyed" };
     for k in &report.keys {
@@ -146,8 +124,9 @@ pub async fn retention(dir: &Path, command: RetentionCommand) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn data(dir: &Path, command: DataCommand) -> anyhow::Result<ExitCode> {
-    let ledger = open(dir).await?;
+pub async fn data(ctx: &Context, command: DataCommand) -> anyhow::Result<ExitCode> {
+    let store = open(ctx).await?;
+    let ledger = store.ledger();
     let result = match command {
         DataCommand::Erase { subject, reason } => {
             anyhow::ensure!(!reason.trim().is_empty(), "--reason must say why");
@@ -174,19 +153,19 @@ pub async fn data(dir: &Path, command: DataCommand) -> anyhow::Result<ExitCode> 
                     if recs.len() == 1 { "" } else { "s" }
                 );
                 // With regions, each line says which store (log) its seq and hash belong to.
-                let region = crate::region::selected();
+                let region = ctx.region();
                 for r in recs {
                     let mut line =
                         serde_json::json!({"seq": r.seq, "hash": r.hash, "record": r.record});
                     if let (Some(region), Some(obj)) = (&region, line.as_object_mut()) {
-                        obj.insert("region".into(), region.clone().into());
+                        obj.insert("region".into(), (*region).into());
                     }
                     println!("{line}");
                 }
             })
         }
     };
-    crate::ledger_cmd::close(ledger).await;
+    store.close().await;
     result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod approvals_cmd;
 mod audit;
+mod context;
 mod demo;
 mod identity_cmd;
 mod ledger_cmd;
@@ -11,6 +12,7 @@ mod project_cmds;
 mod redact_cmd;
 mod region;
 mod serve;
+mod since;
 mod table;
 mod taint_cmds;
 
@@ -18,6 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::context::Context;
 
 /// Warden: a security and compliance gateway for AI agents.
 ///
@@ -362,12 +366,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let project = cli.project;
-    region::select(cli.region);
+    let ctx = Context::new(cli.project, cli.region);
+    let ctx = &ctx;
     match cli.command {
         Command::Demo { keep } => demo::run(keep).await,
         Command::Init { dir } => project_cmds::init(&dir),
-        Command::Check { schema, policies } => project_cmds::check(&project, schema, policies),
+        Command::Check { schema, policies } => project_cmds::check(ctx, schema, policies),
         Command::Decide {
             agent,
             tool,
@@ -376,7 +380,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             correlation_id,
             json,
         } => project_cmds::decide(
-            &project,
+            ctx,
             &agent,
             &tool,
             &args,
@@ -388,11 +392,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             adversarial: true,
             junit,
             ..
-        } => taint_cmds::adversarial(&project, junit.as_deref()),
-        Command::Test { paths, junit, .. } => {
-            project_cmds::test(&project, &paths, junit.as_deref())
-        }
-        Command::Serve { listen } => serve::run(&project, listen).await,
+        } => taint_cmds::adversarial(ctx, junit.as_deref()),
+        Command::Test { paths, junit, .. } => project_cmds::test(ctx, &paths, junit.as_deref()),
+        Command::Serve { listen } => serve::run(ctx, listen).await,
         Command::Mcp {
             command:
                 McpCommand::Stdio {
@@ -400,51 +402,62 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     server,
                     command,
                 },
-        } => mcp_cmd::stdio(&project, &agent, server, command).await,
+        } => mcp_cmd::stdio(ctx, &agent, server, command).await,
         Command::Tools { command } => match command {
-            ToolsCommand::Review => audit::tools_review(&project).await,
-            ToolsCommand::Audit { strict } => audit::tools_audit(&project, strict).await,
+            ToolsCommand::Review => audit::tools_review(ctx).await,
+            ToolsCommand::Audit { strict } => audit::tools_audit(ctx, strict).await,
             ToolsCommand::Approve { server, tool, by } => {
-                audit::tools_approve(&project, &server, &tool, &by).await
+                audit::tools_approve(ctx, &server, &tool, &by).await
             }
         },
-        Command::Token { command } => identity_cmd::token(&project, command).await,
-        Command::Approvals { command } => approvals_cmd::run(&project, command).await,
-        Command::User { command } => identity_cmd::user(&project, command).await,
-        Command::Access { command } => identity_cmd::access(&project, command).await,
-        Command::Secret { command } => identity_cmd::secret(&project, command).await,
+        Command::Token { command } => identity_cmd::token(ctx, command).await,
+        Command::Approvals { command } => approvals_cmd::run(ctx, command).await,
+        Command::User { command } => identity_cmd::user(ctx, command).await,
+        Command::Access { command } => identity_cmd::access(ctx, command).await,
+        Command::Secret { command } => identity_cmd::secret(ctx, command).await,
         Command::Retention { command } => {
-            region::each_store(&project, || {
-                lifecycle_cmd::retention(&project, command.clone())
+            region::each_store(ctx, |store| {
+                let command = command.clone();
+                async move { lifecycle_cmd::retention(&store, command).await }
             })
             .await
         }
         Command::Data { command } => {
-            region::each_store(&project, || lifecycle_cmd::data(&project, command.clone())).await
+            region::each_store(ctx, |store| {
+                let command = command.clone();
+                async move { lifecycle_cmd::data(&store, command).await }
+            })
+            .await
         }
         Command::Redact { file, json, stats } => {
-            redact_cmd::run(&project, file.as_deref(), json, stats)
+            redact_cmd::run(ctx.dir(), file.as_deref(), json, stats)
         }
         Command::Audit { command } => match command {
             // A checkpoint belongs to one log: it is checked against the selected store only.
             AuditCommand::Verify { checkpoint } => match checkpoint {
-                Some(c) => audit::verify(&project, Some(&c)).await,
-                None => region::each_store(&project, || audit::verify(&project, None)).await,
+                Some(c) => audit::verify(ctx, Some(&c)).await,
+                None => {
+                    region::each_store(
+                        ctx,
+                        |store| async move { audit::verify(&store, None).await },
+                    )
+                    .await
+                }
             },
-            AuditCommand::Checkpoint { now } => ledger_cmd::checkpoint(&project, now).await,
-            AuditCommand::Prove { seq, json } => ledger_cmd::prove(&project, seq, json).await,
+            AuditCommand::Checkpoint { now } => ledger_cmd::checkpoint(ctx, now).await,
+            AuditCommand::Prove { seq, json } => ledger_cmd::prove(ctx, seq, json).await,
             AuditCommand::Export {
                 format,
                 since,
                 until,
                 out,
-            } => ledger_cmd::export(&project, format, since, until, out).await,
-            AuditCommand::Pubkey => ledger_cmd::pubkey(&project),
+            } => ledger_cmd::export(ctx, format, since, until, out).await,
+            AuditCommand::Pubkey => ledger_cmd::pubkey(ctx),
             AuditCommand::Tail {
                 lines,
                 follow,
                 json,
-            } => audit::tail(&project, lines, follow, json).await,
+            } => audit::tail(ctx, lines, follow, json).await,
             AuditCommand::Search {
                 agent,
                 tool,
@@ -454,10 +467,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json,
             } => {
                 // An agent's records are in its region's store: search there unless told.
-                if let Some(a) = &agent {
-                    region::follow_agent(&project, a);
-                }
-                audit::search(&project, agent, tool, since, decision, limit, json).await
+                let ctx = match &agent {
+                    Some(a) => region::follow_agent(ctx, a),
+                    None => ctx.clone(),
+                };
+                audit::search(&ctx, agent, tool, since, decision, limit, json).await
             }
         },
     }

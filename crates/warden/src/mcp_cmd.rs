@@ -1,21 +1,23 @@
 //! `warden mcp stdio`.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use warden_gateway::mcp::stdio_gate::McpGate;
 
-use crate::project_cmds::load;
+use warden_gateway::project_store::ProjectStore;
+
+use crate::context::Context;
 
 pub async fn stdio(
-    dir: &Path,
+    ctx: &Context,
     agent: &str,
     server: Option<String>,
     command: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let project = match load(dir) {
+    let dir = ctx.dir();
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -54,21 +56,24 @@ pub async fn stdio(
     } else {
         command
     };
-    let ledger = crate::ledger_cmd::open_signing(dir, &project.config).await?;
+    let store = ProjectStore::open(dir, &project.config).await?;
     let session = format!("stdio-{}", uuid_v7());
     tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
     let gate_server = server.clone();
     let read_timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
     let secret_values =
-        crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
+        crate::identity_cmd::upstream_secrets(dir, &project.config, store.ledger()).await?;
     let telemetry = crate::serve::telemetry_for(&project.config, &secret_values)?;
     // The same pipeline as `warden serve`: held calls wait in the project's approval queue,
     // where people vote through `warden serve`'s UI or `warden approvals approve` (same store).
-    let state =
-        warden_gateway::AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
-            .with_public_url(format!("http://{}", project.config.gateway.listen))
-            .with_telemetry(telemetry.clone());
+    let state = warden_gateway::AppState::new(
+        &project.config,
+        Arc::new(project.policy),
+        store.ledger().clone(),
+    )
+    .with_public_url(format!("http://{}", project.config.gateway.listen))
+    .with_telemetry(telemetry.clone());
     let gate = Arc::new(
         McpGate::new(state, agent.to_string(), server, session).with_read_timeout(read_timeout),
     );
@@ -88,7 +93,7 @@ pub async fn stdio(
     if let Some(t) = &telemetry {
         t.flush(std::time::Duration::from_secs(5)).await;
     }
-    crate::ledger_cmd::close(ledger).await;
+    store.close().await;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 

@@ -9,9 +9,9 @@ use anyhow::{bail, Context as _};
 use rand::RngCore as _;
 use serde::Deserialize;
 use warden_core::diagnostic::from_toml_error;
-use warden_core::project::Project;
-use warden_core::{example, CallRequest, FileErrors, Tier, Verdict};
+use warden_core::{example, CallRequest, Tier, Verdict};
 
+use crate::context::Context;
 use crate::table;
 
 /// A fresh random agent key: `wk_` and 32 random bytes in hex.
@@ -67,23 +67,9 @@ pub fn write_example(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(keys)
 }
 
-#[cfg(unix)]
+/// Create a file only its owner may read (mode 0600), refusing to overwrite one.
 pub fn open_private(path: &Path) -> anyhow::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))
-}
-
-#[cfg(not(unix))]
-pub fn open_private(path: &Path) -> anyhow::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+    warden_gateway::project_store::create_private_file(path)
         .with_context(|| format!("creating {}", path.display()))
 }
 
@@ -112,34 +98,9 @@ pub fn init(dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Load the project, pointed at the store of the region selected with `--region`.
-pub fn load_dir(dir: &Path) -> Result<Project, FileErrors> {
-    let mut project = warden_gateway::project::load_dir(dir)?;
-    crate::region::apply(&mut project.config).map_err(|e| {
-        FileErrors(vec![warden_core::diagnostic::FileError::whole(
-            "warden.toml",
-            e,
-        )])
-    })?;
-    Ok(project)
-}
-
-/// Load the project or print its located errors.
-pub fn load(dir: &Path) -> Result<Project, ExitCode> {
-    load_dir(dir).map_err(|e: FileErrors| {
-        eprintln!("{e}");
-        eprintln!(
-            "\n{} problem{} found in {}",
-            e.0.len(),
-            if e.0.len() == 1 { "" } else { "s" },
-            dir.display()
-        );
-        ExitCode::FAILURE
-    })
-}
-
-pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCode> {
-    let project = match load(dir) {
+pub fn check(ctx: &Context, schema: bool, policies: bool) -> anyhow::Result<ExitCode> {
+    let dir = ctx.dir();
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -219,7 +180,7 @@ pub fn check(dir: &Path, schema: bool, policies: bool) -> anyhow::Result<ExitCod
 }
 
 pub fn decide(
-    dir: &Path,
+    ctx: &Context,
     agent: &str,
     tool: &str,
     args: &str,
@@ -227,7 +188,7 @@ pub fn decide(
     correlation_id: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let project = match load(dir) {
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -312,8 +273,9 @@ fn scenario_files(dir: &Path, paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>>
     Ok(files)
 }
 
-pub fn test(dir: &Path, paths: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let project = match load(dir) {
+pub fn test(ctx: &Context, paths: &[PathBuf], junit: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let dir = ctx.dir();
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };

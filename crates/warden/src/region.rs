@@ -1,37 +1,16 @@
-//! `--region`: which store of a project with `[regions]` this process reads and writes.
+//! `--region`: which store of a project with `[regions]` a command reads and writes.
 //!
-//! Every command finds its store through the project's config; [`apply`] swaps in the
-//! selected region's store and checkpoint key right after `warden.toml` is parsed, so no
-//! command can open another region's store by accident. Commands that act on one agent
-//! check with [`check_agent`] that the agent's records belong to the selected store.
-
-use std::sync::RwLock;
+//! The selected region travels in the command's [`Context`]; every config reader of the CLI
+//! (`Context::read_config`, `Context::load_dir`) swaps in that region's store and checkpoint
+//! key right after `warden.toml` is parsed, so no command can open another region's store by
+//! accident. Commands that act on one agent check with [`check_agent`] that the agent's
+//! records belong to the selected store.
 
 use anyhow::bail;
 use warden_core::config::WardenConfig;
 use warden_core::policy::CompiledPolicy;
 
-static SELECTED: RwLock<Option<String>> = RwLock::new(None);
-
-/// Select the region of this process (`None`: the home store of `[store]`).
-pub fn select(region: Option<String>) {
-    if let Ok(mut s) = SELECTED.write() {
-        *s = region;
-    }
-}
-
-/// The region selected with `--region`, if any.
-pub fn selected() -> Option<String> {
-    SELECTED.read().ok().and_then(|s| s.clone())
-}
-
-/// Point a freshly parsed config at the selected region's store.
-pub fn apply(config: &mut WardenConfig) -> Result<(), String> {
-    match selected() {
-        Some(r) => config.select_region(&r),
-        None => Ok(()),
-    }
-}
+use crate::context::Context;
 
 /// The words for a store: `region `eu`` or `the home store`.
 pub fn describe(region: Option<&str>) -> String {
@@ -68,8 +47,9 @@ pub fn check_agent(
 /// The stores a whole-project command visits: the selected region's alone, or, with no
 /// `--region` in a project with `[regions]`, the home store and every region's, each with
 /// whether its database exists yet.
-pub fn stores_to_visit(dir: &std::path::Path) -> Vec<(Option<String>, bool)> {
-    let selected = selected();
+pub fn stores_to_visit(ctx: &Context) -> Vec<(Option<String>, bool)> {
+    let dir = ctx.dir();
+    let selected = ctx.region().map(str::to_string);
     let config = std::fs::read_to_string(dir.join("warden.toml"))
         .ok()
         .and_then(|text| warden_core::config::parse_config("warden.toml", &text).ok());
@@ -92,20 +72,18 @@ pub fn stores_to_visit(dir: &std::path::Path) -> Vec<(Option<String>, bool)> {
 }
 
 /// Run a whole-project command on each store [`stores_to_visit`] names, with a heading per
-/// store on stderr (stdout stays the command's own, JSON Lines included). Stores that hold
-/// nothing yet are skipped; the exit status is the worst of the runs.
-pub async fn each_store<F, Fut>(
-    dir: &std::path::Path,
-    mut run: F,
-) -> anyhow::Result<std::process::ExitCode>
+/// store on stderr (stdout stays the command's own, JSON Lines included); each run is given
+/// the context of its store. Stores that hold nothing yet are skipped; the exit status is the
+/// worst of the runs.
+pub async fn each_store<F, Fut>(ctx: &Context, mut run: F) -> anyhow::Result<std::process::ExitCode>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Context) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
 {
     use std::process::ExitCode;
-    let stores = stores_to_visit(dir);
+    let stores = stores_to_visit(ctx);
     if stores.len() == 1 {
-        return run().await;
+        return run(ctx.clone()).await;
     }
     let mut failed = false;
     for (region, exists) in stores {
@@ -115,8 +93,7 @@ where
             continue;
         }
         eprintln!("== {name} ==");
-        select(region);
-        match run().await {
+        match run(ctx.in_region(region)).await {
             Ok(code) if code == ExitCode::SUCCESS => {}
             Ok(_) => failed = true,
             Err(e) => {
@@ -125,7 +102,6 @@ where
             }
         }
     }
-    select(None);
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -133,39 +109,25 @@ where
     })
 }
 
-/// The residency guard of the store a loaded project selected: every agent whose card keeps
-/// its records elsewhere. `None` when the project declares no regions.
-pub fn residency(project: &warden_core::project::Project) -> Option<warden_store::Residency> {
-    if project.config.regions.is_empty() {
-        return None;
+/// With no `--region`, the context of the region that keeps `agent`'s records (said on
+/// stderr), so a search by agent looks where its records are.
+pub fn follow_agent(ctx: &Context, agent: &str) -> Context {
+    if ctx.region().is_some() {
+        return ctx.clone();
     }
-    let region = project.config.region.clone();
-    let elsewhere = project
-        .policy
-        .cards
-        .values()
-        .filter(|c| c.region != region)
-        .map(|c| (c.id.clone(), c.region.clone()))
-        .collect();
-    Some(warden_store::Residency { region, elsewhere })
-}
-
-/// With no `--region`, select the region that keeps `agent`'s records (said on stderr), so a
-/// search by agent looks where its records are.
-pub fn follow_agent(dir: &std::path::Path, agent: &str) {
-    if selected().is_some() {
-        return;
-    }
-    let Ok(project) = crate::project_cmds::load_dir(dir) else {
-        return;
+    let Ok(project) = ctx.load_dir() else {
+        return ctx.clone();
     };
-    if let Some(r) = project
+    match project
         .policy
         .cards
         .get(agent)
         .and_then(|c| c.region.clone())
     {
-        eprintln!("searching region `{r}`, which keeps the records of `{agent}`");
-        select(Some(r));
+        Some(r) => {
+            eprintln!("searching region `{r}`, which keeps the records of `{agent}`");
+            ctx.in_region(Some(r))
+        }
+        None => ctx.clone(),
     }
 }

@@ -5,35 +5,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use warden_gateway::project_store::ProjectStore;
 use warden_gateway::AppState;
-use warden_store::{Ledger, LedgerOptions};
 
-use crate::project_cmds::load;
+use crate::context::Context;
 
-/// Open the project's ledger.
-pub async fn open_ledger(
-    dir: &Path,
-    url: &str,
-    durability: warden_store::Durability,
-) -> anyhow::Result<Ledger> {
-    let (vault, residency) = crate::lifecycle_cmd::store_options(dir, false)?;
-    Ledger::open_url(
-        url,
-        dir,
-        LedgerOptions {
-            durability,
-            redactor: Some(crate::redact_cmd::redactor_for(dir)?),
-            vault,
-            residency,
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening the ledger `{url}` (warden.toml [store] url)"))
-}
-
-pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode> {
-    let project = match load(dir) {
+/// `warden serve [--listen ADDR]`
+pub async fn run(ctx: &Context, listen: Option<String>) -> anyhow::Result<ExitCode> {
+    let dir = ctx.dir();
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -45,9 +25,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
         Ok(t) => t,
         Err(code) => return Ok(code),
     };
-    let signer = crate::ledger_cmd::signer(dir, &project.config)?;
-    let ledger =
-        crate::ledger_cmd::open_signing_with(dir, &project.config, Arc::clone(&signer)).await?;
+    let store = ProjectStore::open(dir, &project.config).await?;
     let addr = listen.unwrap_or_else(|| project.config.gateway.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -66,7 +44,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     let timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
     let secret_values =
-        crate::identity_cmd::upstream_secrets(dir, &project.config, &ledger).await?;
+        crate::identity_cmd::upstream_secrets(dir, &project.config, store.ledger()).await?;
     let master_key = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
     let resolve =
         |name: &str, table: &std::collections::BTreeMap<String, warden_core::config::EnvValue>| {
@@ -112,18 +90,22 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     }
     let telemetry = telemetry_for(&project.config, &secret_values)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
-        .with_telemetry(telemetry.clone())
-        .with_master_key(master_key)
-        .with_upstreams(
-            upstreams,
-            project.config.gateway.max_concurrent_calls_per_session,
-        )
-        .with_ledger_signer(Some(signer))
-        .with_public_url(format!("{scheme}://{local}"));
+    let state = AppState::new(
+        &project.config,
+        Arc::new(project.policy),
+        store.ledger().clone(),
+    )
+    .with_telemetry(telemetry.clone())
+    .with_master_key(master_key)
+    .with_upstreams(
+        upstreams,
+        project.config.gateway.max_concurrent_calls_per_session,
+    )
+    .with_ledger_signer(Some(Arc::clone(store.signer())))
+    .with_public_url(format!("{scheme}://{local}"));
     crate::approvals_cmd::spawn_sweeper(state.clone());
     let retention_job = crate::lifecycle_cmd::spawn_retention_job(
-        ledger.clone(),
+        store.ledger().clone(),
         project.config.retention.run_every_mins,
     );
     let shutdown = shutdown_signal();
@@ -140,7 +122,7 @@ pub async fn run(dir: &Path, listen: Option<String>) -> anyhow::Result<ExitCode>
     if let Some(t) = &telemetry {
         t.flush(std::time::Duration::from_secs(5)).await;
     }
-    crate::ledger_cmd::close(ledger).await;
+    store.close().await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,7 @@ use warden_core::args::check_arguments;
 use warden_core::scope_card::{Access, ArgConstraint, ArgType, Impact, ToolGrant, Trust};
 use warden_core::{CallRequest, CompiledPolicy, Decision, SessionState, Taint, Verdict};
 
-use crate::project_cmds::load;
+use crate::context::Context;
 
 /// Session states of one scenario file, per (agent, session).
 #[derive(Default)]
@@ -238,8 +238,8 @@ struct Outcome {
 }
 
 /// `warden test --adversarial`.
-pub fn adversarial(dir: &Path, junit: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let project = match load(dir) {
+pub fn adversarial(ctx: &Context, junit: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let project = match ctx.load() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
