@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use warden_core::ledger::{DecisionEvent, LedgerEvent, LedgerRecord};
 use warden_core::otel::{otlp_json, Resource, ToolCallSpan};
-use warden_store::{Ledger, StoreError, StoredCheckpoint};
+use warden_store::{Store, StoreError, StoredCheckpoint};
 use warden_verify::merkle::{self, consistency_proof, ProofError};
 use warden_verify::{Frontier, NoteVerifier, RangeProof};
 
@@ -108,17 +108,19 @@ pub struct CheckpointedRange {
 /// `None` when no record falls in the window. The ledger must have been opened with
 /// checkpoints on (`ProjectStore`).
 pub async fn checkpointed_range(
-    ledger: &Ledger,
+    store: &Store,
     window: Window<'_>,
 ) -> Result<Option<CheckpointedRange>, ExportError> {
-    let checkpoint = ledger
+    let checkpoint = store
+        .ledger()
         .checkpoint_now()
         .await?
         .ok_or(ExportError::NoCheckpoint)?;
     let range = if window.since.is_none() && window.until.is_none() {
         (checkpoint.size > 0).then_some((1, checkpoint.size))
     } else {
-        ledger
+        store
+            .ledger()
             .seq_range(window.since, window.until)
             .await?
             .map(|(a, b)| (a, b.min(checkpoint.size)))
@@ -134,7 +136,7 @@ pub async fn checkpointed_range(
 /// Write records `first..=last` to `out`, one per line, exactly as stored (and hashed).
 /// Returns how many were written.
 pub async fn write_records<W: Write + Send + 'static>(
-    ledger: &Ledger,
+    store: &Store,
     first: u64,
     last: u64,
     out: W,
@@ -143,14 +145,19 @@ pub async fn write_records<W: Write + Send + 'static>(
     // that it can be flushed (and its error seen) once the task is done.
     let w = Arc::new(Mutex::new(out));
     let writer = Arc::clone(&w);
-    let n = ledger
-        .export_raw(first, last, move |_, rec| {
-            let mut w = writer
-                .lock()
-                .map_err(|_| std::io::Error::other("writer poisoned"))?;
-            w.write_all(rec)?;
-            w.write_all(b"\n")
-        })
+    let n = store
+        .ledger()
+        .export_raw(
+            first,
+            last,
+            Box::new(move |_, rec| {
+                let mut w = writer
+                    .lock()
+                    .map_err(|_| std::io::Error::other("writer poisoned"))?;
+                w.write_all(rec)?;
+                w.write_all(b"\n")
+            }),
+        )
         .await?;
     w.lock().map_err(|_| ExportError::WriterPoisoned)?.flush()?;
     Ok(n)
@@ -184,7 +191,7 @@ pub struct Bundle {
 /// `checkpoint.txt`, `ledger.vkey` and, for a part of the log, `proof.json` (the left edge
 /// of the tree before the range and a consistency proof from its end to the checkpoint).
 pub async fn write_bundle(
-    ledger: &Ledger,
+    store: &Store,
     range: &CheckpointedRange,
     key: &NoteVerifier,
     out_dir: &Path,
@@ -200,14 +207,14 @@ pub async fn write_bundle(
         source,
     })?;
     let log = out_dir.join("ledger.jsonl");
-    let records = write_records(ledger, first, last, create_file(&log)?).await?;
+    let records = write_records(store, first, last, create_file(&log)?).await?;
     let checkpoint = out_dir.join("checkpoint.txt");
     std::fs::write(&checkpoint, &cp.note)?;
     let key_file = out_dir.join("ledger.vkey");
     std::fs::write(&key_file, format!("{}\n", key.to_vkey()))?;
     let mut proof_file = None;
     if first > 1 || last < cp.size {
-        let leaves = ledger.leaf_hashes(cp.size).await?;
+        let leaves = store.ledger().leaf_hashes(cp.size).await?;
         if merkle::root(&leaves) != cp.root {
             return Err(ExportError::LeavesMismatch);
         }
@@ -238,15 +245,20 @@ type RecordStream = tokio::sync::mpsc::Receiver<(u64, Vec<u8>)>;
 type RecordReader = tokio::task::JoinHandle<Result<u64, StoreError>>;
 
 /// Records `first..=last`, read off the store in a blocking task.
-fn read_records(ledger: &Ledger, first: u64, last: u64) -> (RecordStream, RecordReader) {
+fn read_records(store: &Store, first: u64, last: u64) -> (RecordStream, RecordReader) {
     let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(1024);
-    let ledger = ledger.clone();
+    let store = store.clone();
     let reader = tokio::spawn(async move {
-        ledger
-            .export_raw(first, last, move |seq, rec| {
-                tx.blocking_send((seq, rec.to_vec()))
-                    .map_err(|_| std::io::Error::other("export stopped"))
-            })
+        store
+            .ledger()
+            .export_raw(
+                first,
+                last,
+                Box::new(move |seq, rec| {
+                    tx.blocking_send((seq, rec.to_vec()))
+                        .map_err(|_| std::io::Error::other("export stopped"))
+                }),
+            )
             .await
     });
     (rx, reader)
@@ -268,13 +280,13 @@ pub struct OcsfSummary {
 /// Write the decision records among `first..=last` that fall in `window` as OCSF API
 /// Activity (class 6003) events with the security_control profile, one per line.
 pub async fn write_ocsf<W: Write>(
-    ledger: &Ledger,
+    store: &Store,
     first: u64,
     last: u64,
     window: Window<'_>,
     mut out: W,
 ) -> Result<OcsfSummary, ExportError> {
-    let (mut rx, reader) = read_records(ledger, first, last);
+    let (mut rx, reader) = read_records(store, first, last);
     let (mut events, mut skipped) = (0u64, 0u64);
     while let Some((seq, rec)) = rx.recv().await {
         let record = parse_record(seq, &rec)?;
@@ -321,7 +333,7 @@ pub struct OtelSummary {
 /// ExportTraceServiceRequest per line (at most 512 spans each), as the collector's
 /// otlpjsonfile receiver reads.
 pub async fn write_otel<W: Write>(
-    ledger: &Ledger,
+    store: &Store,
     first: u64,
     last: u64,
     window: Window<'_>,
@@ -334,7 +346,7 @@ pub async fn write_otel<W: Write>(
             .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok())
             .unwrap_or(0)
     };
-    let (mut rx, reader) = read_records(ledger, first, last);
+    let (mut rx, reader) = read_records(store, first, last);
     // Allowed calls wait for their outcome record to end their span.
     let mut running: HashMap<String, (DecisionEvent, u64)> = HashMap::new();
     let mut batch: Vec<ToolCallSpan> = Vec::new();

@@ -193,11 +193,6 @@ impl AppState {
         &self.store
     }
 
-    /// Temporary: the old name of [`AppState::store`], until the CLI moves to it.
-    pub fn ledger(&self) -> &Store {
-        &self.store
-    }
-
     /// The taint state of agents' sessions.
     pub fn taint(&self) -> &crate::taint::SessionTaint {
         &self.taint

@@ -536,9 +536,10 @@ mod mcp_gate {
         assert_eq!(out["result"]["tools"][0]["name"], "get_ticket");
         // Decision, outcome, decision, and a pin for each announced tool.
         assert_eq!(s.store().ledger().count().await.unwrap(), 5);
-        assert_eq!(s.store().pin_store().pins().await.unwrap().len(), 2);
+        assert_eq!(s.store().pins().pins().await.unwrap().len(), 2);
         assert!(s
             .store()
+            .ledger()
             .verify(Box::new(|_| {}))
             .await
             .unwrap()

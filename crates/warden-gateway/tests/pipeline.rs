@@ -218,7 +218,7 @@ async fn block(env: &Env, server: &str, tool: &str) {
         let hash = format!("{n:064}");
         let check = env
             .store
-            .pin_store()
+            .pins()
             .check_pin(
                 server,
                 tool,
@@ -230,12 +230,7 @@ async fn block(env: &Env, server: &str, tool: &str) {
             .unwrap();
         assert!(matches!(check, PinCheck::New | PinCheck::Changed { .. }));
     }
-    assert!(env
-        .store
-        .pin_store()
-        .is_blocked(server, tool)
-        .await
-        .unwrap());
+    assert!(env.store.pins().is_blocked(server, tool).await.unwrap());
 }
 
 #[tokio::test]

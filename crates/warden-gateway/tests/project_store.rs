@@ -55,7 +55,7 @@ async fn a_closed_store_has_delivered_its_final_checkpoint_to_the_witness() {
     // One record (a token issue), so there is a tree to checkpoint.
     let project = warden_gateway::project_store::load_project(dir.path(), None).unwrap();
     warden_gateway::identity::issue_token(
-        store.ledger(),
+        store.store(),
         &project.policy,
         &project.config.identity,
         warden_gateway::identity::TokenRequest {

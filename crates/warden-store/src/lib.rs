@@ -20,7 +20,6 @@
 //! Every timestamp the store writes itself comes from [`StoreOptions::clock`].
 
 mod approvals;
-mod compat;
 mod error;
 mod identities;
 mod ledger;
@@ -30,7 +29,6 @@ mod sqlite;
 mod store;
 
 pub use approvals::{ApprovalFilter, ApprovalRow, ApprovalStore, VoteRow};
-pub use compat::{Ledger, LedgerOptions};
 pub use error::StoreError;
 pub use identities::{ClientRow, IdentityStore, SecretRow, SessionRow, TokenRow, UserRow};
 pub use ledger::{

@@ -123,8 +123,6 @@ pub struct Store {
     clock: Clock,
     /// The database file, for a store kept in one.
     path: Option<PathBuf>,
-    /// Temporary (`compat`): every concern at once, for the old `Ledger` surface.
-    all: Arc<dyn crate::compat::AllConcerns>,
 }
 
 impl std::fmt::Debug for Store {
@@ -180,10 +178,9 @@ impl Store {
     /// A handle over one backend that implements every concern.
     fn from_backend<B>(backend: Arc<B>, clock: Clock, path: Option<PathBuf>) -> Self
     where
-        B: crate::compat::AllConcerns + 'static,
+        B: LedgerLog + IdentityStore + ApprovalStore + PinStore + Lifecycle + 'static,
     {
         Self {
-            all: backend.clone(),
             ledger: backend.clone(),
             identities: backend.clone(),
             approvals: backend.clone(),
@@ -209,9 +206,8 @@ impl Store {
         self.approvals.as_ref()
     }
 
-    /// Tool pins and the review queue. (Named `pin_store` while the old `Ledger::pins` is
-    /// kept by `compat`; becomes `pins`.)
-    pub fn pin_store(&self) -> &dyn PinStore {
+    /// Tool pins and the review queue.
+    pub fn pins(&self) -> &dyn PinStore {
         self.pins.as_ref()
     }
 
@@ -225,9 +221,9 @@ impl Store {
         &self.clock
     }
 
-    /// Temporary (`compat`): every concern at once.
-    pub(crate) fn all_concerns(&self) -> &(dyn crate::compat::AllConcerns + 'static) {
-        self.all.as_ref()
+    /// The database file, for a store kept in one (SQLite).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Stop accepting appends, commit those queued and, when checkpoints are on, sign a
@@ -278,7 +274,7 @@ mod tests {
         let store = Store::open("sqlite://s/w.db", dir.path(), StoreOptions::default())
             .await
             .unwrap();
-        assert!(dir.path().join("s/w.db").exists());
+        assert_eq!(store.path(), Some(dir.path().join("s/w.db").as_path()));
         assert_eq!(store.ledger().count().await.unwrap(), 0);
         store.close().await;
     }

@@ -76,7 +76,7 @@ fn key() -> NoteVerifier {
 }
 
 async fn raw(ledger: &Store) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display()))
+    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().unwrap().display()))
         .await
         .unwrap()
 }

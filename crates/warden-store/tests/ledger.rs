@@ -67,7 +67,7 @@ async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Store) {
 }
 
 async fn raw(ledger: &Store) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().display()))
+    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().unwrap().display()))
         .await
         .unwrap()
 }
@@ -100,7 +100,7 @@ async fn fsync_mode_appends_verify_too() {
 #[tokio::test]
 async fn reopening_continues_the_chain() {
     let (dir, ledger) = filled(10, Durability::Process).await;
-    let path = ledger.path().to_path_buf();
+    let path = ledger.path().unwrap().to_path_buf();
     ledger.close().await;
     let again = Store::open_sqlite(&path, StoreOptions::default())
         .await
@@ -116,7 +116,7 @@ async fn two_writers_on_one_file_extend_one_chain() {
     // `warden serve` and a `warden mcp stdio` beside it each open the same ledger: neither
     // may fork the chain or refuse a call because the other wrote in between.
     let (dir, first) = filled(5, Durability::Process).await;
-    let second = Store::open_sqlite(first.path(), StoreOptions::default())
+    let second = Store::open_sqlite(first.path().unwrap(), StoreOptions::default())
         .await
         .unwrap();
     let mut tasks = Vec::new();

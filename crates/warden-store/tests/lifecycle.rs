@@ -457,9 +457,10 @@ async fn a_retention_run_that_could_not_record_is_recorded_by_the_next() {
     // Simulate a run that destroyed the key and stopped before writing its record.
     {
         use sqlx::Connection as _;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", l.path().display()))
-            .await
-            .unwrap();
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", l.path().unwrap().display()))
+                .await
+                .unwrap();
         sqlx::query("UPDATE vault_keys SET wrapped = NULL, destroyed_by = 'retention', destroyed_ms = 1 WHERE kind = 'period'")
             .execute(&mut c)
             .await

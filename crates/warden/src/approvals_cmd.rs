@@ -38,11 +38,12 @@ pub fn spawn_sweeper(state: AppState) {
 /// Record a `review_overdue` alert for each call at tier `review` past its deadline.
 async fn sweep_reviews(state: &AppState) -> Result<u32, warden_store::StoreError> {
     state
-        .ledger()
+        .store()
+        .pins()
         .alert_overdue_reviews(
-            warden_gateway::identity::unix_now(),
+            state.now(),
             state.approvals_config().review_deadline_hours,
-            &warden_gateway::now_rfc3339(),
+            &state.clock().rfc3339(),
         )
         .await
 }
@@ -122,11 +123,11 @@ async fn state_for(ctx: &Context) -> anyhow::Result<Option<AppState>> {
         Ok(p) => p,
         Err(_) => return Ok(None),
     };
-    let ledger = project_store::open_ledger(dir, &project.config).await?;
+    let store = project_store::open_store(dir, &project.config).await?;
     let master = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
     let listen = project.config.gateway.listen.clone();
     Ok(Some(
-        AppState::new(&project.config, Arc::new(project.policy), ledger)
+        AppState::new(&project.config, Arc::new(project.policy), store)
             .with_master_key(master)
             .with_ledger_signer(Some(project_store::signer(dir, &project.config)?))
             .with_public_url(format!("http://{listen}")),
@@ -142,12 +143,12 @@ pub async fn run(ctx: &Context, command: ApprovalsCommand) -> anyhow::Result<Exi
     let code = match command {
         ApprovalsCommand::Reviews { all, limit } => {
             let deadline = state.approvals_config().review_deadline_hours;
-            let rows = state.ledger().reviews(all, limit).await?;
+            let rows = state.store().pins().reviews(all, limit).await?;
             println!(
                 "{:<36}  {:<14}  {:<24}  {:<24}  review",
                 "decision", "agent", "tool", "due"
             );
-            let now = warden_gateway::identity::unix_now();
+            let now = state.now();
             for r in &rows {
                 let due = r.created_at + i64::try_from(deadline * 3600).unwrap_or(i64::MAX);
                 let status = match (&r.verdict, &r.reviewer) {
@@ -185,7 +186,8 @@ pub async fn run(ctx: &Context, command: ApprovalsCommand) -> anyhow::Result<Exi
             json,
         } => {
             let rows = state
-                .ledger()
+                .store()
+                .approvals()
                 .list_approvals(&warden_store::ApprovalFilter {
                     state: st,
                     agent,
@@ -299,21 +301,21 @@ async fn review(
     if note.trim().is_empty() {
         bail!("--note must say what was checked or why the call is flagged");
     }
-    let now = warden_gateway::identity::unix_now();
-    let Some(user) = state.ledger().user(by).await? else {
+    let now = state.now();
+    let Some(user) = state.store().identities().user(by).await? else {
         bail!("no user `{by}`");
     };
     let role = Role::parse(&user.role).context("the user has an unknown role")?;
     if user.disabled || !matches!(role, Role::Approver | Role::Admin) {
         bail!("user `{by}` may not review calls (approvers and admins only)");
     }
-    let Some(row) = state.ledger().review(id).await? else {
+    let Some(row) = state.store().pins().review(id).await? else {
         bail!("no call `{id}` in the review queue (only calls allowed at tier `review` are)");
     };
     let dir_key = state
         .master_key_ref()
         .context("no master key: the TOTP seed cannot be read")?;
-    if !check_totp(state.ledger(), dir_key, by, totp, now).await? {
+    if !check_totp(state.store(), dir_key, by, totp, now).await? {
         bail!("the one-time code is wrong, expired or already used");
     }
     let event = warden_core::ledger::ReviewEvent {
@@ -326,8 +328,9 @@ async fn review(
         mfa_at: now,
     };
     match state
-        .ledger()
-        .record_review(event, now, warden_gateway::now_rfc3339())
+        .store()
+        .pins()
+        .record_review(event, now, state.clock().rfc3339())
         .await?
     {
         Some(seq) => {
@@ -349,8 +352,8 @@ async fn cast(
     verdict: Verdict2,
     reason: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let now = warden_gateway::identity::unix_now();
-    let Some(user) = state.ledger().user(by).await? else {
+    let now = state.now();
+    let Some(user) = state.store().identities().user(by).await? else {
         bail!("no user `{by}`");
     };
     let role = Role::parse(&user.role).context("the user has an unknown role")?;
@@ -360,7 +363,7 @@ async fn cast(
     let dir_key = state
         .master_key_ref()
         .context("no master key: the TOTP seed cannot be read")?;
-    if !check_totp(state.ledger(), dir_key, by, totp, now).await? {
+    if !check_totp(state.store(), dir_key, by, totp, now).await? {
         bail!("the one-time code is wrong, expired or already used");
     }
     let who = HumanSession {

@@ -14,16 +14,17 @@ use crate::context::Context;
 use crate::table;
 
 pub async fn verify(ctx: &Context, checkpoint: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let ledger = ctx.open_existing().await?;
+    let store = ctx.open_existing().await?;
+    let ledger = store.ledger();
     let total = ledger.count().await?;
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let report = ledger
-        .verify(move |n| {
+        .verify(Box::new(move |n| {
             if tty {
                 eprint!("\rverifying: {n} / {total} records");
             }
-        })
+        }))
         .await?;
     if tty && total >= 50_000 {
         eprintln!();
@@ -39,9 +40,8 @@ pub async fn verify(ctx: &Context, checkpoint: Option<&Path>) -> anyhow::Result<
                 "(each record's RFC 6962 leaf hash recomputed and linked to the one before it)"
             );
             let extends =
-                crate::ledger_cmd::verify_extends(ctx, &ledger, report.verified, checkpoint)
-                    .await?;
-            let votes = crate::ledger_cmd::verify_votes(ctx, &ledger).await?;
+                crate::ledger_cmd::verify_extends(ctx, ledger, report.verified, checkpoint).await?;
+            let votes = crate::ledger_cmd::verify_votes(ctx, ledger).await?;
             Ok(if extends && votes {
                 ExitCode::SUCCESS
             } else {
@@ -293,7 +293,8 @@ fn print_records(records: &[StoredRecord], json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn tail(ctx: &Context, n: u32, follow: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let ledger = ctx.open_existing().await?;
+    let store = ctx.open_existing().await?;
+    let ledger = store.ledger();
     let records = ledger.tail(n).await?;
     print_records(&records, json)?;
     if follow {
@@ -331,7 +332,7 @@ pub async fn search(
     let since = since
         .map(|s| crate::since::since_to_ts(&s, OffsetDateTime::now_utc()).context("--since"))
         .transpose()?;
-    let ledger = ctx.open_existing().await?;
+    let store = ctx.open_existing().await?;
     let filter = SearchFilter {
         agent,
         tool,
@@ -339,7 +340,7 @@ pub async fn search(
         decision_id: decision,
         limit,
     };
-    let found = ledger.search(&filter).await?;
+    let found = store.ledger().search(&filter).await?;
     print_records(&found, json)?;
     if !json {
         println!(
@@ -352,8 +353,8 @@ pub async fn search(
 }
 
 pub async fn tools_review(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let ledger = ctx.open_existing().await?;
-    let pins = ledger.pins().await?;
+    let store = ctx.open_existing().await?;
+    let pins = store.pins().pins().await?;
     let rows: Vec<Vec<String>> = pins
         .iter()
         .map(|p| {
@@ -393,8 +394,8 @@ pub async fn tools_review(ctx: &Context) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn tools_audit(ctx: &Context, strict: bool) -> anyhow::Result<ExitCode> {
-    let ledger = ctx.open_existing().await?;
-    let pins = ledger.pins().await?;
+    let store = ctx.open_existing().await?;
+    let pins = store.pins().pins().await?;
     let mut found = 0usize;
     for p in &pins {
         let mut versions = vec![("pinned", p.definition.as_str())];
@@ -432,9 +433,9 @@ pub async fn tools_approve(
     tool: &str,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    let ledger = ctx.open_existing().await?;
+    let store = ctx.open_existing().await?;
     let now = warden_gateway::now_rfc3339();
-    let Some((previous, approved)) = ledger.approve_pin(server, tool, &now).await? else {
+    let Some((previous, approved)) = store.pins().approve_pin(server, tool, &now).await? else {
         bail!("{server}/{tool} is not blocked; `warden tools review` lists the tools that are");
     };
     let event = warden_core::ledger::ToolEvent {
@@ -444,12 +445,15 @@ pub async fn tools_approve(
         previous_hash: Some(previous),
         actor: by.to_string(),
     };
-    let rec = ledger.append(now, LedgerEvent::ToolApproved(event)).await?;
+    let rec = store
+        .ledger()
+        .append(now, LedgerEvent::ToolApproved(event))
+        .await?;
     println!(
         "approved {server}/{tool}: definition {} is now pinned (ledger record {})",
         short(&approved),
         rec.seq
     );
-    ledger.close().await;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }

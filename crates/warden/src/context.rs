@@ -75,7 +75,7 @@ impl Context {
     }
 
     /// The selected store opened read-only, which must already hold records.
-    pub async fn open_existing(&self) -> anyhow::Result<warden_store::Ledger> {
+    pub async fn open_existing(&self) -> anyhow::Result<warden_store::Store> {
         let config = self.read_config()?;
         Ok(project_store::open_existing(&self.project, &config).await?)
     }
@@ -84,7 +84,7 @@ impl Context {
     /// hold records.
     pub async fn open_existing_signing(&self) -> anyhow::Result<(WardenConfig, ProjectStore)> {
         let config = self.read_config()?;
-        let store = ProjectStore::open_existing(&self.project, &config).await?;
-        Ok((config, store))
+        let writer = ProjectStore::open_existing(&self.project, &config).await?;
+        Ok((config, writer))
     }
 }

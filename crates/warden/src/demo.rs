@@ -242,8 +242,8 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         project.policy.policy_count(),
         project.policy.short_version()
     );
-    let store = ProjectStore::open(&dir, &project.config).await?;
-    let ledger = store.ledger();
+    let writer = ProjectStore::open(&dir, &project.config).await?;
+    let store = writer.store();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
@@ -253,7 +253,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut token_lines = Vec::new();
     for agent in project.policy.cards.keys() {
         let t = warden_gateway::identity::issue_token(
-            ledger,
+            store,
             &project.policy,
             &project.config.identity,
             warden_gateway::identity::TokenRequest {
@@ -277,7 +277,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let master = warden_gateway::secrets::MasterKey::generate();
     let approver_pw = "demo approver password 1".to_string();
     let enrolled = warden_gateway::logins::add_user(
-        ledger,
+        store,
         &master,
         "demo-approver",
         warden_gateway::logins::Role::Approver,
@@ -295,9 +295,9 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .and_then(|s| s.split('&').next())
         .and_then(base32_decode)
         .context("reading the demo approver's TOTP seed")?;
-    let state = AppState::new(&project.config, Arc::new(project.policy), ledger.clone())
+    let state = AppState::new(&project.config, Arc::new(project.policy), store.clone())
         .with_master_key(Some(master))
-        .with_ledger_signer(Some(Arc::clone(store.signer())))
+        .with_ledger_signer(Some(Arc::clone(writer.signer())))
         .with_public_url(format!("http://{addr}"));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(warden_gateway::serve(listener, state, async {
@@ -305,7 +305,9 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }));
     println!(
         "gateway: http://{addr} (SQLite ledger {})",
-        ledger.path().display()
+        store
+            .path()
+            .map_or_else(|| "-".to_string(), |p| p.display().to_string())
     );
     for line in &token_lines {
         println!("token:   {line}");
@@ -471,8 +473,8 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 
     let _ = stop_tx.send(());
     let _ = server.await;
-    let report = ledger.verify(|_| {}).await?;
-    let count = ledger.count().await?;
+    let report = store.ledger().verify(Box::new(|_| {})).await?;
+    let count = store.ledger().count().await?;
     let allowed = rows
         .iter()
         .filter(|r| r.get(3).is_some_and(|d| d.starts_with("allow")))
@@ -502,7 +504,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    match ledger.checkpoint_now().await {
+    match store.ledger().checkpoint_now().await {
         Ok(Some(cp)) => println!(
             "ledger:  signed checkpoint of {} records (C2SP tlog-checkpoint, Ed25519): {}",
             cp.size,
@@ -514,7 +516,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    store.close().await;
+    writer.close().await;
     if !mismatches.is_empty() {
         for m in &mismatches {
             eprintln!("demo: {m}");

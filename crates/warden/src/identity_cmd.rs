@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 use warden_core::access::review_agent;
 use warden_core::identity::parse_duration;
 use warden_core::ledger::{CertificationEvent, LedgerEvent};
-use warden_gateway::identity::{self as ident, rfc3339, unix_now, TokenRequest};
+use warden_gateway::identity::{self as ident, rfc3339, TokenRequest};
 use warden_gateway::logins::{self, Role};
 use warden_gateway::secrets::{self, MasterKey};
-use warden_store::Ledger;
+use warden_store::Store;
 
 use warden_gateway::project_store;
 
@@ -126,11 +126,11 @@ fn actor() -> String {
     )
 }
 
-async fn project_ledger(
+async fn project_and_store(
     ctx: &Context,
-) -> Result<(warden_core::project::Project, Ledger), ExitCode> {
+) -> Result<(warden_core::project::Project, Store), ExitCode> {
     let project = ctx.load()?;
-    match project_store::open_ledger(ctx.dir(), &project.config).await {
+    match project_store::open_store(ctx.dir(), &project.config).await {
         Ok(l) => Ok((project, l)),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -141,7 +141,7 @@ async fn project_ledger(
 
 macro_rules! open_or_exit {
     ($ctx:expr) => {
-        match project_ledger($ctx).await {
+        match project_and_store($ctx).await {
             Ok(x) => x,
             Err(code) => return Ok(code),
         }
@@ -149,8 +149,8 @@ macro_rules! open_or_exit {
 }
 
 pub async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let (project, ledger) = open_or_exit!(ctx);
-    let now = unix_now();
+    let (project, store) = open_or_exit!(ctx);
+    let now = store.clock().unix();
     match cmd {
         TokenCommand::Issue {
             agent,
@@ -166,7 +166,7 @@ pub async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<ExitCode>
                 })?),
             };
             let t = ident::issue_token(
-                &ledger,
+                &store,
                 &project.policy,
                 &project.config.identity,
                 TokenRequest {
@@ -197,7 +197,7 @@ pub async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<ExitCode>
             }
         }
         TokenCommand::List { all } => {
-            let rows = ledger.tokens(now, all).await?;
+            let rows = store.identities().tokens(now, all).await?;
             println!(
                 "{:<16}  {:<16}  {:<5}  {:<20}  {:<8}  tools",
                 "id", "agent", "env", "expires", "state"
@@ -223,7 +223,7 @@ pub async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<ExitCode>
             }
         }
         TokenCommand::Revoke { id } => {
-            let row = ident::revoke_token(&ledger, &id, &actor(), false, now).await?;
+            let row = ident::revoke_token(&store, &id, &actor(), false, now).await?;
             println!(
                 "revoked token {id} of {}; its next call is refused",
                 row.agent
@@ -231,13 +231,13 @@ pub async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<ExitCode>
         }
         TokenCommand::ClientAdd { agent } => {
             crate::region::check_agent(&project.policy, &project.config, &agent)?;
-            let c = ident::add_client(&ledger, &project.policy, &agent, &actor(), now).await?;
+            let c = ident::add_client(&store, &project.policy, &agent, &actor(), now).await?;
             println!("client_id:     {}", c.client_id);
             println!("client_secret: {}", c.secret);
             eprintln!("Shown once: Warden keeps only an Argon2id hash. Exchange them at POST /oauth/token (grant_type=client_credentials).");
         }
     }
-    ledger.close().await;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -259,8 +259,8 @@ fn print_qr(uri: &str) {
 
 pub async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<ExitCode> {
     let dir = ctx.dir();
-    let (project, ledger) = open_or_exit!(ctx);
-    let now = unix_now();
+    let (project, store) = open_or_exit!(ctx);
+    let now = store.clock().unix();
     match cmd {
         UserCommand::Add {
             name,
@@ -285,7 +285,7 @@ pub async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     secrets::master_key_path(dir, &project.config.identity).display()
                 );
             }
-            let e = logins::add_user(&ledger, &key, &name, role, password, !no_mfa, &actor(), now)
+            let e = logins::add_user(&store, &key, &name, role, password, !no_mfa, &actor(), now)
                 .await?;
             println!("user {name} ({}) enrolled. Shown once:", role.as_str());
             if !password_stdin {
@@ -302,7 +302,7 @@ pub async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 "{:<20}  {:<8}  {:<4}  {:<8}  failed",
                 "user", "role", "mfa", "state"
             );
-            for u in ledger.users().await? {
+            for u in store.identities().users().await? {
                 let state = if u.disabled {
                     "disabled"
                 } else if u.locked_until > now {
@@ -321,29 +321,29 @@ pub async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             }
         }
         UserCommand::Disable { name } => {
-            logins::disable_user(&ledger, &name, &actor(), now).await?;
+            logins::disable_user(&store, &name, &actor(), now).await?;
             println!("user {name} disabled; their sessions are ended");
         }
         UserCommand::BreakGlassSeal => {
-            let (cred, id) = ident::seal_break_glass(&ledger, &actor(), now).await?;
+            let (cred, id) = ident::seal_break_glass(&store, &actor(), now).await?;
             println!("break-glass credential {id} (earlier ones no longer work). Shown once:");
             println!("{cred}");
             eprintln!("Seal it away (envelope, safe, password manager with two-person access). Every use raises a high-severity alert in the ledger.");
         }
     }
-    ledger.close().await;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Usage per agent: agent → (tool as recorded → decisions in the window).
 async fn usage(
-    ledger: &Ledger,
+    store: &Store,
     days: u32,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<String, u64>>> {
     let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
     let since = warden_gateway::identity::rfc3339(since.unix_timestamp());
     let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for (agent, tool, n) in ledger.decision_usage(&since).await? {
+    for (agent, tool, n) in store.ledger().decision_usage(&since).await? {
         *out.entry(agent).or_default().entry(tool).or_default() += n;
     }
     Ok(out)
@@ -351,10 +351,10 @@ async fn usage(
 
 pub async fn access(ctx: &Context, cmd: AccessCommand) -> anyhow::Result<ExitCode> {
     let dir = ctx.dir();
-    let (project, ledger) = open_or_exit!(ctx);
+    let (project, store) = open_or_exit!(ctx);
     match cmd {
         AccessCommand::Review { days, agent, json } => {
-            let used = usage(&ledger, days).await?;
+            let used = usage(&store, days).await?;
             let empty = BTreeMap::new();
             let mut reviews = Vec::new();
             for (id, card) in &project.policy.cards {
@@ -411,7 +411,8 @@ pub async fn access(ctx: &Context, cmd: AccessCommand) -> anyhow::Result<ExitCod
                 .cards
                 .get(&agent)
                 .with_context(|| format!("no scope card for agent `{agent}`"))?;
-            let user = ledger
+            let user = store
+                .identities()
                 .user(&by)
                 .await?
                 .filter(|u| !u.disabled)
@@ -430,13 +431,13 @@ pub async fn access(ctx: &Context, cmd: AccessCommand) -> anyhow::Result<ExitCod
                 };
                 let key = secrets::load_master_key(dir, &project.config.identity)?
                     .context("no master key: the TOTP seed cannot be read")?;
-                if !logins::check_totp(&ledger, &key, &by, &code, unix_now()).await? {
+                if !logins::check_totp(&store, &key, &by, &code, store.clock().unix()).await? {
                     bail!("the one-time code is wrong, expired or already used");
                 }
             }
             let text = std::fs::read(dir.join(&card.path))
                 .with_context(|| format!("reading {}", card.path))?;
-            let used = usage(&ledger, days).await?;
+            let used = usage(&store, days).await?;
             let empty = BTreeMap::new();
             let review = review_agent(
                 card,
@@ -453,11 +454,9 @@ pub async fn access(ctx: &Context, cmd: AccessCommand) -> anyhow::Result<ExitCod
                 window_days: days,
                 mfa: user.mfa,
             };
-            let rec = ledger
-                .append(
-                    warden_gateway::now_rfc3339(),
-                    LedgerEvent::AccessCertified(event),
-                )
+            let rec = store
+                .ledger()
+                .append(store.clock().rfc3339(), LedgerEvent::AccessCertified(event))
                 .await?;
             println!(
                 "{by} certified the access of {agent}: {} tools, card sha256 {} (ledger record {})",
@@ -470,15 +469,15 @@ pub async fn access(ctx: &Context, cmd: AccessCommand) -> anyhow::Result<ExitCod
             );
         }
     }
-    ledger.close().await;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn secret(ctx: &Context, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
     let dir = ctx.dir();
-    let (project, ledger) = open_or_exit!(ctx);
+    let (project, store) = open_or_exit!(ctx);
     let cfg = &project.config.identity;
-    let now = unix_now();
+    let now = store.clock().unix();
     match cmd {
         SecretCommand::Set { name } => {
             let mut value = String::new();
@@ -496,14 +495,14 @@ pub async fn secret(ctx: &Context, cmd: SecretCommand) -> anyhow::Result<ExitCod
                     secrets::master_key_path(dir, cfg).display()
                 );
             }
-            secrets::set_secret(&ledger, &key, &name, value.as_bytes(), &actor(), now).await?;
+            secrets::set_secret(&store, &key, &name, value.as_bytes(), &actor(), now).await?;
             println!(
                 "secret {name} stored (XChaCha20-Poly1305, master key {})",
                 key.id()
             );
         }
         SecretCommand::List => {
-            for s in ledger.secrets().await? {
+            for s in store.identities().secrets().await? {
                 if let Some(user) = s.name.strip_prefix("totp/") {
                     println!(
                         "{:<24}  master key {}  (TOTP seed of {user})",
@@ -528,9 +527,12 @@ pub async fn secret(ctx: &Context, cmd: SecretCommand) -> anyhow::Result<ExitCod
             let staged = path.with_extension("new");
             secrets::save_master_key(&staged, &new)?;
             // The ledger's payload keys first: they fail as a whole if one does not open.
-            let payload_keys = ledger.rewrap_vault_keys(old.bytes(), new.bytes()).await?;
+            let payload_keys = store
+                .lifecycle()
+                .rewrap_vault_keys(old.bytes(), new.bytes())
+                .await?;
             println!("re-wrapped {payload_keys} ledger payload keys (no record changed)");
-            let n = secrets::rotate_master(&ledger, &old, &new, &actor(), now).await?;
+            let n = secrets::rotate_master(&store, &old, &new, &actor(), now).await?;
             if from_env {
                 println!(
                     "re-wrapped {n} secrets under master key {}; it is in {} — put it into {} and delete the file",
@@ -549,7 +551,7 @@ pub async fn secret(ctx: &Context, cmd: SecretCommand) -> anyhow::Result<ExitCod
             }
         }
     }
-    ledger.close().await;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -559,7 +561,7 @@ pub async fn secret(ctx: &Context, cmd: SecretCommand) -> anyhow::Result<ExitCod
 pub async fn upstream_secrets(
     dir: &Path,
     config: &warden_core::config::WardenConfig,
-    ledger: &Ledger,
+    store: &Store,
 ) -> anyhow::Result<std::collections::HashMap<String, String>> {
     let mut names = std::collections::BTreeSet::new();
     let upstream_values = config
@@ -584,7 +586,7 @@ pub async fn upstream_secrets(
         )
     })?;
     for name in names {
-        let v = secrets::get_secret(ledger, &key, &name).await?;
+        let v = secrets::get_secret(store, &key, &name).await?;
         out.insert(name, v);
     }
     Ok(out)

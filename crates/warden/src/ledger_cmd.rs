@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use warden_core::ledger::{LedgerEvent, LedgerRecord};
 use warden_gateway::ledger_export::{self, CheckpointedRange, Window};
 use warden_gateway::project_store::{key_path, load_or_create_key, verifier};
-use warden_store::{Ledger, StoredCheckpoint};
+use warden_store::{LedgerLog, Store, StoredCheckpoint};
 use warden_verify::encoding::{base64_encode, hex_encode};
 use warden_verify::merkle::{self, consistency_proof, inclusion_proof, verify_consistency};
 use warden_verify::Checkpoint;
@@ -34,13 +34,14 @@ pub fn pubkey(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 /// `warden audit checkpoint [--now]`
 pub async fn checkpoint(ctx: &Context, now: bool) -> anyhow::Result<ExitCode> {
-    let (_, store) = ctx.open_existing_signing().await?;
+    let (_, writer) = ctx.open_existing_signing().await?;
+    let ledger = writer.store().ledger();
     let cp = if now {
-        store.ledger().checkpoint_now().await?
+        ledger.checkpoint_now().await?
     } else {
-        store.ledger().latest_checkpoint().await?
+        ledger.latest_checkpoint().await?
     };
-    store.close().await;
+    writer.close().await;
     match cp {
         Some(cp) => {
             print!("{}", cp.note);
@@ -54,7 +55,7 @@ pub async fn checkpoint(ctx: &Context, now: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The latest checkpoint, made now if it does not cover `seq` (or every record).
-async fn covering_checkpoint(ledger: &Ledger, seq: u64) -> anyhow::Result<StoredCheckpoint> {
+async fn covering_checkpoint(ledger: &dyn LedgerLog, seq: u64) -> anyhow::Result<StoredCheckpoint> {
     if let Some(cp) = ledger.latest_checkpoint().await? {
         if cp.size >= seq && seq > 0 {
             return Ok(cp);
@@ -68,16 +69,16 @@ async fn covering_checkpoint(ledger: &Ledger, seq: u64) -> anyhow::Result<Stored
 
 /// `warden audit prove SEQ`
 pub async fn prove(ctx: &Context, seq: u64, json: bool) -> anyhow::Result<ExitCode> {
-    let (_, store) = ctx.open_existing_signing().await?;
-    let ledger = store.ledger();
+    let (_, writer) = ctx.open_existing_signing().await?;
+    let ledger = writer.store().ledger();
     let count = ledger.count().await?;
     if seq == 0 || seq > count {
-        store.close().await;
+        writer.close().await;
         bail!("record {seq} does not exist (the ledger holds records 1..{count})");
     }
     let cp = covering_checkpoint(ledger, seq).await?;
     let leaves = ledger.leaf_hashes(cp.size).await?;
-    store.close().await;
+    writer.close().await;
     let index = seq - 1;
     let proof = inclusion_proof(&leaves, index)?;
     let leaf = leaves
@@ -121,7 +122,7 @@ pub async fn prove(ctx: &Context, seq: u64, json: bool) -> anyhow::Result<ExitCo
 /// Check the signature of every approval vote in the ledger with the ledger's public key
 /// (votes are signed with the key that signs the checkpoints). Prints one line per bad record
 /// (naming its seq) and a summary; `false` when any vote fails.
-pub async fn verify_votes(ctx: &Context, ledger: &Ledger) -> anyhow::Result<bool> {
+pub async fn verify_votes(ctx: &Context, ledger: &dyn LedgerLog) -> anyhow::Result<bool> {
     let records = ledger.vote_records().await?;
     if records.is_empty() {
         return Ok(true);
@@ -172,7 +173,7 @@ pub async fn verify_votes(ctx: &Context, ledger: &Ledger) -> anyhow::Result<bool
 /// checkpoint (consistency proof). Prints what it checked; `false` when a check fails.
 pub async fn verify_extends(
     ctx: &Context,
-    ledger: &Ledger,
+    ledger: &dyn LedgerLog,
     verified: u64,
     older_file: Option<&Path>,
 ) -> anyhow::Result<bool> {
@@ -314,20 +315,20 @@ pub async fn export(
         since: since.as_deref(),
         until: until.as_deref(),
     };
-    let (config, store) = ctx.open_existing_signing().await?;
-    let ledger = store.ledger();
+    let (config, writer) = ctx.open_existing_signing().await?;
+    let store = writer.store();
     // A checkpoint that covers every record exported.
-    let range = match ledger_export::checkpointed_range(ledger, window).await {
+    let range = match ledger_export::checkpointed_range(store, window).await {
         Ok(Some(range)) => range,
         Ok(None) => {
-            store.close().await;
+            writer.close().await;
             eprintln!("no records in that period");
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => return Err(e.into()),
     };
-    let result = write_export(ctx, &config, ledger, &range, format, window, out.as_deref()).await;
-    store.close().await;
+    let result = write_export(ctx, &config, store, &range, format, window, out.as_deref()).await;
+    writer.close().await;
     result
 }
 
@@ -335,7 +336,7 @@ pub async fn export(
 async fn write_export(
     ctx: &Context,
     config: &warden_core::config::WardenConfig,
-    ledger: &Ledger,
+    store: &Store,
     range: &CheckpointedRange,
     format: ExportFormat,
     window: Window<'_>,
@@ -343,9 +344,9 @@ async fn write_export(
 ) -> anyhow::Result<ExitCode> {
     let (first, last) = (range.first, range.last);
     match format {
-        ExportFormat::Jsonl => return export_jsonl(ctx, config, ledger, range, out).await,
+        ExportFormat::Jsonl => return export_jsonl(ctx, config, store, range, out).await,
         ExportFormat::Ocsf => {
-            let s = ledger_export::write_ocsf(ledger, first, last, window, sink(out)?).await?;
+            let s = ledger_export::write_ocsf(store, first, last, window, sink(out)?).await?;
             eprintln!(
                 "{} OCSF API Activity events (class 6003) from decision records {first}..{last}; {} other records not mapped",
                 s.events, s.skipped
@@ -357,7 +358,7 @@ async fn write_export(
                 service_version: env!("CARGO_PKG_VERSION").to_string(),
                 environment: config.gateway.environment.to_string(),
             };
-            let s = ledger_export::write_otel(ledger, first, last, window, &resource, sink(out)?)
+            let s = ledger_export::write_otel(store, first, last, window, &resource, sink(out)?)
                 .await?;
             eprintln!(
                 "{} execute_tool spans (OTLP JSON) from records {first}..{last}; {} allowed calls without an outcome in the range not exported",
@@ -371,7 +372,7 @@ async fn write_export(
 async fn export_jsonl(
     ctx: &Context,
     config: &warden_core::config::WardenConfig,
-    ledger: &Ledger,
+    store: &Store,
     range: &CheckpointedRange,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
@@ -379,14 +380,14 @@ async fn export_jsonl(
     let Some(out_dir) = out else {
         // Records only, to stdout (pipe to a SIEM); the bundle needs --out.
         let stdout = std::io::BufWriter::new(std::io::stdout());
-        ledger_export::write_records(ledger, first, last, stdout).await?;
+        ledger_export::write_records(store, first, last, stdout).await?;
         eprintln!(
             "records {first}..{last}; for a verifiable bundle (records, checkpoint, key, proof) use --out DIR"
         );
         return Ok(ExitCode::SUCCESS);
     };
     let key = verifier(ctx.dir(), &config.ledger)?;
-    let bundle = ledger_export::write_bundle(ledger, range, &key, out_dir).await?;
+    let bundle = ledger_export::write_bundle(store, range, &key, out_dir).await?;
     let proof_arg = bundle
         .proof
         .map(|p| format!(" --proof {}", p.display()))

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use warden_gateway::project_store::ProjectStore;
-use warden_store::Ledger;
+use warden_store::Store;
 
 use crate::context::Context;
 
@@ -72,12 +72,12 @@ async fn open(ctx: &Context) -> anyhow::Result<ProjectStore> {
         Ok(p) => p,
         Err(_) => anyhow::bail!("the project in {} does not load", ctx.dir().display()),
     };
-    let store = ProjectStore::open(ctx.dir(), &project.config).await?;
+    let writer = ProjectStore::open(ctx.dir(), &project.config).await?;
     anyhow::ensure!(
-        store.ledger().seals_payloads(),
+        writer.store().ledger().seals_payloads(),
         "payload sealing is off for this ledger (no master key)"
     );
-    Ok(store)
+    Ok(writer)
 }
 
 pub async fn retention(ctx: &Context, command: RetentionCommand) -> anyhow::Result<ExitCode> {
@@ -89,12 +89,13 @@ pub async fn retention(ctx: &Context, command: RetentionCommand) -> anyhow::Resu
     };
     let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let at_text = at.format(&Rfc3339).unwrap_or_default();
-    let store = open(ctx).await?;
-    let report = store
-        .ledger()
+    let writer = open(ctx).await?;
+    let report = writer
+        .store()
+        .lifecycle()
         .retention_run(at_ms, &at_text, &actor(), now_ts(), dry_run)
         .await;
-    store.close().await;
+    writer.close().await;
     let report = report?;
     let verb = if dry_run { "due" } else { "destroyed" };
     for k in &report.keys {
@@ -125,12 +126,12 @@ pub async fn retention(ctx: &Context, command: RetentionCommand) -> anyhow::Resu
 }
 
 pub async fn data(ctx: &Context, command: DataCommand) -> anyhow::Result<ExitCode> {
-    let store = open(ctx).await?;
-    let ledger = store.ledger();
+    let writer = open(ctx).await?;
+    let lifecycle = writer.store().lifecycle();
     let result = match command {
         DataCommand::Erase { subject, reason } => {
             anyhow::ensure!(!reason.trim().is_empty(), "--reason must say why");
-            ledger
+            lifecycle
                 .erase_subject(&subject, &actor(), &reason, now_ts())
                 .await
                 .map(|r| {
@@ -146,26 +147,29 @@ pub async fn data(ctx: &Context, command: DataCommand) -> anyhow::Result<ExitCod
                 })
         }
         DataCommand::Export { subject } => {
-            ledger.subject_records(&subject).await.map(|(sref, recs)| {
-                eprintln!(
-                    "subject {sref}: {} record{}",
-                    recs.len(),
-                    if recs.len() == 1 { "" } else { "s" }
-                );
-                // With regions, each line says which store (log) its seq and hash belong to.
-                let region = ctx.region();
-                for r in recs {
-                    let mut line =
-                        serde_json::json!({"seq": r.seq, "hash": r.hash, "record": r.record});
-                    if let (Some(region), Some(obj)) = (&region, line.as_object_mut()) {
-                        obj.insert("region".into(), (*region).into());
+            lifecycle
+                .subject_records(&subject)
+                .await
+                .map(|(sref, recs)| {
+                    eprintln!(
+                        "subject {sref}: {} record{}",
+                        recs.len(),
+                        if recs.len() == 1 { "" } else { "s" }
+                    );
+                    // With regions, each line says which store (log) its seq and hash belong to.
+                    let region = ctx.region();
+                    for r in recs {
+                        let mut line =
+                            serde_json::json!({"seq": r.seq, "hash": r.hash, "record": r.record});
+                        if let (Some(region), Some(obj)) = (&region, line.as_object_mut()) {
+                            obj.insert("region".into(), (*region).into());
+                        }
+                        println!("{line}");
                     }
-                    println!("{line}");
-                }
-            })
+                })
         }
     };
-    store.close().await;
+    writer.close().await;
     result?;
     Ok(ExitCode::SUCCESS)
 }
@@ -173,8 +177,8 @@ pub async fn data(ctx: &Context, command: DataCommand) -> anyhow::Result<ExitCod
 /// The retention job of `warden serve`: every `every_mins` minutes (none when 0, or when the
 /// ledger does not seal payloads). A failed run is logged and retried at the next tick; keys
 /// it destroyed but could not record are recorded then.
-pub fn spawn_retention_job(ledger: Ledger, every_mins: u64) -> Option<tokio::task::JoinHandle<()>> {
-    if every_mins == 0 || !ledger.seals_payloads() {
+pub fn spawn_retention_job(store: Store, every_mins: u64) -> Option<tokio::task::JoinHandle<()>> {
+    if every_mins == 0 || !store.ledger().seals_payloads() {
         return None;
     }
     Some(tokio::spawn(async move {
@@ -185,7 +189,8 @@ pub fn spawn_retention_job(ledger: Ledger, every_mins: u64) -> Option<tokio::tas
             let now = OffsetDateTime::now_utc();
             let at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
             let at_text = now.format(&Rfc3339).unwrap_or_default();
-            match ledger
+            match store
+                .lifecycle()
                 .retention_run(at_ms, &at_text, "serve", now_ts(), false)
                 .await
             {

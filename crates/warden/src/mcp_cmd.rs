@@ -56,21 +56,21 @@ pub async fn stdio(
     } else {
         command
     };
-    let store = ProjectStore::open(dir, &project.config).await?;
+    let writer = ProjectStore::open(dir, &project.config).await?;
     let session = format!("stdio-{}", uuid_v7());
     tracing::info!(message = "mcp stdio gate", agent, server = %server, session = %session);
     let gate_server = server.clone();
     let read_timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
     let secret_values =
-        crate::identity_cmd::upstream_secrets(dir, &project.config, store.ledger()).await?;
+        crate::identity_cmd::upstream_secrets(dir, &project.config, writer.store()).await?;
     let telemetry = crate::serve::telemetry_for(&project.config, &secret_values)?;
     // The same pipeline as `warden serve`: held calls wait in the project's approval queue,
     // where people vote through `warden serve`'s UI or `warden approvals approve` (same store).
     let state = warden_gateway::AppState::new(
         &project.config,
         Arc::new(project.policy),
-        store.ledger().clone(),
+        writer.store().clone(),
     )
     .with_public_url(format!("http://{}", project.config.gateway.listen))
     .with_telemetry(telemetry.clone());
@@ -93,7 +93,7 @@ pub async fn stdio(
     if let Some(t) = &telemetry {
         t.flush(std::time::Duration::from_secs(5)).await;
     }
-    store.close().await;
+    writer.close().await;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 

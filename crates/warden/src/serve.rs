@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, listen: Option<String>) -> anyhow::Result<ExitCo
         Ok(t) => t,
         Err(code) => return Ok(code),
     };
-    let store = ProjectStore::open(dir, &project.config).await?;
+    let writer = ProjectStore::open(dir, &project.config).await?;
     let addr = listen.unwrap_or_else(|| project.config.gateway.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -44,7 +44,7 @@ pub async fn run(ctx: &Context, listen: Option<String>) -> anyhow::Result<ExitCo
     let timeout =
         std::time::Duration::from_secs(project.config.gateway.upstream_timeout_secs.max(1));
     let secret_values =
-        crate::identity_cmd::upstream_secrets(dir, &project.config, store.ledger()).await?;
+        crate::identity_cmd::upstream_secrets(dir, &project.config, writer.store()).await?;
     let master_key = warden_gateway::secrets::load_master_key(dir, &project.config.identity)?;
     let resolve =
         |name: &str, table: &std::collections::BTreeMap<String, warden_core::config::EnvValue>| {
@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, listen: Option<String>) -> anyhow::Result<ExitCo
     let state = AppState::new(
         &project.config,
         Arc::new(project.policy),
-        store.ledger().clone(),
+        writer.store().clone(),
     )
     .with_telemetry(telemetry.clone())
     .with_master_key(master_key)
@@ -101,11 +101,11 @@ pub async fn run(ctx: &Context, listen: Option<String>) -> anyhow::Result<ExitCo
         upstreams,
         project.config.gateway.max_concurrent_calls_per_session,
     )
-    .with_ledger_signer(Some(Arc::clone(store.signer())))
+    .with_ledger_signer(Some(Arc::clone(writer.signer())))
     .with_public_url(format!("{scheme}://{local}"));
     crate::approvals_cmd::spawn_sweeper(state.clone());
     let retention_job = crate::lifecycle_cmd::spawn_retention_job(
-        store.ledger().clone(),
+        writer.store().clone(),
         project.config.retention.run_every_mins,
     );
     let shutdown = shutdown_signal();
@@ -122,7 +122,7 @@ pub async fn run(ctx: &Context, listen: Option<String>) -> anyhow::Result<ExitCo
     if let Some(t) = &telemetry {
         t.flush(std::time::Duration::from_secs(5)).await;
     }
-    store.close().await;
+    writer.close().await;
     tracing::info!(message = "gateway stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,7 @@ pub(super) async fn list_tools(
                 // Same definition as already pinned here; only a block can have changed.
                 !state
                     .store
-                    .pin_store()
+                    .pins()
                     .is_blocked(server, &name)
                     .await
                     .unwrap_or(true)

@@ -31,7 +31,7 @@ pub(crate) async fn pin_tool(
         actor: "gateway".to_string(),
     };
     match store
-        .pin_store()
+        .pins()
         .check_pin(server, name, &hash, &pinned, &now)
         .await
     {

@@ -501,7 +501,7 @@ pub(crate) async fn pin_refusal(
     name: &str,
     qualified: &str,
 ) -> Option<String> {
-    match state.store.pin_store().is_blocked(server, name).await {
+    match state.store.pins().is_blocked(server, name).await {
         Ok(false) => None,
         Ok(true) => Some(format!(
             "the definition of `{qualified}` changed since it was approved (possible rug pull); it is blocked until an admin reviews it (`warden tools review`, `warden tools approve`)"

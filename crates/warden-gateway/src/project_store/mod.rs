@@ -2,10 +2,10 @@
 //!
 //! From a project directory and the region a process works on, this module reads
 //! `warden.toml` ([`read_config`]) or the whole project ([`load_project`]), builds the
-//! [`LedgerOptions`] a store of the project is given (payload sealing, the residency guard,
-//! the redactor: [`ledger_options`]) and opens the ledger: read-only ([`open_ledger`],
-//! [`open_existing`]) or as a writer with the signing key, checkpoints and witnesses
-//! ([`ProjectStore`]). Nothing here is process-wide: the region is an argument, and the
+//! [`StoreOptions`] a store of the project is given (payload sealing, the residency guard,
+//! the redactor, the clock: [`store_options`]) and opens the store: read-only
+//! ([`open_store`], [`open_existing`]) or as a writer with the signing key, checkpoints and
+//! witnesses ([`ProjectStore`]). Nothing here is process-wide: the region is an argument, and the
 //! witness tasks belong to the [`ProjectStore`] that started them.
 //!
 //! ```no_run
@@ -13,7 +13,7 @@
 //! use warden_gateway::project_store::{read_config, ProjectStore};
 //! let config = read_config(dir, None)?;
 //! let store = ProjectStore::open(dir, &config).await?;
-//! println!("{} records", store.ledger().count().await?);
+//! println!("{} records", store.store().ledger().count().await?);
 //! store.close().await;
 //! # Ok(()) }
 //! ```
@@ -26,12 +26,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use warden_core::clock::Clock;
 use warden_core::config::{parse_config, WardenConfig};
 use warden_core::diagnostic::FileError;
 use warden_core::project::Project;
 use warden_core::vault::PayloadPlan;
 use warden_core::FileErrors;
-use warden_store::{CheckpointOptions, Ledger, LedgerOptions, Residency, StoreError, VaultOptions};
+use warden_store::{CheckpointOptions, Residency, Store, StoreError, StoreOptions, VaultOptions};
 use warden_verify::NoteSigner;
 
 pub use keys::{create_private_file, key_path, load_or_create_key, signer, verifier};
@@ -236,12 +237,13 @@ pub fn residency(project: &Project) -> Option<Residency> {
 /// of the project in the region `config` selected: payload sealing (the master key, created
 /// when `create_master_key` and missing, and the retention plan), the residency guard and the
 /// project's redactor. Sealing is off when the project does not load, or has no master key and
-/// none may be created (read-only commands on a project that never sealed).
-pub fn ledger_options(
+/// none may be created (read-only commands on a project that never sealed). The store reads
+/// the system clock; a gateway built on it takes that clock (`AppState::new`).
+pub fn store_options(
     dir: &Path,
     config: &WardenConfig,
     create_master_key: bool,
-) -> Result<LedgerOptions, ProjectStoreError> {
+) -> Result<StoreOptions, ProjectStoreError> {
     let (vault, residency) = match load_project(dir, config.region.as_deref()) {
         Err(_) => (None, None),
         Ok(project) => {
@@ -258,11 +260,12 @@ pub fn ledger_options(
             (vault, residency(&project))
         }
     };
-    Ok(LedgerOptions {
+    Ok(StoreOptions {
         durability: config.store.durability,
         redactor: Some(redactor_for(dir)?),
         vault,
         residency,
+        clock: Clock::system(),
         ..Default::default()
     })
 }
@@ -270,9 +273,9 @@ pub fn ledger_options(
 async fn open_url(
     dir: &Path,
     config: &WardenConfig,
-    opts: LedgerOptions,
-) -> Result<Ledger, ProjectStoreError> {
-    Ledger::open_url(&config.store.url, dir, opts)
+    opts: StoreOptions,
+) -> Result<Store, ProjectStoreError> {
+    Store::open(&config.store.url, dir, opts)
         .await
         .map_err(|source| ProjectStoreError::OpenLedger {
             url: config.store.url.clone(),
@@ -283,8 +286,8 @@ async fn open_url(
 /// Open the store `config` names without signing anything (read-only commands, and those
 /// that only write identities or approvals): a tampered store is never checkpointed by an
 /// auditor's command. Never creates the master key.
-pub async fn open_ledger(dir: &Path, config: &WardenConfig) -> Result<Ledger, ProjectStoreError> {
-    open_url(dir, config, ledger_options(dir, config, false)?).await
+pub async fn open_store(dir: &Path, config: &WardenConfig) -> Result<Store, ProjectStoreError> {
+    open_url(dir, config, store_options(dir, config, false)?).await
 }
 
 /// Refuse a store that does not exist yet, so a reading command does not create one.
@@ -299,10 +302,10 @@ fn ensure_recorded(dir: &Path, config: &WardenConfig) -> Result<(), ProjectStore
     Ok(())
 }
 
-/// [`open_ledger`] for a store that must already hold records.
-pub async fn open_existing(dir: &Path, config: &WardenConfig) -> Result<Ledger, ProjectStoreError> {
+/// [`open_store`] for a store that must already hold records.
+pub async fn open_existing(dir: &Path, config: &WardenConfig) -> Result<Store, ProjectStoreError> {
     ensure_recorded(dir, config)?;
-    open_ledger(dir, config).await
+    open_store(dir, config).await
 }
 
 /// A project's ledger opened as a writer: with the signing key, checkpoints every N records
@@ -310,7 +313,7 @@ pub async fn open_existing(dir: &Path, config: &WardenConfig) -> Result<Ledger, 
 /// checkpoint and waits for the witnesses to receive it.
 #[derive(Debug)]
 pub struct ProjectStore {
-    ledger: Ledger,
+    store: Store,
     signer: Arc<NoteSigner>,
     /// The task delivering this ledger's checkpoints to `[ledger] witnesses`, when any are
     /// configured. It ends once the ledger's last handle is gone and every checkpoint is
@@ -323,7 +326,7 @@ impl ProjectStore {
     /// so is the master key that seals payloads.
     pub async fn open(dir: &Path, config: &WardenConfig) -> Result<Self, ProjectStoreError> {
         let signer = signer(dir, config)?;
-        let mut opts = ledger_options(dir, config, true)?;
+        let mut opts = store_options(dir, config, true)?;
         let (publish, witnesses) = if config.ledger.witnesses.is_empty() {
             (None, None)
         } else {
@@ -336,9 +339,9 @@ impl ProjectStore {
             every: Duration::from_secs(config.ledger.checkpoint_every_secs),
             publish,
         });
-        let ledger = open_url(dir, config, opts).await?;
+        let store = open_url(dir, config, opts).await?;
         Ok(Self {
-            ledger,
+            store,
             signer,
             witnesses,
         })
@@ -353,9 +356,9 @@ impl ProjectStore {
         Self::open(dir, config).await
     }
 
-    /// The ledger. Clones share it; close the store, not a clone, when done.
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+    /// The store. Clones share it; close the [`ProjectStore`], not a clone, when done.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The ledger's signing key. It signs the checkpoints and the approval votes, so one
@@ -367,7 +370,7 @@ impl ProjectStore {
     /// Close the ledger: its final checkpoint is signed and, once every other handle is gone,
     /// delivered to the witnesses before this returns (at most 10 s).
     pub async fn close(self) {
-        self.ledger.close().await;
+        self.store.close().await;
         if let Some(task) = self.witnesses {
             if tokio::time::timeout(Duration::from_secs(10), task)
                 .await

@@ -447,10 +447,3 @@ impl LedgerLog for SqliteStore {
         self.pool.close().await;
     }
 }
-
-/// Temporary (`compat`): the old `Ledger::path`.
-impl crate::compat::AllConcerns for SqliteStore {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
