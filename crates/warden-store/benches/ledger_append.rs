@@ -62,7 +62,7 @@ async fn group_commit_with(
 ) -> (f64, Store) {
     let signed = checkpoints.is_some();
     let path = dir.join(format!("gc-{durability:?}-{writers}-{n}-{signed}.db"));
-    let ledger = Store::open_sqlite(
+    let store = Store::open_sqlite(
         &path,
         StoreOptions {
             durability,
@@ -76,7 +76,7 @@ async fn group_commit_with(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..writers {
-        let l = ledger.clone();
+        let l = store.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
                 l.ledger()
@@ -90,7 +90,7 @@ async fn group_commit_with(
         t.await.unwrap();
     }
     let rate = (per * writers as u64) as f64 / start.elapsed().as_secs_f64();
-    (rate, ledger)
+    (rate, store)
 }
 
 /// The baseline: one record per transaction on a synchronous SQLite handle (the same driver
@@ -155,7 +155,7 @@ fn bare_chain(records: &[String]) -> f64 {
 fn criterion_appends(rt: &tokio::runtime::Runtime) {
     use criterion::{BenchmarkId, Criterion, Throughput};
     let dir = tempfile::tempdir().unwrap();
-    let ledger = rt
+    let store = rt
         .block_on(Store::open_sqlite(
             &dir.path().join("criterion.db"),
             StoreOptions::default(),
@@ -174,7 +174,7 @@ fn criterion_appends(rt: &tokio::runtime::Runtime) {
                 let mut tasks = Vec::with_capacity(256);
                 for _ in 0..256 {
                     n += 1;
-                    let l = ledger.clone();
+                    let l = store.clone();
                     let e = event(n);
                     tasks.push(tokio::spawn(async move {
                         l.ledger().append(TS.to_string(), e).await.unwrap()
@@ -193,7 +193,7 @@ fn criterion_appends(rt: &tokio::runtime::Runtime) {
                 rt.block_on(async {
                     for _ in 0..256 {
                         n += 1;
-                        ledger
+                        store
                             .ledger()
                             .append(TS.to_string(), event(n))
                             .await
@@ -269,16 +269,16 @@ fn main() {
             let base = one_per_commit(dir.path(), durability, base_n).await;
             println!("  {durability:?}: baseline one record per commit: {base:>10.0}/s");
             for writers in [1usize, 16, 64, 256] {
-                let (rate, ledger) = group_commit(dir.path(), durability, writers, n).await;
+                let (rate, store) = group_commit(dir.path(), durability, writers, n).await;
                 println!("  {durability:?}: {writers:>3} concurrent writers:          {rate:>10.0}/s  ratio {:>6.1}x", rate / base);
-                ledger.close().await;
+                store.close().await;
             }
         }
 
         // Verification of a large ledger.
         let count = n * 5;
-        let (_, ledger) = group_commit(dir.path(), Durability::Process, 256, count).await;
-        let records: Vec<String> = ledger
+        let (_, store) = group_commit(dir.path(), Durability::Process, 256, count).await;
+        let records: Vec<String> = store
             .ledger()
             .tail(u32::try_from(count).unwrap())
             .await
@@ -288,7 +288,7 @@ fn main() {
             .collect();
         let mean_len = records.iter().map(String::len).sum::<usize>() / records.len().max(1);
         let start = Instant::now();
-        let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+        let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
         assert!(report.first_break.is_none());
         let verify_rate = report.verified as f64 / start.elapsed().as_secs_f64();
         let chain_rate = bare_chain(&records);

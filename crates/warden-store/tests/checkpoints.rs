@@ -62,12 +62,9 @@ async fn open(path: &std::path::Path) -> Store {
         .unwrap()
 }
 
-async fn append(ledger: &Store, from: u64, to: u64) {
+async fn append(store: &Store, from: u64, to: u64) {
     for i in from..=to {
-        assert_eq!(
-            ledger.ledger().append(ts(i), event(i)).await.unwrap().seq,
-            i
-        );
+        assert_eq!(store.ledger().append(ts(i), event(i)).await.unwrap().seq, i);
     }
 }
 
@@ -75,16 +72,16 @@ fn key() -> NoteVerifier {
     signer().verifier()
 }
 
-async fn raw(ledger: &Store) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().unwrap().display()))
+async fn raw(store: &Store) -> SqliteConnection {
+    SqliteConnection::connect(&format!("sqlite://{}", store.path().unwrap().display()))
         .await
         .unwrap()
 }
 
 /// What `warden audit verify --checkpoint` decides: the chain verifies and the stored log
 /// extends the older checkpoint.
-async fn extends(ledger: &Store, older: &StoredCheckpoint) -> Result<(), String> {
-    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+async fn extends(store: &Store, older: &StoredCheckpoint) -> Result<(), String> {
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     if let Some(b) = report.first_break {
         return Err(format!("chain: {b}"));
     }
@@ -93,7 +90,7 @@ async fn extends(ledger: &Store, older: &StoredCheckpoint) -> Result<(), String>
     if old.size > n {
         return Err(format!("truncated: checkpoint {} > log {n}", old.size));
     }
-    let leaves = ledger.ledger().leaf_hashes(n).await.unwrap();
+    let leaves = store.ledger().leaf_hashes(n).await.unwrap();
     let proof = consistency_proof(&leaves, old.size).unwrap();
     verify_consistency(old.size, n, &old.root, &root(&leaves), &proof)
         .map_err(|e| format!("consistency: {e}"))
@@ -102,9 +99,9 @@ async fn extends(ledger: &Store, older: &StoredCheckpoint) -> Result<(), String>
 #[tokio::test]
 async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = open(&dir.path().join("l.db")).await;
-    append(&ledger, 1, 100).await;
-    let cp1 = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
+    let store = open(&dir.path().join("l.db")).await;
+    append(&store, 1, 100).await;
+    let cp1 = store.ledger().checkpoint_now().await.unwrap().unwrap();
     assert_eq!(cp1.size, 100);
     assert!(
         cp1.note.starts_with("test.example/ledger\n100\n"),
@@ -112,42 +109,39 @@ async fn checkpoints_are_signed_notes_over_the_merkle_root_and_proofs_verify() {
         cp1.note
     );
     let opened = Checkpoint::open(&cp1.note, &key()).unwrap();
-    let leaves = ledger.ledger().leaf_hashes(100).await.unwrap();
+    let leaves = store.ledger().leaf_hashes(100).await.unwrap();
     assert_eq!(opened.root, root(&leaves));
     // Nothing new: the same checkpoint comes back.
-    assert_eq!(
-        ledger.ledger().checkpoint_now().await.unwrap().unwrap(),
-        cp1
-    );
-    append(&ledger, 101, 157).await;
-    let cp2 = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
+    assert_eq!(store.ledger().checkpoint_now().await.unwrap().unwrap(), cp1);
+    append(&store, 101, 157).await;
+    let cp2 = store.ledger().checkpoint_now().await.unwrap().unwrap();
     assert_eq!(cp2.size, 157);
     assert_eq!(
-        ledger.ledger().latest_checkpoint().await.unwrap().unwrap(),
+        store.ledger().latest_checkpoint().await.unwrap().unwrap(),
         cp2
     );
-    let all = ledger.ledger().leaf_hashes(157).await.unwrap();
+    let all = store.ledger().leaf_hashes(157).await.unwrap();
     assert_eq!(cp2.root, root(&all));
     for seq in [1u64, 2, 64, 100, 128, 157] {
         let p = inclusion_proof(&all, seq - 1).unwrap();
         verify_inclusion(seq - 1, 157, &all[(seq - 1) as usize], &p, &cp2.root).unwrap();
     }
-    extends(&ledger, &cp1).await.unwrap();
+    extends(&store, &cp1).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Store::open_sqlite(
+    let store = Store::open_sqlite(
         &dir.path().join("l.db"),
         opts(50, Duration::from_secs(3600)),
     )
     .await
     .unwrap();
-    append(&ledger, 1, 120).await;
+    append(&store, 1, 120).await;
     let mut size = 0;
     for _ in 0..200 {
-        size = ledger
+        size = store
             .ledger()
             .latest_checkpoint()
             .await
@@ -162,19 +156,19 @@ async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
         size >= 100,
         "a checkpoint after 50 new records, twice; got {size}"
     );
-    ledger.close().await;
+    store.close().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Store::open_sqlite(
+    let store = Store::open_sqlite(
         &dir.path().join("l.db"),
         opts(1_000_000, Duration::from_millis(100)),
     )
     .await
     .unwrap();
-    append(&ledger, 1, 3).await;
+    append(&store, 1, 3).await;
     let mut size = 0;
     for _ in 0..200 {
-        size = ledger
+        size = store
             .ledger()
             .latest_checkpoint()
             .await
@@ -195,9 +189,9 @@ async fn a_checkpoint_comes_every_n_records_and_every_t_seconds() {
 async fn close_checkpoints_and_a_restart_extends_the_stored_right_edge() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.db");
-    let ledger = open(&path).await;
-    append(&ledger, 1, 77).await;
-    ledger.close().await;
+    let store = open(&path).await;
+    append(&store, 1, 77).await;
+    store.close().await;
     let again = open(&path).await;
     let at_close = again.ledger().latest_checkpoint().await.unwrap().unwrap();
     assert_eq!(at_close.size, 77, "clean shutdown writes a checkpoint");
@@ -217,16 +211,16 @@ async fn exec(c: &mut SqliteConnection, sql: &str) {
 #[tokio::test]
 async fn changing_one_byte_is_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = open(&dir.path().join("l.db")).await;
-    append(&ledger, 1, 30).await;
-    let cp = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
-    let mut c = raw(&ledger).await;
+    let store = open(&dir.path().join("l.db")).await;
+    append(&store, 1, 30).await;
+    let cp = store.ledger().checkpoint_now().await.unwrap().unwrap();
+    let mut c = raw(&store).await;
     exec(
         &mut c,
         "UPDATE ledger SET record = replace(record, '\"T-12\"', '\"T-13\"') WHERE seq = 12",
     )
     .await;
-    let b = ledger
+    let b = store
         .ledger()
         .verify(Box::new(|_| {}))
         .await
@@ -234,17 +228,17 @@ async fn changing_one_byte_is_detected() {
         .first_break
         .unwrap();
     assert_eq!(b.seq, 12);
-    assert!(extends(&ledger, &cp).await.is_err());
+    assert!(extends(&store, &cp).await.is_err());
 }
 
 #[tokio::test]
 async fn deleting_a_row_is_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = open(&dir.path().join("l.db")).await;
-    append(&ledger, 1, 30).await;
-    let mut c = raw(&ledger).await;
+    let store = open(&dir.path().join("l.db")).await;
+    append(&store, 1, 30).await;
+    let mut c = raw(&store).await;
     exec(&mut c, "DELETE FROM ledger WHERE seq = 20").await;
-    let b = ledger
+    let b = store
         .ledger()
         .verify(Box::new(|_| {}))
         .await
@@ -257,14 +251,14 @@ async fn deleting_a_row_is_detected() {
 #[tokio::test]
 async fn swapping_two_rows_is_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = open(&dir.path().join("l.db")).await;
-    append(&ledger, 1, 30).await;
-    let mut c = raw(&ledger).await;
+    let store = open(&dir.path().join("l.db")).await;
+    append(&store, 1, 30).await;
+    let mut c = raw(&store).await;
     // Swap the contents (record and hash) of rows 8 and 9, keeping the seq column in order.
     exec(&mut c, "UPDATE ledger SET seq = -8 WHERE seq = 8").await;
     exec(&mut c, "UPDATE ledger SET seq = 8 WHERE seq = 9").await;
     exec(&mut c, "UPDATE ledger SET seq = 9 WHERE seq = -8").await;
-    let b = ledger
+    let b = store
         .ledger()
         .verify(Box::new(|_| {}))
         .await
@@ -307,31 +301,31 @@ async fn rewrite_from(c: &mut SqliteConnection, from: u64, mutate: impl Fn(&mut 
 #[tokio::test]
 async fn truncating_the_tail_and_recomputing_every_hash_is_caught_by_an_older_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = open(&dir.path().join("l.db")).await;
-    append(&ledger, 1, 60).await;
-    let older = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
-    append(&ledger, 61, 80).await;
-    extends(&ledger, &older).await.unwrap();
-    let mut c = raw(&ledger).await;
+    let store = open(&dir.path().join("l.db")).await;
+    append(&store, 1, 60).await;
+    let older = store.ledger().checkpoint_now().await.unwrap().unwrap();
+    append(&store, 61, 80).await;
+    extends(&store, &older).await.unwrap();
+    let mut c = raw(&store).await;
     // Truncate: drop records 50.. — the remaining prefix is a perfectly valid chain.
     exec(&mut c, "DELETE FROM ledger WHERE seq >= 50").await;
-    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(
         report.first_break.is_none(),
         "the chain alone cannot see a truncation"
     );
-    let err = extends(&ledger, &older).await.unwrap_err();
+    let err = extends(&store, &older).await.unwrap_err();
     assert!(err.contains("truncated"), "{err}");
 }
 
 #[tokio::test]
 async fn rewriting_a_record_and_recomputing_every_hash_after_it_is_caught_by_an_older_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = open(&dir.path().join("l.db")).await;
-    append(&ledger, 1, 60).await;
-    let older = ledger.ledger().checkpoint_now().await.unwrap().unwrap();
-    append(&ledger, 61, 90).await;
-    let mut c = raw(&ledger).await;
+    let store = open(&dir.path().join("l.db")).await;
+    append(&store, 1, 60).await;
+    let older = store.ledger().checkpoint_now().await.unwrap().unwrap();
+    append(&store, 61, 90).await;
+    let mut c = raw(&store).await;
     // Rewrite record 40 (a different outcome), drop 85.., and fix every hash and link after.
     exec(&mut c, "DELETE FROM ledger WHERE seq >= 85").await;
     rewrite_from(&mut c, 40, |r| {
@@ -342,13 +336,13 @@ async fn rewriting_a_record_and_recomputing_every_hash_after_it_is_caught_by_an_
         }
     })
     .await;
-    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(
         report.first_break.is_none(),
         "every hash was recomputed: {:?}",
         report.first_break
     );
-    let err = extends(&ledger, &older).await.unwrap_err();
+    let err = extends(&store, &older).await.unwrap_err();
     assert!(err.contains("consistency"), "{err}");
     // The stored checkpoint table can be rewritten too, but the older note was signed and
     // kept elsewhere: a forged note without the key does not open.

@@ -37,7 +37,7 @@ fn ts(n: u64) -> String {
 
 async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Store::open_sqlite(
+    let store = Store::open_sqlite(
         &dir.path().join("l.db"),
         StoreOptions {
             durability,
@@ -48,7 +48,7 @@ async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Store) {
     .unwrap();
     let mut tasks = Vec::new();
     for i in 0..n {
-        let l = ledger.clone();
+        let l = store.clone();
         tasks.push(tokio::spawn(async move {
             l.ledger().append(ts(i), event(i)).await.unwrap()
         }));
@@ -63,17 +63,17 @@ async fn filled(n: u64, durability: Durability) -> (tempfile::TempDir, Store) {
         (1..=n).collect::<Vec<_>>(),
         "every append gets its own sequence number"
     );
-    (dir, ledger)
+    (dir, store)
 }
 
-async fn raw(ledger: &Store) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", ledger.path().unwrap().display()))
+async fn raw(store: &Store) -> SqliteConnection {
+    SqliteConnection::connect(&format!("sqlite://{}", store.path().unwrap().display()))
         .await
         .unwrap()
 }
 
-async fn first_break(ledger: &Store) -> Option<u64> {
-    ledger
+async fn first_break(store: &Store) -> Option<u64> {
+    store
         .ledger()
         .verify(Box::new(|_| {}))
         .await
@@ -84,24 +84,24 @@ async fn first_break(ledger: &Store) -> Option<u64> {
 
 #[tokio::test]
 async fn concurrent_appends_form_one_verifiable_chain() {
-    let (_d, ledger) = filled(500, Durability::Process).await;
-    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+    let (_d, store) = filled(500, Durability::Process).await;
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
     assert_eq!(report.verified, 500);
-    assert_eq!(ledger.ledger().count().await.unwrap(), 500);
+    assert_eq!(store.ledger().count().await.unwrap(), 500);
 }
 
 #[tokio::test]
 async fn fsync_mode_appends_verify_too() {
-    let (_d, ledger) = filled(50, Durability::Fsync).await;
-    assert_eq!(first_break(&ledger).await, None);
+    let (_d, store) = filled(50, Durability::Fsync).await;
+    assert_eq!(first_break(&store).await, None);
 }
 
 #[tokio::test]
 async fn reopening_continues_the_chain() {
-    let (dir, ledger) = filled(10, Durability::Process).await;
-    let path = ledger.path().unwrap().to_path_buf();
-    ledger.close().await;
+    let (dir, store) = filled(10, Durability::Process).await;
+    let path = store.path().unwrap().to_path_buf();
+    store.close().await;
     let again = Store::open_sqlite(&path, StoreOptions::default())
         .await
         .unwrap();
@@ -148,23 +148,23 @@ async fn editing_any_column_of_a_row_is_detected_at_that_row() {
         ("hash", "UPDATE ledger SET hash = substr(hash, 1, 63) || CASE substr(hash, 64) WHEN '0' THEN '1' ELSE '0' END WHERE seq = 7"),
         ("seq", "UPDATE ledger SET seq = 1007 WHERE seq = 7"),
     ] {
-        let (_d, ledger) = filled(20, Durability::Process).await;
-        let mut c = raw(&ledger).await;
+        let (_d, store) = filled(20, Durability::Process).await;
+        let mut c = raw(&store).await;
         let changed = sqlx::query(sql).execute(&mut c).await.unwrap().rows_affected();
         assert_eq!(changed, 1, "{column}");
-        assert_eq!(first_break(&ledger).await, Some(7), "edit of {column}");
+        assert_eq!(first_break(&store).await, Some(7), "edit of {column}");
     }
 }
 
 #[tokio::test]
 async fn deleting_a_row_in_the_middle_is_detected() {
-    let (_d, ledger) = filled(20, Durability::Process).await;
-    let mut c = raw(&ledger).await;
+    let (_d, store) = filled(20, Durability::Process).await;
+    let mut c = raw(&store).await;
     sqlx::query("DELETE FROM ledger WHERE seq = 12")
         .execute(&mut c)
         .await
         .unwrap();
-    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     let b = report.first_break.expect("must break");
     assert_eq!(b.seq, 12);
     assert_eq!(report.verified, 11);
@@ -173,7 +173,7 @@ async fn deleting_a_row_in_the_middle_is_detected() {
 
 #[tokio::test]
 async fn search_filters_by_agent_tool_and_time() {
-    let (_d, ledger) = filled(30, Durability::Process).await;
+    let (_d, store) = filled(30, Durability::Process).await;
     let f = warden_store::SearchFilter {
         agent: Some("crm-writer".into()),
         tool: Some("get_ticket".into()),
@@ -181,10 +181,10 @@ async fn search_filters_by_agent_tool_and_time() {
         limit: 100,
         ..Default::default()
     };
-    let found = ledger.ledger().search(&f).await.unwrap();
+    let found = store.ledger().search(&f).await.unwrap();
     assert_eq!(found.len(), 5, "even n in 20..30");
     assert!(found.windows(2).all(|w| w[0].seq < w[1].seq));
-    let tail = ledger.ledger().tail(3).await.unwrap();
+    let tail = store.ledger().tail(3).await.unwrap();
     assert_eq!(
         tail.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![28, 29, 30]
@@ -193,51 +193,51 @@ async fn search_filters_by_agent_tool_and_time() {
 
 #[tokio::test]
 async fn a_failed_write_is_reported_not_acknowledged() {
-    let (_d, ledger) = filled(3, Durability::Process).await;
-    let mut c = raw(&ledger).await;
+    let (_d, store) = filled(3, Durability::Process).await;
+    let mut c = raw(&store).await;
     sqlx::query("DROP TABLE ledger")
         .execute(&mut c)
         .await
         .unwrap();
-    let err = ledger.ledger().append(ts(4), event(4)).await;
+    let err = store.ledger().append(ts(4), event(4)).await;
     assert!(
         err.is_err(),
         "an append that could not be written must fail"
     );
-    assert!(!ledger.ledger().is_healthy());
+    assert!(!store.ledger().is_healthy());
 }
 
 #[tokio::test]
 async fn verification_spans_pages_and_finds_breaks_in_later_pages() {
     // Verification reads 4,096 rows a page; cover several pages and a break past the first.
-    let (_d, ledger) = filled(9_000, Durability::Process).await;
-    let report = ledger.ledger().verify(Box::new(|_| {})).await.unwrap();
+    let (_d, store) = filled(9_000, Durability::Process).await;
+    let report = store.ledger().verify(Box::new(|_| {})).await.unwrap();
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
     assert_eq!(report.verified, 9_000);
-    let mut c = raw(&ledger).await;
+    let mut c = raw(&store).await;
     sqlx::query("UPDATE ledger SET hash = 'x,y' WHERE seq = 4097")
         .execute(&mut c)
         .await
         .unwrap();
-    assert_eq!(first_break(&ledger).await, Some(4097));
+    assert_eq!(first_break(&store).await, Some(4097));
     sqlx::query("DELETE FROM ledger WHERE seq = 4097")
         .execute(&mut c)
         .await
         .unwrap();
-    assert_eq!(first_break(&ledger).await, Some(4097));
+    assert_eq!(first_break(&store).await, Some(4097));
 }
 
 #[tokio::test]
 async fn the_decision_lookup_table_cannot_redirect_a_lookup() {
     // `decision_records` is not covered by the chain; a forged row must not make another
     // decision's record come back for an id.
-    let (_d, ledger) = filled(5, Durability::Process).await;
-    let mut c = raw(&ledger).await;
+    let (_d, store) = filled(5, Durability::Process).await;
+    let mut c = raw(&store).await;
     sqlx::query("INSERT INTO decision_records (decision_id, seq) VALUES ('d-1', 4)")
         .execute(&mut c)
         .await
         .unwrap();
-    let found = ledger.ledger().records_of_decision("d-1").await.unwrap();
+    let found = store.ledger().records_of_decision("d-1").await.unwrap();
     assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2]);
 }
 
@@ -248,7 +248,7 @@ async fn a_store_refuses_records_about_agents_kept_in_another_region() {
         region: Some("eu".into()),
         elsewhere: [("crm-writer".to_string(), None)].into_iter().collect(),
     };
-    let ledger = Store::open_sqlite(
+    let store = Store::open_sqlite(
         &dir.path().join("eu").join("l.db"),
         StoreOptions {
             residency: Some(residency),
@@ -258,23 +258,20 @@ async fn a_store_refuses_records_about_agents_kept_in_another_region() {
     .await
     .unwrap();
     // event(0) is about crm-writer (the home store's), event(1) about support-triage.
-    let refused = ledger.ledger().append(ts(0), event(0)).await.unwrap_err();
+    let refused = store.ledger().append(ts(0), event(0)).await.unwrap_err();
     assert!(
         refused
             .to_string()
             .contains("`crm-writer` keeps its records in the home store"),
         "{refused}"
     );
-    assert!(ledger.ledger().enqueue(ts(0), event(0)).await.is_err());
+    assert!(store.ledger().enqueue(ts(0), event(0)).await.is_err());
+    assert_eq!(store.ledger().append(ts(1), event(1)).await.unwrap().seq, 1);
+    store.ledger().flush().await.unwrap();
     assert_eq!(
-        ledger.ledger().append(ts(1), event(1)).await.unwrap().seq,
-        1
-    );
-    ledger.ledger().flush().await.unwrap();
-    assert_eq!(
-        ledger.ledger().count().await.unwrap(),
+        store.ledger().count().await.unwrap(),
         1,
         "nothing about crm-writer landed"
     );
-    assert_eq!(first_break(&ledger).await, None);
+    assert_eq!(first_break(&store).await, None);
 }
