@@ -94,6 +94,11 @@ impl ApiError {
         )
         .internal(detail)
     }
+
+    /// The store failed: `503`, fail closed, the store's error in the log only.
+    pub fn store_unavailable(e: warden_store::StoreError) -> Self {
+        Self::ledger_unavailable(e.to_string())
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -346,8 +346,7 @@ pub async fn check_break_glass(
 /// gateway's time moves the records' time too).
 pub async fn append(store: &Store, event: IdentityEvent) -> Result<(), StoreError> {
     store
-        .ledger()
-        .append(store.clock().rfc3339(), LedgerEvent::Identity(event))
+        .append_now(LedgerEvent::Identity(event))
         .await
         .map(|_| ())
 }

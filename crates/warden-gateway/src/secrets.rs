@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde_json::json;
 use warden_core::config::IdentityConfig;
 use warden_core::envelope::{self, Sealed};
-use warden_core::ledger::IdentityEvent;
+use warden_core::ledger::{IdentityEvent, LedgerEvent};
 use warden_store::{SecretRow, Store, StoreError};
 
 /// The environment variable that holds the master key (64 hex digits).
@@ -215,18 +215,16 @@ pub async fn set_secret(
     if !valid_secret_name(name) {
         return Err(SecretError::BadName);
     }
-    crate::identity::append(
-        store,
-        IdentityEvent {
+    store
+        .append_now(LedgerEvent::Identity(IdentityEvent {
             action: "secret_set".into(),
             actor: actor.to_string(),
             subject: name.to_string(),
             severity: "info".into(),
             break_glass: false,
             details: json!({"master_key_id": key.id(), "bytes": value.len()}),
-        },
-    )
-    .await?;
+        }))
+        .await?;
     put_sealed(store, key, name, value, now).await
 }
 
@@ -263,18 +261,16 @@ pub async fn rotate_master(
             updated_at: now,
         });
     }
-    crate::identity::append(
-        store,
-        IdentityEvent {
+    store
+        .append_now(LedgerEvent::Identity(IdentityEvent {
             action: "master_key_rotated".into(),
             actor: actor.to_string(),
             subject: "master-key".into(),
             severity: "info".into(),
             break_glass: false,
             details: json!({"old_key_id": old.id(), "new_key_id": new.id(), "secrets": out.len()}),
-        },
-    )
-    .await?;
+        }))
+        .await?;
     store.identities().replace_secrets(&out).await?;
     Ok(out.len())
 }

@@ -8,12 +8,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use warden_core::clock::Clock;
 use warden_core::config::Durability;
+use warden_core::ledger::LedgerEvent;
 use warden_core::redact::Redactor;
 use warden_core::vault::PayloadPlan;
 use warden_verify::NoteSigner;
 
 use crate::{
-    ApprovalStore, IdentityStore, LedgerLog, Lifecycle, PinStore, StoreError, StoredCheckpoint,
+    Appended, ApprovalStore, IdentityStore, LedgerLog, Lifecycle, PinStore, StoreError,
+    StoredCheckpoint,
 };
 
 /// How a store is opened.
@@ -219,6 +221,11 @@ impl Store {
     /// The clock the store was opened with ([`StoreOptions::clock`]).
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Append `event` stamped with this store's clock, and wait until it is durable.
+    pub async fn append_now(&self, event: LedgerEvent) -> Result<Appended, StoreError> {
+        self.ledger.append(self.clock.rfc3339(), event).await
     }
 
     /// The database file, for a store kept in one (SQLite).

@@ -6,8 +6,8 @@ use warden_core::approval::arguments_hash;
 use warden_core::{Decision, Verdict};
 use warden_store::ApprovalRow;
 
-use super::sweep_expired;
-use crate::pipeline::Proposal;
+use super::queue::sweep_expired;
+use crate::pipeline::call::Proposal;
 use crate::state::AppState;
 
 /// The pipeline's approval-binding step for a proposal that names `approval_id`: a call the

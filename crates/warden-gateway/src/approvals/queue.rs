@@ -4,17 +4,16 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_core::approval::{
-    arguments_hash, fatigue, required_approvals, rubber_stamping, state_diff, verify_vote,
-};
+use warden_core::approval::{arguments_hash, required_approvals, state_diff, verify_vote};
 use warden_core::ledger::{ApprovalExpiredEvent, LedgerEvent};
 use warden_store::{ApprovalRow, VoteRow};
 use warden_verify::NoteSigner;
 
-use super::unavailable;
 use crate::error::ApiError;
-use crate::pipeline::Decided;
+use crate::pipeline::call::{Decided, Target};
 use crate::state::AppState;
+
+use super::webhook::detail_link;
 
 /// The pipeline's hold step: a held call waits in the live request of the same call (same
 /// agent, tool, argument hash and principal) when there is one — a retried call does not
@@ -50,7 +49,7 @@ async fn open_request(
     let p = &held.proposal;
     let qualified = held.qualified_tool();
     let upstream = match &p.target {
-        crate::pipeline::Target::Tool {
+        Target::Tool {
             server: Some(server),
             ..
         } => server.clone(),
@@ -92,16 +91,6 @@ async fn open_request(
     state.store.approvals().insert_approval(&row).await?;
     super::webhook::notify_webhook(state, &row);
     Ok(row)
-}
-
-/// The detail page of a request.
-pub(crate) fn detail_link(state: &AppState, id: &str) -> String {
-    let base = state
-        .approvals
-        .public_url
-        .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:8787".to_string());
-    format!("{}/ui/approvals/{id}", base.trim_end_matches('/'))
 }
 
 /// Expire every request past its time that was not used: state `expired`, and a ledger record
@@ -215,13 +204,15 @@ pub(crate) fn agent_view(row: &ApprovalRow, votes: &[VoteRow]) -> Value {
 /// Everything the detail page and `GET /v1/approvals/{id}` show: the request, its votes with
 /// signature checks, what the agent saw earlier in the session, the before-state.
 pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
-    sweep_expired(state).await.map_err(unavailable)?;
+    sweep_expired(state)
+        .await
+        .map_err(ApiError::store_unavailable)?;
     let Some(row) = state
         .store
         .approvals()
         .approval(id)
         .await
-        .map_err(unavailable)?
+        .map_err(ApiError::store_unavailable)?
     else {
         return Ok(None);
     };
@@ -230,7 +221,7 @@ pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, 
         .approvals()
         .approval_votes(id)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store_unavailable)?;
     let mut out = approval_json(&row, &votes);
     let saw = match &row.session {
         Some(s) => state
@@ -238,7 +229,7 @@ pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, 
             .ledger()
             .session_outputs(s, row.ledger_seq, 20)
             .await
-            .map_err(unavailable)?,
+            .map_err(ApiError::store_unavailable)?,
         None => Vec::new(),
     };
     let saw: Vec<Value> = saw
@@ -256,7 +247,7 @@ pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, 
         .ledger()
         .records_of_decision(id)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store_unavailable)?;
     let key = state.approval_signer.as_deref().map(NoteSigner::verifier);
     let signed: Vec<Value> = records
         .iter()
@@ -298,33 +289,4 @@ pub async fn detail_json(state: &AppState, id: &str) -> Result<Option<Value>, st
     detail(state, id)
         .await
         .map_err(|e| std::io::Error::other(e.external))
-}
-
-/// Approval-fatigue figures per approver and per agent, with the rubber-stamp verdict.
-pub async fn stats(state: &AppState) -> Result<Value, warden_store::StoreError> {
-    let samples = super::vote_samples(&state.store).await?;
-    let (by_approver, by_agent) = fatigue(&samples, state.approvals.quick_secs);
-    let approvers: serde_json::Map<String, Value> = by_approver
-        .iter()
-        .map(|(k, s)| {
-            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-            if let Some(o) = v.as_object_mut() {
-                o.insert(
-                    "rubber_stamping".into(),
-                    Value::Bool(rubber_stamping(s, &state.approvals)),
-                );
-            }
-            (k.clone(), v)
-        })
-        .collect();
-    let agents: serde_json::Map<String, Value> = by_agent
-        .iter()
-        .map(|(k, s)| (k.clone(), serde_json::to_value(s).unwrap_or(Value::Null)))
-        .collect();
-    Ok(json!({
-        "quick_secs": state.approvals.quick_secs,
-        "thresholds": {"min_votes": state.approvals.fatigue_min_votes, "quick_share": state.approvals.fatigue_quick_share},
-        "by_approver": approvers,
-        "by_agent": agents,
-    }))
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use warden_core::approval::parse_vote_json;
 use warden_store::ApprovalFilter;
 
-use super::{approval_json, detail, sweep_expired, unavailable, vote, Verdict2};
+use super::{approval_json, detail, sweep_expired, vote, Verdict2};
 use crate::error::ApiError;
 use crate::logins::HumanSession;
 use crate::state::AppState;
@@ -63,13 +63,15 @@ pub(crate) async fn list_handler(
     _who: HumanSession,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    sweep_expired(&state).await.map_err(unavailable)?;
+    sweep_expired(&state)
+        .await
+        .map_err(ApiError::store_unavailable)?;
     let rows = state
         .store
         .approvals()
         .list_approvals(&q.filter())
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store_unavailable)?;
     let items: Vec<Value> = rows.iter().map(|r| approval_json(r, &[])).collect();
     Ok(Json(json!({"approvals": items})).into_response())
 }

@@ -10,7 +10,7 @@ use warden_core::approval::snapshot_state;
 use warden_core::ledger::{LedgerEvent, SnapshotReadEvent};
 use warden_core::{CallRequest, Verdict};
 
-use crate::pipeline::Decided;
+use crate::pipeline::call::Decided;
 use crate::state::AppState;
 
 /// The JSON-RPC response of an upstream to one `tools/call`, or why there is none.
@@ -146,7 +146,7 @@ async fn snapshot_read(
         ));
     }
     if let Some(why) =
-        crate::pipeline::pin_refusal(state, server, &snap.tool, &snap.qualified).await
+        crate::pipeline::pin::pin_refusal(state, server, &snap.tool, &snap.qualified).await
     {
         return Err(why);
     }

@@ -9,7 +9,7 @@ use warden_core::approval::{
 use warden_core::ledger::{ApprovalFatigueEvent, ApprovalVoteEvent, LedgerEvent};
 use warden_store::{ApprovalRow, VoteRow};
 
-use super::{sweep_expired, unavailable};
+use super::queue::sweep_expired;
 use crate::error::{ApiError, Fault};
 use crate::logins::{HumanSession, Role};
 use crate::state::AppState;
@@ -79,7 +79,9 @@ pub async fn vote(
             "only people with the approver or admin role (not break-glass) may approve or deny",
         ));
     }
-    sweep_expired(state).await.map_err(unavailable)?;
+    sweep_expired(state)
+        .await
+        .map_err(ApiError::store_unavailable)?;
     let mfa_at = match totp.map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => crate::logins::step_up(state, who, code).await?,
         None => who.totp_verified_at.unwrap_or(i64::MIN),
@@ -105,7 +107,7 @@ pub async fn vote(
         .approvals()
         .approval(id)
         .await
-        .map_err(unavailable)?
+        .map_err(ApiError::store_unavailable)?
     else {
         return Err(ApiError::not_found(format!("no approval request `{id}`")));
     };
@@ -127,7 +129,7 @@ pub async fn vote(
         .approvals()
         .approval_votes(id)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store_unavailable)?;
     if votes.iter().any(|v| v.approver == who.user) {
         return Err(ApiError::conflict(
             "you have already voted on this request; a two-person approval needs a second, different person",
@@ -186,7 +188,7 @@ pub async fn vote(
             }),
         )
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store_unavailable)?;
     let settle = (state_after != "pending").then_some(state_after);
     let counted = state
         .store
@@ -209,7 +211,7 @@ pub async fn vote(
             },
         )
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store_unavailable)?;
     if !counted {
         return Err(ApiError::conflict(
             "the request changed while voting; reload it",
@@ -276,4 +278,33 @@ async fn check_fatigue(state: &AppState, approver: &str) {
             )
             .await;
     }
+}
+
+/// Approval-fatigue figures per approver and per agent, with the rubber-stamp verdict.
+pub async fn stats(state: &AppState) -> Result<Value, warden_store::StoreError> {
+    let samples = vote_samples(&state.store).await?;
+    let (by_approver, by_agent) = fatigue(&samples, state.approvals.quick_secs);
+    let approvers: serde_json::Map<String, Value> = by_approver
+        .iter()
+        .map(|(k, s)| {
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "rubber_stamping".into(),
+                    Value::Bool(rubber_stamping(s, &state.approvals)),
+                );
+            }
+            (k.clone(), v)
+        })
+        .collect();
+    let agents: serde_json::Map<String, Value> = by_agent
+        .iter()
+        .map(|(k, s)| (k.clone(), serde_json::to_value(s).unwrap_or(Value::Null)))
+        .collect();
+    Ok(json!({
+        "quick_secs": state.approvals.quick_secs,
+        "thresholds": {"min_votes": state.approvals.fatigue_min_votes, "quick_share": state.approvals.fatigue_quick_share},
+        "by_approver": approvers,
+        "by_agent": agents,
+    }))
 }

@@ -21,7 +21,7 @@ pub(super) fn notify_webhook(state: &AppState, row: &ApprovalRow) {
         agent = row.agent,
         tool = row.qualified_tool,
         id = row.id,
-        link = super::detail_link(state, &row.id),
+        link = detail_link(state, &row.id),
     );
     tokio::spawn(async move {
         let client = reqwest::Client::builder()
@@ -37,4 +37,14 @@ pub(super) fn notify_webhook(state: &AppState, row: &ApprovalRow) {
             Err(error) => tracing::warn!(message = "approval webhook failed", %error),
         }
     });
+}
+
+/// The detail page of a request (in the webhook message, MCP progress and agent views).
+pub(crate) fn detail_link(state: &AppState, id: &str) -> String {
+    let base = state
+        .approvals
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8787".to_string());
+    format!("{}/ui/approvals/{id}", base.trim_end_matches('/'))
 }
