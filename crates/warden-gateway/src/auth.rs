@@ -6,6 +6,19 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The credential of an `Authorization: Bearer <credential>` header. The scheme name is matched
+/// without regard to case (RFC 9110 §11.1: `bearer`, `BEARER` and `Bearer` are the same).
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+}
+
 /// `sha256:<hex>` of a key, as stored in `warden.toml`.
 pub fn hash_key(key: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))

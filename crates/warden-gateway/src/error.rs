@@ -95,6 +95,16 @@ impl ApiError {
         .internal(detail)
     }
 
+    /// Too many password checks at once: `503`; the client retries (nothing is recorded).
+    pub fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many sign-in attempts are being checked right now; retry shortly",
+            Fault::Warden,
+        )
+    }
+
     /// The store failed: `503`, fail closed, the store's error in the log only.
     pub fn store_unavailable(e: warden_store::StoreError) -> Self {
         Self::ledger_unavailable(e.to_string())

@@ -8,7 +8,7 @@
 //! call. Every refusal is the same `unauthenticated` answer; the log says which check failed
 //! (by token id, never the token).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use axum::http::HeaderMap;
 use rand::RngCore;
@@ -86,24 +86,11 @@ pub fn hash_password(secret: &str) -> Result<String, IdentityError> {
 }
 
 /// A PHC string for a password nobody knows: verifying against it costs what a real check
-/// costs, so an unknown client or user takes as long as a known one.
-fn dummy_hash() -> &'static str {
+/// costs, so an unknown client or user takes as long as a known one
+/// ([`crate::password::PasswordChecks::verify`]).
+pub(crate) fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| hash_password("warden-dummy-password").unwrap_or_default())
-}
-
-/// Check a secret against an Argon2id PHC string (`None`: against a dummy, result false).
-pub fn verify_password(secret: &str, phc: Option<&str>) -> bool {
-    let known = phc.is_some();
-    let phc = phc.unwrap_or_else(|| dummy_hash());
-    let ok = PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false);
-    ok && known
 }
 
 /// A token just issued. `token` is shown once and never stored.
@@ -382,12 +369,7 @@ async fn authenticate_any_region(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<AgentPrincipal, ApiError> {
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(ApiError::unauthenticated)?;
+    let presented = crate::auth::bearer(headers).ok_or_else(ApiError::unauthenticated)?;
     if !presented.starts_with(warden_core::identity::CREDENTIAL_PREFIX) {
         return state
             .keys

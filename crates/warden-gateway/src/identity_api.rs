@@ -12,9 +12,7 @@ use warden_core::identity::{parse_token_request, OAuthError};
 use warden_core::ledger::IdentityEvent;
 
 use crate::error::{ApiError, Fault};
-use crate::identity::{
-    append, issue_token, revoke_token, rfc3339, verify_password, IdentityError, TokenRequest,
-};
+use crate::identity::{append, issue_token, revoke_token, rfc3339, IdentityError, TokenRequest};
 use crate::logins::{HumanSession, Role};
 use crate::state::AppState;
 
@@ -58,7 +56,7 @@ fn oauth_error(e: &OAuthError) -> Response {
         (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope, unauthorized_client", body = crate::openapi::schemas::OAuthErrorBody),
         (status = 401, description = "invalid_client (with `WWW-Authenticate: Basic`)", body = crate::openapi::schemas::OAuthErrorBody),
         (status = 421, description = "The client's agent keeps its records in another region", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "The ledger could not be read or written", body = crate::openapi::schemas::ErrorBody)
+        (status = 503, description = "The ledger could not be read or written, or too many client secrets are being checked at once (`busy`; retry)", body = crate::openapi::schemas::ErrorBody)
     )
 )]
 pub(crate) async fn token_endpoint(
@@ -85,10 +83,10 @@ pub(crate) async fn token_endpoint(
         .as_ref()
         .filter(|c| !c.disabled)
         .map(|c| c.secret_hash.clone());
-    let secret = req.client_secret.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&secret, phc.as_deref()))
-        .await
-        .unwrap_or(false);
+    let ok = match state.passwords.verify(req.client_secret.clone(), phc).await {
+        Ok(ok) => ok,
+        Err(_) => return ApiError::busy().into_response(),
+    };
     let Some(client) = client.filter(|_| ok) else {
         let logged = append(
             &state.store,

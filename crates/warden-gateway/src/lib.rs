@@ -16,6 +16,7 @@ pub mod ledger_export;
 pub mod logins;
 pub mod mcp;
 mod openapi;
+pub mod password;
 mod pipeline;
 pub mod project;
 pub mod project_store;

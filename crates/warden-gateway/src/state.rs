@@ -50,6 +50,8 @@ pub struct AppState {
     /// The region this gateway serves (`--region`); only agents whose card names it (or, for
     /// `None`, names no region) are served.
     pub(crate) region: Option<String>,
+    /// Password and client-secret checks: bounded in number and memory (`password.rs`).
+    pub(crate) passwords: Arc<crate::password::PasswordChecks>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             master_key: None,
             taint: Arc::new(crate::taint::SessionTaint::default()),
             approvals: Arc::new(config.approvals.clone()),
+            passwords: Arc::new(crate::password::PasswordChecks::for_this_machine()),
             approval_signer: None,
             approval_lock: Arc::new(tokio::sync::Mutex::new(())),
             approval_changed: Arc::new(tokio::sync::Notify::new()),

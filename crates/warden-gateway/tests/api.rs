@@ -93,6 +93,29 @@ async fn no_call_is_accepted_without_a_valid_key() {
 }
 
 #[tokio::test]
+async fn bearer_scheme_is_matched_case_insensitively() {
+    // Issue 15, item 12: RFC 9110 §11.1 makes the scheme name case-insensitive; `bearer` and
+    // `BEARER` used to be refused as unauthenticated. Other schemes still are.
+    let (_d, s) = setup().await;
+    let body = json!({"tool": "get_ticket", "arguments": {"ticket_id": "T-1001"}});
+    for (scheme, expected) in [
+        ("bearer", StatusCode::OK),
+        ("BEARER", StatusCode::OK),
+        ("Bearer", StatusCode::OK),
+        ("Basic", StatusCode::UNAUTHORIZED),
+        ("Bearer-x", StatusCode::UNAUTHORIZED),
+    ] {
+        let req = Request::post("/v1/decisions")
+            .header("authorization", format!("{scheme} {TRIAGE_KEY}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = app(s.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), expected, "scheme `{scheme}`");
+    }
+}
+
+#[tokio::test]
 async fn an_agent_cannot_propose_for_another() {
     let (_d, s) = setup().await;
     let body =

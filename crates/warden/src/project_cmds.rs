@@ -62,7 +62,7 @@ pub fn write_example(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     }
     fs::write(
         dir.join(".gitignore"),
-        "agent-keys.txt\nredaction.key\n*.db\n*.db-wal\n*.db-shm\n",
+        "agent-keys.txt\nredaction.key\nmaster.key\n.warden/\n*.db\n*.db-wal\n*.db-shm\n",
     )?;
     Ok(keys)
 }

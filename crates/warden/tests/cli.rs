@@ -52,6 +52,41 @@ fn init_then_check_and_test_pass() {
 }
 
 #[test]
+fn key_files_init_writes_are_ignored_by_git() {
+    // Issue 15, item 10: the `.gitignore` that `init` writes covered neither the master key
+    // (`master.key`, the default `[identity] master_key_file`) nor `.warden/` (the ledger's
+    // signing key, the vote key). Every secret file a project holds must stay out of git.
+    let project = Project::init();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(project.dir())
+            .output()
+            .unwrap()
+    };
+    assert!(git(&["init", "-q"]).status.success());
+    for secret in [
+        "master.key",
+        ".warden/ledger.key",
+        ".warden/master.key",
+        "agent-keys.txt",
+        "redaction.key",
+        "warden.db",
+    ] {
+        let o = git(&["check-ignore", "-q", "--no-index", secret]);
+        assert!(
+            o.status.success(),
+            "`{secret}` is not ignored by the .gitignore init writes"
+        );
+    }
+    let o = git(&["check-ignore", "-q", "--no-index", "warden.toml"]);
+    assert!(
+        !o.status.success(),
+        "the configuration itself is meant to be committed"
+    );
+}
+
+#[test]
 fn broken_cards_fail_check_with_file_line_col() {
     let project = Project::init();
     let good = project.read("agents/crm-writer.toml");

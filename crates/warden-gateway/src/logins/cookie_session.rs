@@ -114,11 +114,7 @@ pub async fn require_session(
     method: &Method,
 ) -> Result<HumanSession, ApiError> {
     let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
+    if let Some(bearer) = crate::auth::bearer(headers) {
         let Some(id) = check_break_glass(&state.store, bearer.trim())
             .await
             .map_err(unavailable)?

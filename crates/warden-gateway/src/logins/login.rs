@@ -17,7 +17,7 @@ use super::cookie_session::{
 use super::users::check_totp;
 use super::{HumanSession, Role};
 use crate::error::{ApiError, Fault};
-use crate::identity::{append, check_break_glass, verify_password};
+use crate::identity::{append, check_break_glass};
 use crate::state::AppState;
 
 /// A login: `user`, `password` and `totp` (the code of the person's authenticator), or
@@ -57,7 +57,7 @@ fn invalid_credentials() -> ApiError {
             body = crate::openapi::schemas::SessionOpened),
         (status = 400, description = "The body is not the JSON this endpoint takes", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "Login failed (one answer for every cause)", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "The ledger could not record the login, or no master key is loaded", body = crate::openapi::schemas::ErrorBody)
+        (status = 503, description = "The ledger could not record the login, no master key is loaded, or too many sign-ins are being checked at once (`busy`; retry)", body = crate::openapi::schemas::ErrorBody)
     )
 )]
 pub(crate) async fn login_handler(
@@ -156,11 +156,13 @@ async fn login(
         .await
         .map_err(unavailable)?;
     let phc = user.as_ref().map(|u| u.password_hash.clone());
-    let pw = password.to_string();
-    // Argon2id off the async threads; an unknown user costs the same as a known one.
-    let password_ok = tokio::task::spawn_blocking(move || verify_password(&pw, phc.as_deref()))
+    // Argon2id off the async threads, bounded in number and memory; an unknown user costs the
+    // same as a known one.
+    let password_ok = state
+        .passwords
+        .verify(password.to_string(), phc)
         .await
-        .unwrap_or(false);
+        .map_err(|_| ApiError::busy())?;
     let failure: Option<&str> = match &user {
         None => Some("unknown user"),
         Some(u) if u.disabled => Some("user disabled"),
