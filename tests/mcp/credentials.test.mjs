@@ -4,11 +4,15 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { newProject, removeProject, appendConfig, addAgent, grant, startGateway, connectHttp, records, verify, here } from "./helpers.mjs";
 
 const key = "credential-test-agent-key-0123456789";
-let dir, upstream, gateway, base;
+let dir, upstream, gateway, base, redirector, elsewhere;
+// Every request that reached the host a redirect pointed to, with its headers.
+const reachedElsewhere = [];
+const listen = (server) => new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
 
 before(async () => {
   upstream = spawn(process.execPath, [join(here, "headers_server.mjs")], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "ignore", "pipe"] });
@@ -16,10 +20,18 @@ before(async () => {
     createInterface({ input: upstream.stderr }).on("line", (l) => { const m = /listening on (\d+)/.exec(l); if (m) resolve(m[1]); });
     upstream.once("exit", (code) => reject(new Error(`headers server exited with ${code}`)));
   });
+  // An upstream that answers every request with a 307 to another host (`localhost` instead of
+  // 127.0.0.1), where a server records what arrives.
+  elsewhere = createServer((req, res) => { reachedElsewhere.push(req.headers); req.resume(); res.writeHead(500).end(); });
+  const elsewherePort = await listen(elsewhere);
+  redirector = createServer((req, res) => { req.resume(); res.writeHead(307, { location: `http://localhost:${elsewherePort}/mcp` }).end(); });
+  const redirectorPort = await listen(redirector);
   dir = newProject("creds");
   appendConfig(dir,
     `[upstreams.billing]\nurl = "http://127.0.0.1:${port}/mcp"\n` +
-    `[upstreams.billing.headers]\nAuthorization = { from_env = "WARDEN_TEST_BILLING_BEARER" }\nX-Tenant = "acme"`);
+    `[upstreams.billing.headers]\nAuthorization = { from_env = "WARDEN_TEST_BILLING_BEARER" }\nX-Tenant = "acme"\n` +
+    `[upstreams.moved]\nurl = "http://127.0.0.1:${redirectorPort}/mcp"\n` +
+    `[upstreams.moved.headers]\nX-Api-Key = "moved-upstream-credential"`);
   addAgent(dir, "billing-bot", grant("billing", "whoami"), key);
   ({ server: gateway, base } = await startGateway(dir, { WARDEN_TEST_BILLING_BEARER: "Bearer billing-upstream-credential" }));
 });
@@ -27,6 +39,8 @@ before(async () => {
 after(() => {
   gateway?.kill("SIGKILL");
   upstream?.kill("SIGKILL");
+  redirector?.close();
+  elsewhere?.close();
   removeProject(dir);
 });
 
@@ -45,4 +59,15 @@ test("configured headers reach the HTTP upstream; the agent's key never does", a
   assert.equal(decisions.length, 1);
   assert.doesNotMatch(JSON.stringify(decisions), /billing-upstream-credential/);
   assert.match(verify(dir), /^ok: /);
+});
+
+test("credential headers do not follow an upstream's redirect to another host", async () => {
+  // Issue 15, item 8: reqwest strips only `Authorization` on a cross-host redirect, so the
+  // configured X-Api-Key used to reach whatever host a 307 named. Warden follows no redirect.
+  const client = await connectHttp(base, key);
+  await client.listTools(); // the gateway has tried the `moved` upstream by now (it connects at start)
+  await client.close();
+  assert.equal(reachedElsewhere.filter((h) => JSON.stringify(h).includes("moved-upstream-credential")).length, 0,
+    `the credential reached the redirect target: ${JSON.stringify(reachedElsewhere)}`);
+  assert.equal(reachedElsewhere.length, 0, "no request followed the redirect");
 });

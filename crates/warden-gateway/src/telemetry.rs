@@ -72,8 +72,10 @@ impl Telemetry {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
+        // The configured headers may hold credentials: a redirect is not followed.
         let client = reqwest::Client::builder()
             .timeout(EXPORT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers)
             .build()
             .map_err(|e| TelemetryError::Client(e.to_string()))?;

@@ -696,3 +696,47 @@ async fn the_webhook_names_the_request_and_links_to_it_without_argument_values()
         assert!(!body.contains(leak), "`{leak}` leaked into {body}");
     }
 }
+
+#[tokio::test]
+async fn approval_used_up_with_no_record_a_malformed_execution_leaves_it_unused() {
+    // Issue 15, item 6: the approval used to be claimed before the `on_behalf_of` length
+    // check, so a 400 left it consumed by a decision the ledger never saw. Input bounds are now
+    // the pipeline's first step, before approval binding.
+    let e = setup("").await;
+    let token = e.agent_token("crm-writer").await;
+    let ann = e.person("ann", Role::Approver).await;
+    let id = held(&e, &token, refund(49.5)).await;
+    let v = e.vote(&ann, &id, "approve", json!({}), true).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.raw);
+    let records_before = e.store.ledger().count().await.unwrap();
+
+    for (field, value) in [
+        ("on_behalf_of", "o".repeat(300)),
+        ("correlation_id", "c".repeat(5000)),
+    ] {
+        let mut body =
+            json!({"tool": "issue_refund", "arguments": refund(49.5), "approval_id": id});
+        body[field] = json!(value);
+        let bad = e.propose(&token, body).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{field}: {}", bad.raw);
+    }
+    assert_eq!(
+        e.store.ledger().count().await.unwrap(),
+        records_before,
+        "a malformed execution is not recorded"
+    );
+    let polled = e.poll(&token, &id).await;
+    assert_eq!(
+        polled.body["approval"]["state"], "approved",
+        "{}",
+        polled.raw
+    );
+
+    let run = e
+        .propose(
+            &token,
+            json!({"tool": "issue_refund", "arguments": refund(49.5), "approval_id": id}),
+        )
+        .await;
+    assert_eq!(run.body["decision"], "allow", "{}", run.raw);
+}

@@ -59,8 +59,11 @@ impl HttpUpstream {
         headers: Vec<(String, String)>,
         timeout: Duration,
     ) -> Arc<Self> {
+        // Redirects are not followed: reqwest strips only `Authorization` when a redirect
+        // leaves the host, so a configured `X-Api-Key` would go wherever a 3xx points.
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         let up = Arc::new(Self {
