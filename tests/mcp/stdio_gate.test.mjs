@@ -4,6 +4,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
 import { newProject, removeProject, appendConfig, addAgent, grant, records as ledgerRecords, verify as verifyLedger, warden, everything } from "./helpers.mjs";
 
 let dir;
@@ -131,5 +135,58 @@ test("the stdio gate sends an execute_tool span per call, without argument value
   } finally {
     receiver.close();
     removeProject(traced);
+  }
+});
+
+test("stdio: resources/read and prompts/get sent without an id never reach the upstream undecided", async () => {
+  // The upstream is server-everything behind `tee`, so the test sees every line Warden forwards.
+  const teed = newProject("mcp-idless");
+  const seen = join(dirname(teed), "upstream-received.jsonl");
+  try {
+    appendConfig(teed, `[upstreams.everything]\ncommand = ["sh", "-c", "tee -a '${seen}' | '${everything}' stdio"]`);
+    addAgent(teed, "reader", grant("everything", "echo") +
+      `[[resources]]\nserver = "everything"\nuri = "demo://resource/static/document/instructions.md"\n`);
+    const gate = spawn(warden, ["mcp", "stdio", "-p", teed, "--agent", "reader", "--server", "everything"],
+      { stdio: ["pipe", "pipe", "ignore"] });
+    const lines = createInterface({ input: gate.stdout });
+    const answers = new Map();
+    const waiting = new Map();
+    lines.on("line", (l) => {
+      const msg = JSON.parse(l);
+      if (msg.id === undefined) return;
+      answers.set(msg.id, msg);
+      waiting.get(msg.id)?.(msg);
+    });
+    const send = (msg) => gate.stdin.write(JSON.stringify(msg) + "\n");
+    const answer = (id) => answers.has(id) ? Promise.resolve(answers.get(id)) : new Promise((r) => waiting.set(id, r));
+
+    send({ jsonrpc: "2.0", id: 1, method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } } });
+    await answer(1);
+    send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    // Requests dressed as notifications: a granted read, one not granted, a prompt, a completion.
+    send({ jsonrpc: "2.0", method: "resources/read", params: { uri: "demo://resource/static/document/instructions.md" } });
+    send({ jsonrpc: "2.0", method: "resources/read", params: { uri: "demo://resource/static/document/features.md" } });
+    send({ jsonrpc: "2.0", method: "prompts/get", params: { name: "simple-prompt" } });
+    send({ jsonrpc: "2.0", method: "completion/complete", params: {} });
+    // A ping behind them: once it is answered, everything before it has been handled.
+    send({ jsonrpc: "2.0", id: 2, method: "ping" });
+    await answer(2);
+    // The same read with an id is decided, recorded and answered.
+    send({ jsonrpc: "2.0", id: 3, method: "resources/read", params: { uri: "demo://resource/static/document/instructions.md" } });
+    assert.ok((await answer(3)).result, "a granted read with an id is answered");
+    gate.stdin.end();
+    await new Promise((r) => gate.once("exit", r));
+
+    const received = readFileSync(seen, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const methods = received.map((m) => `${m.method}${m.id === undefined ? "" : `#${m.id}`}`);
+    assert.deepEqual(methods.filter((m) => /^(resources|prompts|completion)\//.test(m)), ["resources/read#3"],
+      `only the read with an id reached the upstream: ${methods.join(", ")}`);
+    assert.ok(methods.includes("notifications/initialized"), "real notifications still pass");
+    const decisions = ledgerRecords(teed, "reader").filter((r) => r.event.kind === "decision");
+    assert.equal(decisions.length, 1, "the one read that ran is the one recorded");
+    assert.match(verifyLedger(teed), /^ok: /);
+  } finally {
+    removeProject(teed);
   }
 });

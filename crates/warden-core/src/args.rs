@@ -41,19 +41,46 @@ pub fn check_arguments(grant: &ToolGrant, args: &Value) -> Vec<Violation> {
         }
     }
     if !grant.allow_unlisted_args {
-        for name in obj.keys() {
-            if !grant.args.contains_key(name) {
-                out.push(Violation {
-                    argument: name.clone(),
-                    message: format!(
-                        "argument `{name}` is not on the scope card's list for `{}`",
-                        grant.name
-                    ),
-                });
-            }
+        let mut unlisted = obj.keys().filter(|name| !grant.args.contains_key(*name));
+        for name in unlisted.by_ref().take(MAX_UNLISTED_NAMED) {
+            out.push(Violation {
+                argument: shorten(name),
+                message: format!(
+                    "argument `{}` is not on the scope card's list for `{}`",
+                    shorten(name),
+                    grant.name
+                ),
+            });
+        }
+        let more = unlisted.count();
+        if more > 0 {
+            out.push(Violation {
+                argument: "(unlisted arguments)".into(),
+                message: format!(
+                    "{more} more arguments are not on the scope card's list for `{}` (the first {MAX_UNLISTED_NAMED} are named)",
+                    grant.name
+                ),
+            });
         }
     }
     out
+}
+
+/// Unlisted arguments named one by one in a decision; past them one violation counts the
+/// rest, so a call with thousands of made-up arguments makes a record of bounded size.
+pub const MAX_UNLISTED_NAMED: usize = 16;
+
+/// Longest argument name quoted in a violation, in characters.
+const MAX_NAME_CHARS: usize = 64;
+
+/// An argument name as quoted in a violation: cut to [`MAX_NAME_CHARS`].
+fn shorten(name: &str) -> String {
+    if name.chars().count() > MAX_NAME_CHARS {
+        let cut: String = name.chars().take(MAX_NAME_CHARS - 3).collect();
+        format!("{cut}...")
+    } else {
+        name.to_string()
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {

@@ -17,10 +17,14 @@ use warden_core::ledger::{
 use warden_core::project::{load_project, Project, ProjectSources};
 use warden_core::{CallRequest, SourceFile};
 
-const FIXED_HASH: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+/// A distinct stand-in key hash per agent (`check` refuses two agents with one key).
+fn key_of(agent: &str) -> String {
+    let hex: String = agent.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0<64}").chars().take(64).collect()
+}
 
 fn example_sources() -> ProjectSources {
-    example::sources(|_| FIXED_HASH.to_string())
+    example::sources(key_of)
 }
 
 fn example_project() -> Project {
@@ -309,6 +313,30 @@ fn resources_and_prompts_are_read_only_where_granted() {
             .decision,
         Verdict::Deny
     );
+}
+
+#[test]
+fn resource_grant_prefix_is_escaped_by_dot_segments_and_their_encodings() {
+    use warden_core::{ReadTarget, Verdict};
+    let p = with_card(&format!("{GOOD_CARD}{READS}"));
+    for uri in [
+        "kb://articles/../secrets/key.pem",
+        "kb://articles/%2e%2e/secrets/key.pem",
+        "kb://articles/..%2fsecrets/key.pem",
+        "kb://articles/%252e%252e/secrets",
+        "kb://articles/..\\secrets",
+    ] {
+        let d = p.policy.decide_read(
+            "reader",
+            &ReadTarget::Resource {
+                server: "helpdesk",
+                uri,
+            },
+        );
+        assert_eq!(d.decision, Verdict::Deny, "{uri}");
+        assert!(d.reasons[0].contains("path segment"), "{:?}", d.reasons);
+        assert_eq!(d.policies, vec!["warden/resource-uri".to_string()]);
+    }
 }
 
 #[test]
@@ -696,6 +724,26 @@ fn auto_approve_on_a_forbid_or_with_approval_is_a_located_error() {
     )
     .unwrap_err();
     assert!(e.contains("contradict"), "{e}");
+}
+
+#[test]
+fn two_agents_sharing_one_static_key_hash_are_refused_with_the_line() {
+    // Before: accepted, and authentication silently picked one of the two agents.
+    let s = example::sources(|_| "ab".repeat(32));
+    let e = load_project(&s).expect_err("a shared key").to_string();
+    assert!(e.contains("has the same key as agent"), "{e}");
+    let line = s
+        .config
+        .text
+        .lines()
+        .position(|l| l.contains(&"ab".repeat(32)))
+        .unwrap();
+    // support-triage's line (crm-writer comes first by name, so it keeps the key).
+    assert!(e.contains(&format!("warden.toml:{}:", line + 1)), "{e}");
+    assert!(
+        e.contains("agent `support-triage` has the same key as agent `crm-writer`"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -17,8 +17,14 @@ use warden_core::project::{load_project, Project};
 use warden_core::scope_card::Trust;
 use warden_core::{CallRequest, Decision, SessionState, Taint, Tier, Verdict};
 
+/// A distinct stand-in key hash per agent (`check` refuses two agents with one key).
+fn key_of(agent: &str) -> String {
+    let hex: String = agent.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0<64}").chars().take(64).collect()
+}
+
 fn project() -> Project {
-    load_project(&example::sources(|_| "1".repeat(64))).unwrap()
+    load_project(&example::sources(key_of)).unwrap()
 }
 
 fn detector() -> Detector {
@@ -341,7 +347,7 @@ fn argument_provenance_traces_values_to_untrusted_output() {
 
 #[test]
 fn untrusted_args_guard_holds_a_call_even_when_after_untrusted_is_auto() {
-    let mut sources = example::sources(|_| "1".repeat(64));
+    let mut sources = example::sources(key_of);
     for c in &mut sources.cards {
         if c.path.ends_with("crm-writer.toml") {
             c.text = c.text.replace(
@@ -416,7 +422,7 @@ fn egress_allowlist_denies_destinations_off_the_list() {
 
 #[test]
 fn egress_off_list_can_be_escalated_unless_sensitive_data_was_read() {
-    let mut sources = example::sources(|_| "1".repeat(64));
+    let mut sources = example::sources(key_of);
     for c in &mut sources.cards {
         if c.path.ends_with("crm-writer.toml") {
             c.text = c.text.replace(
@@ -455,7 +461,7 @@ fn egress_off_list_can_be_escalated_unless_sensitive_data_was_read() {
 
 #[test]
 fn hand_written_policies_can_read_the_session_context() {
-    let mut sources = example::sources(|_| "1".repeat(64));
+    let mut sources = example::sources(key_of);
     sources.policies.push(warden_core::SourceFile {
         path: "policies/taint.cedar".to_string(),
         text: "@id(\"nothing-external-after-suspicious\")\n\
@@ -478,7 +484,7 @@ fn hand_written_policies_can_read_the_session_context() {
         .policies
         .contains(&"nothing-external-after-suspicious".to_string()));
     // A policy naming an attribute the schema lacks is refused in strict validation.
-    let mut bad = example::sources(|_| "1".repeat(64));
+    let mut bad = example::sources(key_of);
     bad.policies.push(warden_core::SourceFile {
         path: "policies/bad.cedar".to_string(),
         text: "forbid (principal, action, resource) when { context.taintt == \"x\" };\n"
@@ -501,7 +507,7 @@ fn output_trust_defaults_come_from_the_upstream_then_the_access() {
         card.tool("issue_refund").unwrap().output_trust,
         Trust::Trusted
     );
-    let mut sources = example::sources(|_| "1".repeat(64));
+    let mut sources = example::sources(key_of);
     sources.config.text = sources.config.text.replace(
         "[upstreams.helpdesk]\nbuiltin = \"demo\"",
         "[upstreams.helpdesk]\nbuiltin = \"demo\"\noutput_trust = \"trusted\"",

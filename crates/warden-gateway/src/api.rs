@@ -105,7 +105,45 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                too_large_in_words(limit, req, next)
+            },
+        ))
         .with_state(state)
+}
+
+/// A body over the limit is refused by the body extractor with plain text; answer in the
+/// door's own format instead: a JSON-RPC error on `/mcp` (so an MCP client can read it), the
+/// usual `{"error": …}` elsewhere. The status stays `413`.
+async fn too_large_in_words(
+    limit: usize,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mcp = req.uri().path() == "/mcp";
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    let message = format!(
+        "the request body is larger than the {limit} bytes this gateway accepts ([gateway] max_request_bytes)"
+    );
+    if mcp {
+        let body = crate::mcp::jsonrpc::rpc_error(&Value::Null, -32600, &message);
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        message,
+        crate::error::Fault::Agent,
+    )
+    .into_response()
 }
 
 /// A proposed call, from a framework that runs its tools itself.

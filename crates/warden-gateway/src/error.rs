@@ -105,6 +105,18 @@ impl ApiError {
         )
     }
 
+    /// Too many failed sign-ins from this address: `429`, retry after the given seconds.
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many failed sign-in attempts from this address; retry in {retry_after_secs} s"
+            ),
+            Fault::Agent,
+        )
+    }
+
     /// The store failed: `503`, fail closed, the store's error in the log only.
     pub fn store_unavailable(e: warden_store::StoreError) -> Self {
         Self::ledger_unavailable(e.to_string())

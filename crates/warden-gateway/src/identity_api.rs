@@ -61,9 +61,13 @@ fn oauth_error(e: &OAuthError) -> Response {
 )]
 pub(crate) async fn token_endpoint(
     State(state): State<AppState>,
+    from: crate::abuse::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(e) = crate::abuse::admit(&state, from, "oauth_token").await {
+        return e.into_response();
+    }
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -88,6 +92,10 @@ pub(crate) async fn token_endpoint(
         Err(_) => return ApiError::busy().into_response(),
     };
     let Some(client) = client.filter(|_| ok) else {
+        state.abuse.failed(from.0);
+        let Some(details) = crate::abuse::budgeted(&state, json!({})) else {
+            return oauth_error(&failed());
+        };
         let logged = append(
             &state.store,
             IdentityEvent {
@@ -99,7 +107,7 @@ pub(crate) async fn token_endpoint(
                 subject: "oauth".into(),
                 severity: "info".into(),
                 break_glass: false,
-                details: json!({}),
+                details,
             },
         )
         .await;

@@ -5,6 +5,7 @@
 //! [`app`] builds the router from an [`AppState`]; tests drive it without a socket
 //! (`app(state).oneshot(request)`), `warden serve` binds it to a listener.
 
+pub mod abuse;
 mod api;
 pub mod approvals;
 mod auth;
@@ -28,6 +29,7 @@ pub mod telemetry;
 pub mod tls;
 mod ui;
 
+pub use abuse::{ClientAddr, PeerAddr};
 pub use api::{app, openapi};
 pub use auth::hash_key;
 pub use error::ApiError;
@@ -46,9 +48,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serve the router over TLS on a bound listener until `shutdown` resolves.
@@ -59,7 +64,10 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, tls)?;
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub(crate) region: Option<String>,
     /// Password and client-secret checks: bounded in number and memory (`password.rs`).
     pub(crate) passwords: Arc<crate::password::PasswordChecks>,
+    /// Per-address failure budgets and the ledger budget for failures anyone can cause.
+    pub(crate) abuse: Arc<crate::abuse::Abuse>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             taint: Arc::new(crate::taint::SessionTaint::default()),
             approvals: Arc::new(config.approvals.clone()),
             passwords: Arc::new(crate::password::PasswordChecks::for_this_machine()),
+            abuse: Arc::new(crate::abuse::Abuse::default()),
             approval_signer: None,
             approval_lock: Arc::new(tokio::sync::Mutex::new(())),
             approval_changed: Arc::new(tokio::sync::Notify::new()),

@@ -314,6 +314,36 @@ async fn oversized_and_malformed_requests_are_refused_with_reasons() {
         "POST",
         "/v1/decisions",
         Some(TRIAGE_KEY),
+        Some(json!({"tool": "get_ticket", "arguments": {"ticket_id": "x".repeat(500)}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"]["code"], "too_large", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 bytes"),
+        "{v}"
+    );
+    // /mcp answers an MCP client in JSON-RPC (it was plain text).
+    let (st, v) = call(
+        &s,
+        "POST",
+        "/mcp",
+        Some(TRIAGE_KEY),
+        Some(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "get_ticket", "arguments": {"ticket_id": "x".repeat(500)}}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["jsonrpc"], "2.0", "{v}");
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    let (st, v) = call(
+        &s,
+        "POST",
+        "/v1/decisions",
+        Some(TRIAGE_KEY),
         Some(json!({"tool": "get_ticket", "argz": {}})),
     )
     .await;

@@ -139,22 +139,107 @@ async fn api_login_and_logout_cookies_keep_their_attributes() {
     );
 }
 
+/// The login form's CSRF token, from the cookie `GET /ui/login` sets (also in the form).
+async fn login_form_token(e: &Env) -> String {
+    let page = send(
+        &e.state,
+        Request::get("/ui/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let set = set_cookies(&page);
+    assert_eq!(set[0].name, "warden_csrf", "{set:?}");
+    let token = set[0].value.clone();
+    assert!(
+        page.raw
+            .contains(&format!("name=\"csrf\" value=\"{token}\"")),
+        "{}",
+        page.raw
+    );
+    token
+}
+
+fn login_post(form: String, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut req =
+        Request::post("/ui/login").header("content-type", "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::from(form)).unwrap()
+}
+
+#[tokio::test]
+async fn ui_login_form_without_its_csrf_token_or_from_another_site_is_refused() {
+    let e = setup().await;
+    let token = login_form_token(&e).await;
+    let cookie = format!("warden_csrf={token}");
+    let form = |csrf: &str| {
+        format!(
+            "user=ann&password={}&totp={}&csrf={csrf}",
+            PW.replace(' ', "+"),
+            e.code()
+        )
+    };
+    for (why, body, headers) in [
+        ("no token", form(""), vec![("cookie", cookie.as_str())]),
+        ("no cookie", form(&token), vec![]),
+        (
+            "another token",
+            form(&"0".repeat(64)),
+            vec![("cookie", cookie.as_str())],
+        ),
+        (
+            "another site's Origin",
+            form(&token),
+            vec![
+                ("cookie", cookie.as_str()),
+                ("host", "warden.example"),
+                ("origin", "https://evil.example"),
+            ],
+        ),
+        (
+            "cross-site fetch",
+            form(&token),
+            vec![
+                ("cookie", cookie.as_str()),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+    ] {
+        let r = send(&e.state, login_post(body, &headers)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{why}: {}", r.raw);
+        assert!(
+            !set_cookies(&r).iter().any(|c| c.name == "warden_session"),
+            "{why}: no session"
+        );
+    }
+    // The same form from this site signs in.
+    let r = send(
+        &e.state,
+        login_post(
+            form(&token),
+            &[
+                ("cookie", cookie.as_str()),
+                ("host", "warden.example"),
+                ("origin", "https://warden.example"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
+}
+
 #[tokio::test]
 async fn ui_login_and_logout_cookies_keep_their_attributes() {
     let e = setup().await;
+    let token = login_form_token(&e).await;
     let form = format!(
-        "user=ann&password={}&totp={}",
+        "user=ann&password={}&totp={}&csrf={token}",
         PW.replace(' ', "+"),
         e.code()
     );
-    let r = send(
-        &e.state,
-        Request::post("/ui/login")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .unwrap(),
-    )
-    .await;
+    let cookie = format!("warden_csrf={token}");
+    let r = send(&e.state, login_post(form, &[("cookie", cookie.as_str())])).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
     assert_eq!(r.headers["location"], "/ui/approvals");
     let set = set_cookies(&r);

@@ -823,3 +823,160 @@ async fn openapi_describes_the_identity_routes() {
         );
     }
 }
+
+/// A login request from `addr` (as the listener would report it).
+fn login_from(body: Value, addr: std::net::SocketAddr) -> Request<Body> {
+    let mut req = Request::post("/v1/login")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(warden_gateway::PeerAddr(addr)));
+    req
+}
+
+fn address(n: u32) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + n), 40_000))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_lockout_loses_no_update_under_concurrency() {
+    let e = setup("prod").await;
+    e.enrol("erin", Role::Approver).await;
+    let max = e.project.config.identity.max_failed_logins;
+    // 40 wrong passwords at once, each from an address of its own.
+    let tries: Vec<_> = (0..40)
+        .map(|i| {
+            let state = e.state.clone();
+            tokio::spawn(async move {
+                let body = json!({"user": "erin", "password": "wrong password!", "totp": "000000"});
+                send(&state, login_from(body, address(i))).await.status
+            })
+        })
+        .collect();
+    for t in tries {
+        assert_eq!(t.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    let row = e.store.identities().user("erin").await.unwrap().unwrap();
+    assert_eq!(
+        row.failed_logins, max,
+        "every counted attempt kept; none past the lock-out"
+    );
+    assert!(row.locked_until > e.now(), "locked");
+    let failures = identity_actions(&e.store)
+        .await
+        .into_iter()
+        .filter(|(a, _, _)| a == "login_failed")
+        .count();
+    assert_eq!(
+        failures,
+        usize::try_from(max).unwrap(),
+        "refusals while locked are not recorded one by one"
+    );
+}
+
+#[tokio::test]
+async fn step_up_and_vote_codes_are_limited_like_passwords() {
+    let e = setup("prod").await;
+    let seed = e.enrol("fay", Role::Approver).await;
+    let r = login(
+        &e.state,
+        json!({"user": "fay", "password": PW, "totp": code_at(&seed, T0)}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let cookie = cookie_of(&r);
+    let csrf = r.body["csrf_token"].as_str().unwrap().to_string();
+    let max = e.project.config.identity.max_failed_logins;
+    let step_up = |code: String| {
+        with_session(
+            &e.state,
+            "POST",
+            "/v1/session/step-up",
+            &cookie,
+            Some(&csrf),
+            Some(json!({"totp": code})),
+        )
+    };
+    e.advance(30);
+    let right = code_at(&seed, T0 + 30);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..max {
+        let r = step_up(wrong.to_string()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
+    }
+    // Locked: the right code is not even checked, and a vote's code neither.
+    let r = step_up(right.clone()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.raw);
+    assert_eq!(r.body["error"]["code"], "mfa_locked");
+    let vote = with_session(
+        &e.state,
+        "POST",
+        "/v1/approvals/no-such-request/approve",
+        &cookie,
+        Some(&csrf),
+        Some(json!({"totp": right, "reason": "ok"})),
+    )
+    .await;
+    assert_eq!(vote.status, StatusCode::TOO_MANY_REQUESTS, "{}", vote.raw);
+    // After the back-off the right code works, and clears the count.
+    e.advance(31);
+    let r = step_up(code_at(&seed, T0 + 61)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let row = e.store.identities().user("fay").await.unwrap().unwrap();
+    assert_eq!(row.failed_logins, 0);
+    let actions = identity_actions(&e.store).await;
+    assert!(
+        actions
+            .iter()
+            .any(|(a, sev, _)| a == "step_up_failed" && sev == "high"),
+        "the lock-out is an alert"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_failures_are_throttled_per_address_and_the_ledger_is_not_flooded() {
+    use warden_gateway::abuse::{PER_ADDRESS_BURST, RECORDS_PER_MINUTE};
+    let e = setup("prod").await;
+    let wrong = |n: u32| json!({"user": format!("nobody-{n}"), "password": "x", "totp": "000000"});
+    // One address: its burst, then 429 before any hash; the refusal recorded once.
+    for n in 0..PER_ADDRESS_BURST {
+        let r = send(&e.state, login_from(wrong(n), address(1))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
+    }
+    for n in 0..5 {
+        let r = send(&e.state, login_from(wrong(n), address(1))).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.raw);
+        assert_eq!(r.body["error"]["code"], "rate_limited");
+    }
+    // Another address is not affected.
+    let r = send(&e.state, login_from(wrong(0), address(2))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let throttled = identity_actions(&e.store)
+        .await
+        .into_iter()
+        .filter(|(a, _, _)| a == "sign_in_throttled")
+        .count();
+    assert_eq!(
+        throttled, 1,
+        "one record per address and minute, not per request"
+    );
+    // Many addresses: failure records stop at the budget; the rest are counted.
+    for n in 0..(RECORDS_PER_MINUTE + 100) {
+        let r = send(&e.state, login_from(wrong(n), address(1000 + n))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let failures = identity_actions(&e.store)
+        .await
+        .into_iter()
+        .filter(|(a, _, _)| a == "login_failed")
+        .count();
+    assert_eq!(
+        failures + throttled,
+        usize::try_from(RECORDS_PER_MINUTE).unwrap()
+    );
+}

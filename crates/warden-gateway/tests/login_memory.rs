@@ -27,21 +27,27 @@ fn rss_kib() -> u64 {
 async fn memory_exhaustion_concurrent_wrong_passwords_stay_within_the_password_pool() {
     let e = setup("").await;
     e.enrol("ann", Role::Approver).await;
-    let login = |user: String| {
+    // Each attempt from an address of its own, so the per-address budget (which would refuse
+    // most of these before hashing) does not hide what the password pool itself bounds.
+    let login = |user: String, from: u32| {
         let state = e.state.clone();
         async move {
             let body = json!({"user": user, "password": "wrong password", "totp": "000000"});
-            let req = Request::post("/v1/login")
+            let mut req = Request::post("/v1/login")
                 .header("content-type", "application/json")
                 .body(Body::from(body.to_string()))
                 .unwrap();
+            let addr =
+                std::net::SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + from), 4000));
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(warden_gateway::PeerAddr(addr)));
             send(&state, req).await.status
         }
     };
     // One check first, so the dummy hash and the pool exist before the baseline is taken.
-    assert_eq!(login("ann".into()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("ann".into(), 0).await, StatusCode::UNAUTHORIZED);
     let before = rss_kib();
-    for wave in 0..2 {
+    for wave in 0..2u32 {
         let attempts: Vec<_> = (0..40)
             .map(|i| {
                 let user = if i % 4 == 0 {
@@ -49,7 +55,7 @@ async fn memory_exhaustion_concurrent_wrong_passwords_stay_within_the_password_p
                 } else {
                     format!("nobody-{wave}-{i}")
                 };
-                tokio::spawn(login(user))
+                tokio::spawn(login(user, wave * 100 + i + 1))
             })
             .collect();
         for a in attempts {

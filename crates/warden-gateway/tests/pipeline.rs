@@ -525,3 +525,67 @@ async fn a_released_approval_goes_through_the_environment_check() {
     refused_by(&exec, "warden/environment");
     assert_eq!(exec.correlation_id.as_deref(), None);
 }
+
+/// Arguments `made_up_00000`, `made_up_00001`, … with short values.
+fn made_up_arguments(n: usize) -> Value {
+    let mut args = email();
+    for i in 0..n {
+        args[format!("made_up_{i:05}")] = json!("x");
+    }
+    args
+}
+
+#[tokio::test]
+async fn write_amplification_a_call_with_thousands_of_made_up_arguments_is_refused_unrecorded_on_every_door(
+) {
+    let env = setup("").await;
+    let flood = made_up_arguments(50_000);
+    // The decision API: 400 with the reason, nothing recorded.
+    let r = env
+        .propose(
+            "crm-writer",
+            json!({"tool": "send_email", "arguments": flood.clone()}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.raw);
+    assert!(r.raw.contains("at most 256 arguments"), "{}", r.raw);
+    // /mcp: an error the client reads, nothing recorded.
+    let session = env.mcp_session("crm-writer", json!({})).await;
+    let r = env
+        .mcp(
+            "crm-writer",
+            Some(&session),
+            tool_call(1, "send_email", flood.clone(), json!({})),
+        )
+        .await;
+    assert!(r.raw.contains("at most 256 arguments"), "{}", r.raw);
+    // stdio: answered by Warden, never forwarded.
+    let mut agent = Agent::open(&env, Door::McpStdio, "crm-writer").await;
+    let gate = agent.gate("send_email").await;
+    let line = tool_call(1, "send_email", flood, json!({})).to_string();
+    match gate.from_client(&line).await {
+        ClientAction::Reply(r) => assert!(r.contains("at most 256 arguments"), "{r}"),
+        other => panic!("stdio must answer a 50,000-argument call itself: {other:?}"),
+    }
+    assert!(env.decisions().await.is_empty());
+}
+
+#[tokio::test]
+async fn write_amplification_unlisted_arguments_make_a_record_of_bounded_size() {
+    let env = setup("").await;
+    for door in DOORS {
+        let mut agent = Agent::open(&env, door, "crm-writer").await;
+        let d = agent.call("send_email", made_up_arguments(250), None).await;
+        assert_eq!(d.decision.decision, Verdict::Deny, "{door:?}");
+        // The first 16 are named, one more counts the rest.
+        assert_eq!(d.decision.violations.len(), 17, "{door:?}");
+        let last = d.decision.violations.last().unwrap();
+        assert!(
+            last.message.starts_with("234 more arguments"),
+            "{}",
+            last.message
+        );
+        let size = serde_json::to_string(&d.decision).unwrap().len();
+        assert!(size < 16 * 1024, "{door:?}: the decision is {size} bytes");
+    }
+}

@@ -45,6 +45,18 @@ pub struct ClientRow {
     pub disabled: bool,
 }
 
+/// What [`IdentityStore::begin_attempt`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// No such person.
+    Unknown,
+    /// Locked until these Unix seconds; the attempt was not counted.
+    Locked(i64),
+    /// Counted: the attempt's number since the last success, and the lock it set (Unix
+    /// seconds; `0` or past when it set none).
+    Counted { failed: u32, locked_until: i64 },
+}
+
 /// A person as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRow {
@@ -148,13 +160,13 @@ pub trait IdentityStore: Send + Sync {
     /// Disable a user and end their sessions; `false` if no such enabled user.
     async fn disable_user(&self, name: &str, now: i64) -> Result<bool, StoreError>;
 
-    /// Record a failed login: count it and lock until `locked_until`.
-    async fn record_login_failure(
-        &self,
-        name: &str,
-        failed: u32,
-        locked_until: i64,
-    ) -> Result<(), StoreError>;
+    /// Start a credential check (password or one-time code) for a person, atomically: unless
+    /// the account is locked at `now`, count the attempt as a failure up front (a success
+    /// clears it with [`Self::record_login_success`]), and when the count reaches `max` lock
+    /// the account before the check runs — 30 s, doubling with each further failure, at most
+    /// an hour. Concurrent attempts each get their own count, so none is lost and at most one
+    /// check per lock-out period runs past `max`.
+    async fn begin_attempt(&self, name: &str, now: i64, max: u32) -> Result<Attempt, StoreError>;
 
     /// Record an accepted TOTP step, only if it is newer than the last one (so two racing
     /// requests cannot both use one code). `false` if the step was already used.

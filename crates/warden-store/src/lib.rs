@@ -30,7 +30,7 @@ mod store;
 
 pub use approvals::{ApprovalFilter, ApprovalRow, ApprovalStore, VoteRow};
 pub use error::StoreError;
-pub use identities::{ClientRow, IdentityStore, SecretRow, SessionRow, TokenRow, UserRow};
+pub use identities::{Attempt, ClientRow, IdentityStore, SecretRow, SessionRow, TokenRow, UserRow};
 pub use ledger::{
     Appended, ExportSink, LedgerLog, Progress, SearchFilter, StoredCheckpoint, StoredRecord,
     VerifyReport,

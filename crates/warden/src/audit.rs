@@ -42,11 +42,18 @@ pub async fn verify(ctx: &Context, checkpoint: Option<&Path>) -> anyhow::Result<
             let extends =
                 crate::ledger_cmd::verify_extends(ctx, ledger, report.verified, checkpoint).await?;
             let votes = crate::ledger_cmd::verify_votes(ctx, ledger).await?;
-            Ok(if extends && votes {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            if extends && votes {
+                return Ok(ExitCode::SUCCESS);
+            }
+            // The last line is the verdict: a reader (or a script reading the tail) must not
+            // see an `ok:` of a later check as the outcome of a failed run.
+            let failed = match (extends, votes) {
+                (false, false) => "the checkpoint check and the vote signatures",
+                (false, true) => "the checkpoint check",
+                _ => "the vote signatures",
+            };
+            println!("FAILED: the ledger does not verify: {failed} failed (see above)");
+            Ok(ExitCode::FAILURE)
         }
         Some(b) => {
             println!("FAILED: the ledger chain is broken at record {}", b.seq);

@@ -519,6 +519,47 @@ fn a_forged_vote_signature_is_named_by_audit_verify_even_with_the_chain_recomput
     assert!(t.contains("signature does not verify"), "{t}");
 }
 
+#[test]
+fn a_failing_audit_verify_does_not_end_with_an_ok_line() {
+    // The chain rewritten from the vote on with its hashes recomputed, the stored checkpoints
+    // kept: the checkpoint check fails while the vote's own signature (untouched) still
+    // verifies. Before, the output then ended with "ok: 1 approval vote signatures verified".
+    let (project, o) = Project::demo();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut rows = ledger_rows(&project.db());
+    let at = rows
+        .iter()
+        .position(|(_, _, r)| r.contains(r#""kind":"approval_vote""#))
+        .expect("the demo's approval vote is in the ledger");
+    let before = rows[at - 1].2.clone();
+    let mut rec: Value = serde_json::from_str(&before).unwrap();
+    rec["ts"] = Value::String("2001-01-01T00:00:00.000Z".into());
+    rows[at - 1].2 = warden_core::ledger::canonical_json(&rec).unwrap();
+    rows[at - 1].1 = warden_core::ledger::leaf_hash(rows[at - 1].2.as_bytes());
+    let mut prev = rows[at - 1].1.clone();
+    for row in rows.iter_mut().skip(at) {
+        let mut rec: Value = serde_json::from_str(&row.2).unwrap();
+        rec["prev_hash"] = Value::String(prev.clone());
+        row.2 = warden_core::ledger::canonical_json(&rec).unwrap();
+        row.1 = warden_core::ledger::leaf_hash(row.2.as_bytes());
+        prev = row.1.clone();
+    }
+    rewrite_rows(&project.db(), &rows[at - 1..]);
+    let o = project.run(&["audit", "verify"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    let last = t
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        last.starts_with("FAILED:"),
+        "the last line is the verdict:\n{t}"
+    );
+    assert!(!last.contains("ok:"), "{t}");
+}
+
 /// Records in a store (a `sqlite://` database of the project) that name an agent.
 fn records_naming(db: &Path, agent: &str) -> u64 {
     block_on(async {

@@ -109,8 +109,25 @@ pub(super) fn check_agent_keys(
     agent_keys: &BTreeMap<String, Spanned<String>>,
     errors: &mut Vec<FileError>,
 ) {
+    // A key must name one agent: with two agents on one hash, which of them a call came from
+    // would be a guess.
+    let mut first_with: BTreeMap<String, &str> = BTreeMap::new();
     for (agent, key) in agent_keys {
         let k = key.get_ref();
+        match first_with.get(&k.to_ascii_lowercase()) {
+            Some(other) => errors.push(
+                FileError::at(
+                    path,
+                    source,
+                    key.span().start,
+                    format!("agent `{agent}` has the same key as agent `{other}`"),
+                )
+                .with_hint("give every agent a key of its own (`warden init` prints how to make one); a shared key makes its calls impossible to tell apart"),
+            ),
+            None => {
+                first_with.insert(k.to_ascii_lowercase(), agent);
+            }
+        }
         let ok = k
             .strip_prefix("sha256:")
             .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));

@@ -129,6 +129,17 @@ impl CompiledPolicy {
                 vec!["warden/environment".to_string()],
             );
         }
+        if let ReadTarget::Resource { uri, .. } = target {
+            if let Some(why) = crate::scope_card::uri_refusal(uri) {
+                return self.deny(
+                    Some(label),
+                    vec![format!(
+                        "{why}; Warden refuses it rather than guess (deny by default)"
+                    )],
+                    vec!["warden/resource-uri".to_string()],
+                );
+            }
+        }
         let granted = match target {
             ReadTarget::Resource { server, uri } => card
                 .resource(server, uri)

@@ -16,6 +16,7 @@ mod file;
 mod parse;
 mod settings;
 mod snapshot;
+mod uri;
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,7 @@ pub use settings::{
     Owners, RateLimits, Tier, Trust,
 };
 pub use snapshot::{Snapshot, SnapshotArg};
+pub use uri::uri_refusal;
 
 /// A validated scope card.
 #[derive(Debug, Clone)]
@@ -70,8 +72,12 @@ pub struct ResourceGrant {
 }
 
 impl ResourceGrant {
-    /// Whether this grant covers `uri`: equal to it, or under its prefix.
+    /// Whether this grant covers `uri`: equal to it, or under its prefix. A URI that could
+    /// climb out of a prefix (`..`, `%2e%2e`, `\`; see [`uri_refusal`]) is covered by none.
     pub fn covers(&self, uri: &str) -> bool {
+        if uri_refusal(uri).is_some() {
+            return false;
+        }
         match self.uri.strip_suffix('*') {
             Some(prefix) => uri.starts_with(prefix),
             None => uri == self.uri,

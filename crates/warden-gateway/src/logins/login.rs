@@ -10,12 +10,14 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 use warden_core::ledger::IdentityEvent;
+use warden_store::Attempt;
 
 use super::cookie_session::{
     break_glass_alert, ended_session_cookie, open_session, session_response,
 };
 use super::users::check_totp;
 use super::{HumanSession, Role};
+use crate::abuse::ClientAddr;
 use crate::error::{ApiError, Fault};
 use crate::identity::{append, check_break_glass};
 use crate::state::AppState;
@@ -57,13 +59,16 @@ fn invalid_credentials() -> ApiError {
             body = crate::openapi::schemas::SessionOpened),
         (status = 400, description = "The body is not the JSON this endpoint takes", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "Login failed (one answer for every cause)", body = crate::openapi::schemas::ErrorBody),
+        (status = 429, description = "Too many failed sign-ins from this address (`rate_limited`); retry after the time the message gives", body = crate::openapi::schemas::ErrorBody),
         (status = 503, description = "The ledger could not record the login, no master key is loaded, or too many sign-ins are being checked at once (`busy`; retry)", body = crate::openapi::schemas::ErrorBody)
     )
 )]
 pub(crate) async fn login_handler(
     State(state): State<AppState>,
+    from: ClientAddr,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    crate::abuse::admit(&state, from, "login").await?;
     let req: LoginBody = serde_json::from_slice(&body).map_err(|_| {
         ApiError::bad_request(
             "the body must be JSON: {\"user\", \"password\", \"totp\"} or {\"break_glass\"}",
@@ -76,19 +81,23 @@ pub(crate) async fn login_handler(
             .await
             .map_err(unavailable)?
         else {
-            append(
-                &state.store,
-                IdentityEvent {
-                    action: "login_failed".into(),
-                    actor: "break-glass".into(),
-                    subject: "admin".into(),
-                    severity: "high".into(),
-                    break_glass: true,
-                    details: json!({"reason": "break-glass credential not valid"}),
-                },
-            )
-            .await
-            .map_err(unavailable)?;
+            state.abuse.failed(from.0);
+            let details = json!({"reason": "break-glass credential not valid"});
+            if let Some(details) = crate::abuse::budgeted(&state, details) {
+                append(
+                    &state.store,
+                    IdentityEvent {
+                        action: "login_failed".into(),
+                        actor: "break-glass".into(),
+                        subject: "admin".into(),
+                        severity: "high".into(),
+                        break_glass: true,
+                        details,
+                    },
+                )
+                .await
+                .map_err(unavailable)?;
+            }
             return Err(invalid_credentials());
         };
         break_glass_alert(&state.store, &id, "login")
@@ -115,7 +124,7 @@ pub(crate) async fn login_handler(
         .take(64)
         .collect();
     let password = req.password.clone().unwrap_or_default();
-    match login(&state, &name, &password, req.totp.as_deref(), now).await? {
+    match login(&state, &name, &password, req.totp.as_deref(), now, from).await? {
         Ok(role) => {
             let (cookie, csrf, sid) = open_session(&state.store, &name, now, Some(now), false)
                 .await
@@ -140,13 +149,15 @@ pub(crate) async fn login_handler(
 }
 
 /// Check a password and TOTP code. `Ok(Ok(role))` on success; `Ok(Err(()))` on any failure,
-/// already counted and recorded with its reason (the caller answers generically).
+/// already counted (against the person and the client's address) and recorded with its reason
+/// (the caller answers generically).
 async fn login(
     state: &AppState,
     name: &str,
     password: &str,
     totp: Option<&str>,
     now: i64,
+    from: ClientAddr,
 ) -> Result<Result<Role, ()>, ApiError> {
     let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
     let user = state
@@ -155,38 +166,37 @@ async fn login(
         .user(name)
         .await
         .map_err(unavailable)?;
-    let phc = user.as_ref().map(|u| u.password_hash.clone());
-    // Argon2id off the async threads, bounded in number and memory; an unknown user costs the
-    // same as a known one.
-    let password_ok = state
-        .passwords
-        .verify(password.to_string(), phc)
-        .await
-        .map_err(|_| ApiError::busy())?;
-    let failure: Option<&str> = match &user {
-        None => Some("unknown user"),
-        Some(u) if u.disabled => Some("user disabled"),
-        Some(u) if u.locked_until > now => Some("account locked"),
-        Some(_) if !password_ok => Some("wrong password"),
-        Some(u) => {
-            let role = Role::parse(&u.role);
-            match (role, u.mfa, totp) {
-                (None, _, _) => Some("unknown role"),
-                (Some(r), false, _) if r.requires_mfa() => {
-                    Some("role requires MFA but none is enrolled")
-                }
-                (Some(_), false, _) => None,
-                (Some(_), true, None) => Some("one-time code missing"),
-                (Some(_), true, Some(code)) => {
-                    let Some(key) = state.master_key.as_deref() else {
-                        return Err(ApiError::ledger_unavailable("no master key: TOTP seeds cannot be read, so nobody can log in (fail closed)"));
-                    };
-                    match check_totp(&state.store, key, name, code, now).await {
-                        Ok(true) => None,
-                        Ok(false) => Some("one-time code wrong or already used"),
-                        Err(e) => return Err(ApiError::ledger_unavailable(e.to_string())),
-                    }
-                }
+    // Counted before the hash runs, atomically, so concurrent guesses cannot slip past the
+    // lock-out (see `IdentityStore::begin_attempt`).
+    let max = state.identity_config().max_failed_logins;
+    let attempt = match &user {
+        Some(_) => state
+            .store
+            .identities()
+            .begin_attempt(name, now, max)
+            .await
+            .map_err(unavailable)?,
+        None => Attempt::Unknown,
+    };
+    let failure: Option<&str> = match (&user, attempt) {
+        (_, Attempt::Locked(_)) => Some("account locked"),
+        _ => {
+            // Argon2id off the async threads, bounded in number and memory; an unknown user
+            // costs the same as a known one.
+            let phc = user.as_ref().map(|u| u.password_hash.clone());
+            let password_ok = state
+                .passwords
+                .verify(password.to_string(), phc)
+                .await
+                .map_err(|_| ApiError::busy())?;
+            match &user {
+                None => Some("unknown user"),
+                Some(u) if u.disabled => Some("user disabled"),
+                Some(_) if !password_ok => Some("wrong password"),
+                Some(u) => match second_factor(state, name, u, totp, now).await? {
+                    Ok(()) => None,
+                    Err(why) => Some(why),
+                },
             }
         }
     };
@@ -202,29 +212,33 @@ async fn login(
             .ok_or_else(invalid_credentials)?;
         return Ok(Ok(role));
     };
+    state.abuse.failed(from.0);
     let mut details = serde_json::Map::new();
     details.insert("reason".into(), json!(reason));
     let mut severity = "info";
-    if let Some(u) = &user {
-        if reason != "account locked" {
-            let failed = u.failed_logins.saturating_add(1);
-            let max = state.identity_config().max_failed_logins;
-            let mut locked_until = u.locked_until;
-            if failed >= max {
-                // 30 s, doubling with each further failure, at most an hour.
-                let extra = (failed - max).min(7);
-                let secs = (30i64 << extra).min(3600);
-                locked_until = now + secs;
-                severity = "high";
-                details.insert("locked_for_secs".into(), json!(secs));
-            }
-            state
-                .store
-                .identities()
-                .record_login_failure(name, failed, locked_until)
-                .await
-                .map_err(unavailable)?;
+    let locked_now = match attempt {
+        Attempt::Counted {
+            failed,
+            locked_until,
+        } => {
             details.insert("failed_in_a_row".into(), json!(failed));
+            if locked_until > now {
+                severity = "high";
+                details.insert("locked_for_secs".into(), json!(locked_until - now));
+            }
+            locked_until > now
+        }
+        // The lock was recorded when it was set; refusals while it lasts are not.
+        Attempt::Locked(_) => return Ok(Err(())),
+        Attempt::Unknown => false,
+    };
+    // A lock is always recorded (at most one per person per lock-out); other failures anyone
+    // can cause share the ledger budget.
+    let mut details = serde_json::Value::Object(details);
+    if !locked_now {
+        match crate::abuse::budgeted(state, details) {
+            Some(d) => details = d,
+            None => return Ok(Err(())),
         }
     }
     append(
@@ -235,12 +249,41 @@ async fn login(
             subject: name.to_string(),
             severity: severity.into(),
             break_glass: false,
-            details: serde_json::Value::Object(details),
+            details,
         },
     )
     .await
     .map_err(unavailable)?;
     Ok(Err(()))
+}
+
+/// The role and the one-time code of a person whose password was right.
+async fn second_factor(
+    state: &AppState,
+    name: &str,
+    u: &warden_store::UserRow,
+    totp: Option<&str>,
+    now: i64,
+) -> Result<Result<(), &'static str>, ApiError> {
+    let role = Role::parse(&u.role);
+    Ok(match (role, u.mfa, totp) {
+        (None, _, _) => Err("unknown role"),
+        (Some(r), false, _) if r.requires_mfa() => Err("role requires MFA but none is enrolled"),
+        (Some(_), false, _) => Ok(()),
+        (Some(_), true, None) => Err("one-time code missing"),
+        (Some(_), true, Some(code)) => {
+            let Some(key) = state.master_key.as_deref() else {
+                return Err(ApiError::ledger_unavailable(
+                    "no master key: TOTP seeds cannot be read, so nobody can log in (fail closed)",
+                ));
+            };
+            match check_totp(&state.store, key, name, code, now).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("one-time code wrong or already used"),
+                Err(e) => return Err(ApiError::ledger_unavailable(e.to_string())),
+            }
+        }
+    })
 }
 
 /// `POST /v1/logout` (needs the CSRF token).

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use warden_core::identity::totp_step;
 use warden_core::ledger::IdentityEvent;
+use warden_store::Attempt;
 
 use super::users::check_totp;
 use super::HumanSession;
@@ -40,19 +41,64 @@ pub async fn step_up(
         ));
     };
     let now = state.now();
+    let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
+    // Wrong codes count against the person like wrong passwords (the same lock-out), so a
+    // stolen session cannot try the million codes; while locked, no code is checked.
+    let max = state.identity_config().max_failed_logins;
+    let attempt = state
+        .store
+        .identities()
+        .begin_attempt(&session.user, now, max)
+        .await
+        .map_err(unavailable)?;
+    let locked_until = match attempt {
+        Attempt::Locked(until) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "mfa_locked",
+                format!(
+                    "too many wrong one-time codes: locked for another {} s",
+                    until.saturating_sub(now)
+                ),
+                Fault::Agent,
+            ))
+        }
+        Attempt::Counted { locked_until, .. } => locked_until,
+        // A break-glass or removed person has no codes to check.
+        Attempt::Unknown => return Err(refused()),
+    };
     let ok = check_totp(&state.store, key, &session.user, code, now)
         .await
         .map_err(|e| ApiError::ledger_unavailable(e.to_string()))?;
-    let unavailable = |e: warden_store::StoreError| ApiError::ledger_unavailable(e.to_string());
+    if ok {
+        state
+            .store
+            .identities()
+            .record_login_success(&session.user)
+            .await
+            .map_err(unavailable)?;
+    }
+    let mut details = json!({"session_id": sid});
+    if let (false, Attempt::Counted { failed, .. }) = (ok, attempt) {
+        details["failed_in_a_row"] = json!(failed);
+        if locked_until > now {
+            details["locked_for_secs"] = json!(locked_until - now);
+        }
+    }
     append(
         &state.store,
         IdentityEvent {
             action: if ok { "step_up" } else { "step_up_failed" }.into(),
             actor: session.user.clone(),
             subject: session.user.clone(),
-            severity: "info".into(),
+            severity: if !ok && locked_until > now {
+                "high"
+            } else {
+                "info"
+            }
+            .into(),
             break_glass: session.break_glass,
-            details: json!({"session_id": sid}),
+            details,
         },
     )
     .await
@@ -90,6 +136,7 @@ struct StepUpBody {
         (status = 400, description = "The body is not the JSON this endpoint takes", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No session, or a wrong, expired or reused code", body = crate::openapi::schemas::ErrorBody),
         (status = 403, description = "Missing or wrong CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 429, description = "Too many wrong codes: the person is locked out for a while (`mfa_locked`), like after wrong passwords", body = crate::openapi::schemas::ErrorBody),
         (status = 503, description = "The ledger could not record the step-up, or no master key is loaded", body = crate::openapi::schemas::ErrorBody)
     )
 )]

@@ -15,8 +15,9 @@
 //!   call waits for people in a task of its own ([`McpGate::hold`]);
 //! - the response to an allowed call is recorded as its outcome and passed on unchanged.
 //!
-//! Anything that could smuggle a call past the gate — a JSON-RPC batch, a `tools/call` sent as
-//! a notification, an unparsable line — is refused, never forwarded.
+//! Anything that could smuggle a call past the gate — a JSON-RPC batch, a request sent as a
+//! notification (any method without an id other than `notifications/*`), an unparsable line —
+//! is refused, never forwarded.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -221,8 +222,17 @@ impl McpGate {
                 -32601,
                 &format!("`{m}` is not allowed through Warden: scope cards grant tools, resources and prompts only"),
             )),
-            // Notifications (no id) and responses to the server's own requests pass.
-            _ => ClientAction::Forward(line.to_string()),
+            // Notifications pass; any other method sent without an id would reach the upstream
+            // undecided and unrecorded (a `resources/read` as a notification still makes the
+            // server read), so it is dropped like an id-less `tools/call`.
+            (Some(m), None) if m.starts_with("notifications/") => {
+                ClientAction::Forward(line.to_string())
+            }
+            (Some(m), None) => ClientAction::Drop(format!(
+                "a `{m}` request sent as a notification (no id) was dropped: it cannot be decided and answered"
+            )),
+            // Responses to the server's own requests (sampling, roots, elicitation) pass.
+            (None, _) => ClientAction::Forward(line.to_string()),
         }
     }
 

@@ -18,6 +18,10 @@ pub(crate) const MAX_LABEL_CHARS: usize = 256;
 /// bound on what every record of the call (and an MCP session's default) carries.
 pub(crate) const MAX_CORRELATION_CHARS: usize = 4096;
 
+/// Most (top-level) arguments one call may have. Tools take a handful; a call with thousands
+/// of made-up names is refused before anything else runs, so it costs neither CPU nor ledger.
+pub(crate) const MAX_ARGUMENTS: usize = 256;
+
 /// Which door a proposal came in by; recorded as the decision's `source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {

@@ -7,7 +7,7 @@
 //!
 //! | step | what it does | where |
 //! |---|---|---|
-//! | input | bounds on the caller's free-text fields | [`check_input`] |
+//! | input | bounds on the caller's free-text fields and on the number of arguments | [`check_input`] |
 //! | agent and region | an agent of another region is refused unrecorded (`421`); a card bound to another environment skips to the core, which denies (`warden/environment`) | [`decide`] |
 //! | *(kill switch, anomaly pause)* | later steps go here | — |
 //! | rate limits | the card's `[rate_limits]` (`warden/rate-limit`) | [`rate_step`], `rate.rs` |
@@ -40,7 +40,8 @@ use crate::approvals::snapshot::SnapshotReader;
 use crate::state::AppState;
 
 pub(crate) use call::{
-    Decided, Proposal, Refusal, Source, Target, MAX_CORRELATION_CHARS, MAX_LABEL_CHARS,
+    Decided, Proposal, Refusal, Source, Target, MAX_ARGUMENTS, MAX_CORRELATION_CHARS,
+    MAX_LABEL_CHARS,
 };
 pub(crate) use outcome::{record_outcome, Ran, Reported};
 use pin::pin_refusal;
@@ -51,10 +52,19 @@ fn check_input(p: &Proposal) -> Result<(), Refusal> {
     for (field, value, max) in [
         ("correlation_id", &p.correlation_id, MAX_CORRELATION_CHARS),
         ("on_behalf_of", &p.on_behalf_of, MAX_LABEL_CHARS),
+        ("session", &p.session, MAX_LABEL_CHARS),
     ] {
         if value.as_ref().is_some_and(|v| v.chars().count() > max) {
             return Err(Refusal::BadInput(format!(
                 "`{field}` may have at most {max} characters"
+            )));
+        }
+    }
+    if let Some(args) = p.arguments.as_object() {
+        if args.len() > MAX_ARGUMENTS {
+            return Err(Refusal::BadInput(format!(
+                "a call may have at most {MAX_ARGUMENTS} arguments; this one has {}",
+                args.len()
             )));
         }
     }

@@ -15,7 +15,9 @@
 //!
 //! CSRF: the session's CSRF token is kept in a second cookie (`warden_csrf`, HttpOnly,
 //! SameSite=Strict) and written into each form as a hidden field; a form post is checked by
-//! `require_session` exactly as an API call with the `X-CSRF-Token` header is.
+//! `require_session` exactly as an API call with the `X-CSRF-Token` header is. The login form
+//! has a token of its own (set in the same cookie when the form is served), and its post must
+//! also come from this site (`Origin`, `Sec-Fetch-Site`).
 
 mod layout;
 mod pages;
@@ -87,26 +89,71 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn login_page() -> Response {
-    page("Log in", None, "", pages::login_form(None))
+/// The login form, with a fresh login CSRF token in the CSRF cookie and in the form, so a
+/// form posted from another site (login CSRF: signing the victim into the attacker's account)
+/// carries no matching token.
+fn login_form_page(error: Option<&str>, status: StatusCode) -> Response {
+    use rand::RngCore as _;
+    let mut token = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut token);
+    let token = hex::encode(token);
+    (
+        CookieJar::new().add(csrf_cookie(token.clone(), None)),
+        with_status(
+            page("Log in", None, "", pages::login_form(error, &token)),
+            status,
+        ),
+    )
+        .into_response()
 }
 
-async fn login_post(State(state): State<AppState>, body: Bytes) -> Response {
+async fn login_page() -> Response {
+    login_form_page(None, StatusCode::OK)
+}
+
+/// Whether a form post comes from this site: the browser's `Sec-Fetch-Site` is not
+/// `cross-site`, and an `Origin` it sends names the host the form was posted to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
+        return false;
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+    }
+}
+
+async fn login_post(
+    State(state): State<AppState>,
+    from: crate::abuse::ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use subtle::ConstantTimeEq as _;
     let f = form(&body);
+    let posted = f.get("csrf").map(String::as_str).unwrap_or_default();
+    let expected = csrf_of(&headers);
+    let token_ok = !expected.is_empty() && bool::from(posted.as_bytes().ct_eq(expected.as_bytes()));
+    if !token_ok || !same_origin(&headers) {
+        return login_form_page(
+            Some("this sign-in form expired or was not sent from this site; sign in again"),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let json = serde_json::json!({
         "user": f.get("user").cloned().unwrap_or_default(),
         "password": f.get("password").cloned().unwrap_or_default(),
         "totp": f.get("totp").cloned().unwrap_or_default(),
     });
-    let resp = match crate::logins::login_handler(State(state), Bytes::from(json.to_string())).await
+    let resp = match crate::logins::login_handler(State(state), from, Bytes::from(json.to_string()))
+        .await
     {
         Ok(r) => r,
-        Err(e) => {
-            return with_status(
-                page("Log in", None, "", pages::login_form(Some(&e.external))),
-                StatusCode::UNAUTHORIZED,
-            )
-        }
+        Err(e) => return login_form_page(Some(&e.external), e.status),
     };
     // The session cookie exactly as `POST /v1/login` set it.
     let set_session = resp.headers().get(header::SET_COOKIE).cloned();

@@ -7,12 +7,13 @@ use warden_store::{ApprovalFilter, ApprovalRow};
 
 use super::layout::message;
 
-pub(super) fn login_form(error: Option<&str>) -> Markup {
+pub(super) fn login_form(error: Option<&str>, csrf: &str) -> Markup {
     html! {
         @if let Some(e) = error {
             (message(e, false))
         }
         form method="post" action="/ui/login" {
+            input type="hidden" name="csrf" value=(csrf);
             label for="user" { "User name" }
             input #user name="user" autocomplete="username" required;
             label for="password" { "Password" }

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::{ClientRow, IdentityStore, SecretRow, SessionRow, StoreError, TokenRow, UserRow};
+use crate::{
+    Attempt, ClientRow, IdentityStore, SecretRow, SessionRow, StoreError, TokenRow, UserRow,
+};
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
@@ -121,20 +123,34 @@ impl IdentityStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Record a failed login: count it and lock until `locked_until`.
-    async fn record_login_failure(
-        &self,
-        name: &str,
-        failed: u32,
-        locked_until: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = ?, locked_until = ? WHERE name = ?")
-            .bind(i64::from(failed))
-            .bind(locked_until)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn begin_attempt(&self, name: &str, now: i64, max: u32) -> Result<Attempt, StoreError> {
+        // One statement: the count, the lock check and the lock cannot interleave with another
+        // attempt's. In SET, `failed_logins` is the value before this update.
+        let counted: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE users SET failed_logins = failed_logins + 1, \
+               locked_until = CASE WHEN failed_logins + 1 >= ? \
+                 THEN ? + MIN(30 << MIN(failed_logins + 1 - ?, 7), 3600) ELSE locked_until END \
+             WHERE name = ? AND locked_until <= ? RETURNING failed_logins, locked_until",
+        )
+        .bind(i64::from(max))
+        .bind(now)
+        .bind(i64::from(max))
+        .bind(name)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some((failed, locked_until)) = counted {
+            return Ok(Attempt::Counted {
+                failed: u32::try_from(failed).unwrap_or(u32::MAX),
+                locked_until,
+            });
+        }
+        let locked: Option<i64> =
+            sqlx::query_scalar("SELECT locked_until FROM users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(locked.map_or(Attempt::Unknown, Attempt::Locked))
     }
 
     /// Record an accepted TOTP step, only if it is newer than the last one (so two racing
