@@ -322,6 +322,7 @@ impl SessionTable {
                     (out, s.text_bytes() + ENTRY_OVERHEAD)
                 });
                 let mut stale = false;
+                let mut resized = None;
                 if let Some(e) = c.entry(agent, session) {
                     match result {
                         Ok(v) if have == v.saturating_sub(1) => e.version = *v,
@@ -330,9 +331,12 @@ impl SessionTable {
                         Err(_) => e.unsaved = true,
                     }
                     if let Some((_, bytes)) = &out {
-                        c.bytes = c.bytes.saturating_sub(e.bytes) + bytes;
+                        resized = Some((e.bytes, *bytes));
                         e.bytes = *bytes;
                     }
+                }
+                if let Some((was, now)) = resized {
+                    c.bytes = c.bytes.saturating_sub(was) + now;
                 }
                 if stale {
                     c.remove(agent, session);

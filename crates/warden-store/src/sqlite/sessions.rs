@@ -76,12 +76,13 @@ impl SqliteStore {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn session_version(&self, agent: &str, session: &str) -> Result<Option<u64>, StoreError> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM agent_sessions WHERE agent = ? AND key = ?")
-                .bind(agent)
-                .bind(key_of(agent, session))
-                .fetch_optional(&self.pool)
-                .await?;
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM agent_sessions WHERE agent = ? AND session_key = ?",
+        )
+        .bind(agent)
+        .bind(key_of(agent, session))
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(v.map(version_of))
     }
 
@@ -94,7 +95,7 @@ impl SessionStore for SqliteStore {
         // One read transaction: the header and the texts of one version.
         let mut tx = self.pool.begin().await?;
         let head: Option<(i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT taint, read_classes, version, updated_ms FROM agent_sessions WHERE agent = ? AND key = ?",
+            "SELECT taint, read_classes, version, updated_ms FROM agent_sessions WHERE agent = ? AND session_key = ?",
         )
         .bind(agent)
         .bind(&key)
@@ -104,7 +105,7 @@ impl SessionStore for SqliteStore {
             return Ok(None);
         };
         let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM agent_session_texts WHERE agent = ? AND key = ? ORDER BY id",
+            "SELECT body FROM agent_session_texts WHERE agent = ? AND session_key = ? ORDER BY id",
         )
         .bind(agent)
         .bind(&key)
@@ -151,9 +152,9 @@ impl SessionStore for SqliteStore {
         // waits for it) instead of failing to upgrade from a read.
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar(
-            "INSERT INTO agent_sessions (agent, key, taint, read_classes, version, updated_ms) \
+            "INSERT INTO agent_sessions (agent, session_key, taint, read_classes, version, updated_ms) \
              VALUES (?1, ?2, ?3, ?4, 1, ?5) \
-             ON CONFLICT (agent, key) DO UPDATE SET taint = MAX(taint, excluded.taint), \
+             ON CONFLICT (agent, session_key) DO UPDATE SET taint = MAX(taint, excluded.taint), \
              read_classes = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(agent_sessions.read_classes) \
              UNION SELECT value FROM json_each(?6) ORDER BY value)), version = version + 1, \
              updated_ms = MAX(updated_ms, excluded.updated_ms) \
@@ -177,7 +178,7 @@ impl SessionStore for SqliteStore {
             .unwrap_or(i64::MAX);
             let bytes = i64::try_from(text.text.len()).unwrap_or(i64::MAX).min(cap) + ROW_OVERHEAD;
             sqlx::query(
-                "INSERT INTO agent_session_texts (agent, key, trusted, bytes, body) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO agent_session_texts (agent, session_key, trusted, bytes, body) VALUES (?, ?, ?, ?, ?)",
             )
             .bind(agent)
             .bind(&key)
@@ -196,7 +197,7 @@ impl SessionStore for SqliteStore {
             sqlx::query(&format!(
                 "DELETE FROM agent_session_texts WHERE id IN (SELECT id FROM (\
                  SELECT id, bytes, SUM(bytes) OVER (ORDER BY id DESC) AS newer \
-                 FROM agent_session_texts WHERE agent = ? AND key = ? AND trusted = ?) \
+                 FROM agent_session_texts WHERE agent = ? AND session_key = ? AND trusted = ?) \
                  WHERE {drop_when})"
             ))
             .bind(agent)
@@ -213,8 +214,8 @@ impl SessionStore for SqliteStore {
     async fn expire_sessions(&self, idle_before_ms: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "DELETE FROM agent_session_texts WHERE (agent, key) IN \
-             (SELECT agent, key FROM agent_sessions WHERE updated_ms < ?)",
+            "DELETE FROM agent_session_texts WHERE (agent, session_key) IN \
+             (SELECT agent, session_key FROM agent_sessions WHERE updated_ms < ?)",
         )
         .bind(idle_before_ms)
         .execute(&mut *tx)
