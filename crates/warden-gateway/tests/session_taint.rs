@@ -183,11 +183,11 @@ async fn a_session_state_store_read_failure_refuses_the_call() {
         use sqlx::Connection as _;
         let url = format!("sqlite://{}", env.dir.path().join("w.db").display());
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("DROP TABLE agent_session_texts")
+        sqlx::query("DROP TABLE IF EXISTS agent_session_texts")
             .execute(&mut conn)
             .await
             .unwrap();
-        sqlx::query("DROP TABLE agent_sessions")
+        sqlx::query("DROP TABLE IF EXISTS agent_sessions")
             .execute(&mut conn)
             .await
             .unwrap();

@@ -55,7 +55,7 @@ async fn raw_rows(path: &Path) -> String {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut out = String::new();
     let mut stmt = conn
-        .prepare("SELECT agent || key || taint || read_classes FROM agent_sessions")
+        .prepare("SELECT agent || session_key || taint || read_classes FROM agent_sessions")
         .unwrap();
     for r in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
         out.push_str(&r.unwrap());
