@@ -273,9 +273,9 @@ impl SessionTable {
     }
 
     /// Store an update of a session, then apply it (`apply`) to the cached copy, or to `held`
-    /// (a copy the caller already holds) when none is cached. `tightens`: the update raises
-    /// the taint or adds untrusted text; if it cannot be stored it is applied anyway and the
-    /// session is refused until it is (see [`Self::get`]). A loosening update (trusted text)
+    /// (a copy the caller already holds) when none is cached. An update that tightens the
+    /// session (a taint, data classes or untrusted text) and cannot be stored is applied
+    /// anyway and the session is refused until it is (see [`Self::get`]). A loosening update (trusted text)
     /// that cannot be stored is not applied. Returns what `apply` returned, if it ran, and
     /// the store's error, if any.
     pub async fn update<R>(
@@ -284,11 +284,13 @@ impl SessionTable {
         agent: &str,
         session: Option<&str>,
         update: SessionUpdate,
-        tightens: bool,
         held: Option<&Shared>,
         apply: impl FnOnce(&mut SessionState) -> R,
     ) -> (Option<R>, Result<(), warden_store::StoreError>) {
         let session = session.unwrap_or_default();
+        let tightens = update.taint > warden_core::Taint::Clean
+            || !update.read_classes.is_empty()
+            || update.text.as_ref().is_some_and(|t| t.source.is_some());
         let now = store.clock().unix_ms();
         let stored = store
             .sessions()

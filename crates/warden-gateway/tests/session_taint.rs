@@ -4,6 +4,14 @@
 //! earlier was then allowed at `auto`; a restart cleared all taint too. Now the store is the
 //! truth and memory only a bounded cache over it.
 
+// Test code: a panic is a failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -319,7 +319,6 @@ async fn core_step(state: &AppState, p: &Proposal) -> Decision {
                 p.agent(),
                 p.session.as_deref(),
                 update,
-                false,
                 Some(&session),
                 |s| s.declare_user_request(text),
             )

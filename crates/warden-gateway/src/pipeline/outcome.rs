@@ -164,7 +164,7 @@ impl Seen {
         };
         let (_, stored) = state
             .taint
-            .update(&state.store, agent, session, update, true, None, |s| {
+            .update(&state.store, agent, session, update, None, |s| {
                 s.raise_taint(taint);
             })
             .await;
@@ -185,7 +185,6 @@ impl Seen {
         outcome_seq: u64,
     ) -> Result<(), StoreError> {
         let taint = self.taint();
-        let tightens = self.trust == Trust::Untrusted || !self.data_classes.is_empty();
         let update = SessionUpdate {
             taint,
             read_classes: self.data_classes.clone(),
@@ -204,24 +203,16 @@ impl Seen {
         let held = state.taint.get(&state.store, agent, session).await.ok();
         let (effect, stored) = state
             .taint
-            .update(
-                &state.store,
-                agent,
-                session,
-                update,
-                tightens,
-                held.as_ref(),
-                |s| {
-                    s.record_scanned(
-                        &self.tool,
-                        self.trust,
-                        &self.data_classes,
-                        &self.text,
-                        outcome_seq,
-                        self.findings.clone(),
-                    )
-                },
-            )
+            .update(&state.store, agent, session, update, held.as_ref(), |s| {
+                s.record_scanned(
+                    &self.tool,
+                    self.trust,
+                    &self.data_classes,
+                    &self.text,
+                    outcome_seq,
+                    self.findings.clone(),
+                )
+            })
             .await;
         if !self.findings.is_empty() {
             let (before, after) =
