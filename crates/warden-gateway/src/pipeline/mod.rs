@@ -12,7 +12,7 @@
 //! | *(kill switch, anomaly pause)* | later steps go here | — |
 //! | rate limits | the card's `[rate_limits]` (`warden/rate-limit`) | [`rate_step`], `rate.rs` |
 //! | tool pin | a tool whose definition changed is blocked (`warden/tool-pinning`) | [`pin_step`] |
-//! | decide | card, arguments, Cedar, session taint and provenance | `warden_core::CompiledPolicy` |
+//! | decide | card, arguments, Cedar, session taint and provenance (the session read from the store; unreadable: `warden/session-state`) | [`core_step`], `taint.rs`, `warden_core::CompiledPolicy` |
 //! | token scope | a token narrowed to some tools (`warden/token-scope`) | [`token_scope_step`] |
 //! | approval binding | an execution under an approval: same agent, tool and argument hash, approved, unused (`warden/approval`, `warden/approval-binding`) | `approvals::binding` |
 //! | record | the decision record, durable before anyone learns the verdict | [`record_step`] |
