@@ -16,7 +16,8 @@ use crate::StoreError;
 /// A session as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredSession {
-    /// Grows with every update.
+    /// Grows with every update; a new session's first version is the time of its creation
+    /// (Unix ms), so a session created again after it expired never repeats one.
     pub version: u64,
     pub taint: Taint,
     pub read_classes: Vec<String>,

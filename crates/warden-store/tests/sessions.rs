@@ -172,5 +172,12 @@ async fn session_texts_are_bounded_and_idle_sessions_expire() {
     assert_eq!(s.expire_sessions(1_000).await.unwrap(), 1);
     assert!(s.load_session("crm", "big").await.unwrap().is_none());
     assert!(s.load_session("crm", "fresh").await.unwrap().is_some());
+    // Created again, it starts from a version no cached copy of the old one can hold.
+    let old = got.version;
+    let again = s
+        .update_session("crm", "big", untrusted("z", 1), 9_000)
+        .await
+        .unwrap();
+    assert!(again > old, "{again} {old}");
     store.close().await;
 }

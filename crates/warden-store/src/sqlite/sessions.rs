@@ -144,6 +144,8 @@ impl SessionStore for SqliteStore {
             ),
             None => None,
         };
+        // A new row's version starts at the clock (milliseconds), so a session that expired
+        // and was created again never repeats a version a cache may still hold.
         let mut classes: Vec<&String> = update.read_classes.iter().collect();
         classes.sort();
         classes.dedup();
@@ -153,7 +155,7 @@ impl SessionStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar(
             "INSERT INTO agent_sessions (agent, session_key, taint, read_classes, version, updated_ms) \
-             VALUES (?1, ?2, ?3, ?4, 1, ?5) \
+             VALUES (?1, ?2, ?3, ?4, MAX(?5, 1), ?5) \
              ON CONFLICT (agent, session_key) DO UPDATE SET taint = MAX(taint, excluded.taint), \
              read_classes = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(agent_sessions.read_classes) \
              UNION SELECT value FROM json_each(?6) ORDER BY value)), version = version + 1, \
