@@ -48,4 +48,4 @@ pub mod vault;
 pub use diagnostic::{FileError, FileErrors};
 pub use policy::{CallRequest, CompiledPolicy, Decision, ReadTarget, SourceFile, Verdict};
 pub use scope_card::{ScopeCard, Tier};
-pub use session::{SessionState, Taint};
+pub use session::{SessionState, StoredText, Taint};

@@ -49,6 +49,39 @@ impl Taint {
             Self::Suspicious => "suspicious",
         }
     }
+
+    /// As a small number (0 clean, 1 untrusted, 2 suspicious), ordered like the taint, so a
+    /// store can keep the greater of two with `MAX`.
+    pub fn level(self) -> u8 {
+        match self {
+            Self::Clean => 0,
+            Self::Untrusted => 1,
+            Self::Suspicious => 2,
+        }
+    }
+
+    /// The taint of a [`Self::level`]; an unknown level reads as suspicious (fail closed).
+    pub fn from_level(level: i64) -> Self {
+        match level {
+            0 => Self::Clean,
+            1 => Self::Untrusted,
+            _ => Self::Suspicious,
+        }
+    }
+}
+
+/// One text a session read, as a store keeps it to rebuild the session
+/// ([`SessionState::restore`]): a trusted text (the user's request, a trusted output) or an
+/// untrusted output with its source and the detector's findings in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredText {
+    /// `None` for trusted text; the output's source for untrusted text.
+    pub source: Option<Source>,
+    /// The text, lower-cased as the session keeps it.
+    pub text: String,
+    /// The detector's findings in it (untrusted text only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 /// An untrusted output the session read.
@@ -197,6 +230,71 @@ impl SessionState {
         push_bounded(&mut self.trusted, &text.to_lowercase(), MAX_TRUSTED_BYTES);
     }
 
+    /// Raise the taint to at least `floor` (it never goes down).
+    pub fn raise_taint(&mut self, floor: Taint) {
+        self.taint = self.taint.max(floor);
+    }
+
+    /// Bytes of text kept (untrusted and trusted), for bounding caches of sessions.
+    pub fn text_bytes(&self) -> usize {
+        self.segment_bytes + self.trusted.len()
+    }
+
+    /// Rebuild a session from what a store kept: its taint (never lowered by what the texts
+    /// say), the data classes read, and its texts oldest first. The same bounds apply as when
+    /// the texts were read.
+    pub fn restore(
+        taint: Taint,
+        read_classes: impl IntoIterator<Item = String>,
+        texts: impl IntoIterator<Item = StoredText>,
+    ) -> Self {
+        let mut s = Self {
+            taint,
+            read_classes: read_classes.into_iter().collect(),
+            ..Self::default()
+        };
+        for t in texts {
+            match t.source {
+                None => push_bounded(&mut s.trusted, &t.text, MAX_TRUSTED_BYTES),
+                Some(source) => {
+                    let taint = Self::taint_of(Trust::Untrusted, &t.findings);
+                    s.push_untrusted(source, t.text, t.findings, taint);
+                }
+            }
+        }
+        s
+    }
+
+    /// Keep an untrusted text (already lower-cased) with its source and findings.
+    fn push_untrusted(&mut self, source: Source, text: String, findings: Vec<Finding>, t: Taint) {
+        self.taint = self.taint.max(t);
+        for f in findings {
+            if self.findings.len() < MAX_SOURCES {
+                self.findings.push((source.clone(), f));
+            }
+        }
+        if self.sources.len() >= MAX_SOURCES {
+            self.sources.remove(0);
+        }
+        self.sources.push(source.clone());
+        let mut lower = text;
+        if lower.len() > MAX_UNTRUSTED_BYTES {
+            let mut cut = MAX_UNTRUSTED_BYTES;
+            while cut > 0 && !lower.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            lower.truncate(cut);
+        }
+        self.segment_bytes += lower.len();
+        self.segments.push_back(Segment { source, lower });
+        while self.segment_bytes > MAX_UNTRUSTED_BYTES {
+            match self.segments.pop_front() {
+                Some(s) => self.segment_bytes -= s.lower.len(),
+                None => break,
+            }
+        }
+    }
+
     /// A tool's output was read. `tool` is `server/name`; `seq` the ledger sequence number of
     /// the outcome record. Untrusted outputs taint the session and are scanned by `detector`.
     pub fn record_output(
@@ -222,55 +320,54 @@ impl SessionState {
         seq: u64,
         detector: &Detector,
     ) -> OutputEffect {
+        let findings = match trust {
+            Trust::Trusted => Vec::new(),
+            Trust::Untrusted => detector.scan(text),
+        };
+        self.record_scanned(tool, trust, data_classes, text, seq, findings)
+    }
+
+    /// As [`Self::record_text`], with the detector's `findings` in `text` already known
+    /// (ignored for trusted output).
+    pub fn record_scanned(
+        &mut self,
+        tool: &str,
+        trust: Trust,
+        data_classes: &[String],
+        text: &str,
+        seq: u64,
+        findings: Vec<Finding>,
+    ) -> OutputEffect {
         let before = self.taint;
         self.read_classes.extend(data_classes.iter().cloned());
-        let mut findings = Vec::new();
-        match trust {
+        let findings = match trust {
             Trust::Trusted => {
                 push_bounded(&mut self.trusted, &text.to_lowercase(), MAX_TRUSTED_BYTES);
+                Vec::new()
             }
             Trust::Untrusted => {
                 let source = Source {
                     tool: tool.to_string(),
                     seq,
                 };
-                findings = detector.scan(text);
-                self.taint = self.taint.max(if findings.is_empty() {
-                    Taint::Untrusted
-                } else {
-                    Taint::Suspicious
-                });
-                for f in &findings {
-                    if self.findings.len() < MAX_SOURCES {
-                        self.findings.push((source.clone(), f.clone()));
-                    }
-                }
-                if self.sources.len() >= MAX_SOURCES {
-                    self.sources.remove(0);
-                }
-                self.sources.push(source.clone());
-                let mut lower = text.to_lowercase();
-                if lower.len() > MAX_UNTRUSTED_BYTES {
-                    let mut cut = MAX_UNTRUSTED_BYTES;
-                    while cut > 0 && !lower.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    lower.truncate(cut);
-                }
-                self.segment_bytes += lower.len();
-                self.segments.push_back(Segment { source, lower });
-                while self.segment_bytes > MAX_UNTRUSTED_BYTES {
-                    match self.segments.pop_front() {
-                        Some(s) => self.segment_bytes -= s.lower.len(),
-                        None => break,
-                    }
-                }
+                let t = Self::taint_of(trust, &findings);
+                self.push_untrusted(source, text.to_lowercase(), findings.clone(), t);
+                findings
             }
-        }
+        };
         OutputEffect {
             findings,
             taint_before: before,
             taint_after: self.taint,
+        }
+    }
+
+    /// The taint an output of this trust with these findings gives a session (at least).
+    pub fn taint_of(trust: Trust, findings: &[Finding]) -> Taint {
+        match trust {
+            Trust::Trusted => Taint::Clean,
+            Trust::Untrusted if findings.is_empty() => Taint::Untrusted,
+            Trust::Untrusted => Taint::Suspicious,
         }
     }
 

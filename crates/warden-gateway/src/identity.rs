@@ -85,14 +85,6 @@ pub fn hash_password(secret: &str) -> Result<String, IdentityError> {
         .map_err(|e| IdentityError::Invalid(e.to_string()))
 }
 
-/// A PHC string for a password nobody knows: verifying against it costs what a real check
-/// costs, so an unknown client or user takes as long as a known one
-/// ([`crate::password::PasswordChecks::verify`]).
-pub(crate) fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("warden-dummy-password").unwrap_or_default())
-}
-
 /// A token just issued. `token` is shown once and never stored.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {

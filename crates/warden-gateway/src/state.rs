@@ -34,8 +34,8 @@ pub struct AppState {
     pub(crate) clock: Clock,
     /// Opens sealed TOTP seeds; without it nobody with MFA can log in (fail closed).
     pub(crate) master_key: Option<Arc<MasterKey>>,
-    /// Taint, data classes and untrusted text per (agent, session).
-    pub(crate) taint: Arc<crate::taint::SessionTaint>,
+    /// Taint, data classes and untrusted text per (agent, session): a cache over the store.
+    pub(crate) taint: Arc<crate::taint::SessionTable>,
     /// `[approvals]` settings.
     pub(crate) approvals: Arc<warden_core::approval::ApprovalsConfig>,
     /// The ledger's key (the one that signs its checkpoints); it also signs approval and
@@ -81,7 +81,9 @@ impl AppState {
             )),
             identity: Arc::new(config.identity.clone()),
             master_key: None,
-            taint: Arc::new(crate::taint::SessionTaint::default()),
+            taint: Arc::new(crate::taint::SessionTable::new(
+                config.gateway.session_idle_expiry_hours,
+            )),
             approvals: Arc::new(config.approvals.clone()),
             passwords: Arc::new(crate::password::PasswordChecks::for_this_machine()),
             abuse: Arc::new(crate::abuse::Abuse::default()),
@@ -200,7 +202,7 @@ impl AppState {
     }
 
     /// The taint state of agents' sessions.
-    pub fn taint(&self) -> &crate::taint::SessionTaint {
+    pub fn taint(&self) -> &crate::taint::SessionTable {
         &self.taint
     }
 }

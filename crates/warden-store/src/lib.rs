@@ -4,8 +4,9 @@
 //! Callers hold a [`Store`] (cheap to clone) opened from a URL with [`Store::open`], and reach
 //! each concern through it: [`Store::ledger`] ([`LedgerLog`]: append, read, verify,
 //! checkpoints), [`Store::identities`] ([`IdentityStore`]), [`Store::approvals`]
-//! ([`ApprovalStore`]), [`Store::pins`] ([`PinStore`]: tool pins and the review queue) and
-//! [`Store::lifecycle`] ([`Lifecycle`]: retention, erasure, key rotation). Another database is
+//! ([`ApprovalStore`]), [`Store::pins`] ([`PinStore`]: tool pins and the review queue),
+//! [`Store::sessions`] ([`SessionStore`]: agents' session taint) and [`Store::lifecycle`]
+//! ([`Lifecycle`]: retention, erasure, key rotation). Another database is
 //! another implementation of the same traits, chosen by the URL's scheme; callers do not
 //! change.
 //!
@@ -25,6 +26,7 @@ mod identities;
 mod ledger;
 mod lifecycle;
 mod pins;
+mod sessions;
 mod sqlite;
 mod store;
 
@@ -37,5 +39,6 @@ pub use ledger::{
 };
 pub use lifecycle::{day_start_ms, ErasureReport, Lifecycle, RetentionReport};
 pub use pins::{Pin, PinCheck, PinStore, ReviewRow};
+pub use sessions::{SessionStore, SessionUpdate, StoredSession};
 pub use store::{sqlite_path, CheckpointOptions, Residency, Store, StoreOptions, VaultOptions};
 pub use warden_core::config::Durability;

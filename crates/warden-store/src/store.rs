@@ -14,8 +14,8 @@ use warden_core::vault::PayloadPlan;
 use warden_verify::NoteSigner;
 
 use crate::{
-    Appended, ApprovalStore, IdentityStore, LedgerLog, Lifecycle, PinStore, StoreError,
-    StoredCheckpoint,
+    Appended, ApprovalStore, IdentityStore, LedgerLog, Lifecycle, PinStore, SessionStore,
+    StoreError, StoredCheckpoint,
 };
 
 /// How a store is opened.
@@ -121,6 +121,7 @@ pub struct Store {
     identities: Arc<dyn IdentityStore>,
     approvals: Arc<dyn ApprovalStore>,
     pins: Arc<dyn PinStore>,
+    sessions: Arc<dyn SessionStore>,
     lifecycle: Arc<dyn Lifecycle>,
     clock: Clock,
     /// The database file, for a store kept in one.
@@ -180,13 +181,20 @@ impl Store {
     /// A handle over one backend that implements every concern.
     fn from_backend<B>(backend: Arc<B>, clock: Clock, path: Option<PathBuf>) -> Self
     where
-        B: LedgerLog + IdentityStore + ApprovalStore + PinStore + Lifecycle + 'static,
+        B: LedgerLog
+            + IdentityStore
+            + ApprovalStore
+            + PinStore
+            + SessionStore
+            + Lifecycle
+            + 'static,
     {
         Self {
             ledger: backend.clone(),
             identities: backend.clone(),
             approvals: backend.clone(),
             pins: backend.clone(),
+            sessions: backend.clone(),
             lifecycle: backend,
             clock,
             path,
@@ -211,6 +219,11 @@ impl Store {
     /// Tool pins and the review queue.
     pub fn pins(&self) -> &dyn PinStore {
         self.pins.as_ref()
+    }
+
+    /// Agents' session taint (the truth behind the gateway's cache).
+    pub fn sessions(&self) -> &dyn SessionStore {
+        self.sessions.as_ref()
     }
 
     /// Retention, erasure, payload-key rotation.

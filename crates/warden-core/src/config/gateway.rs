@@ -28,9 +28,18 @@ pub struct GatewayConfig {
     /// Most MCP `tools/call` requests one session may have in flight at once.
     #[serde(default = "default_session_calls")]
     pub max_concurrent_calls_per_session: usize,
+    /// Hours after its last update an agent session's stored state (taint, data classes,
+    /// untrusted text) is deleted. A tainted session idle for longer starts clean again:
+    /// a stated limit, traded for a store that does not grow without bound.
+    #[serde(default = "default_session_idle_hours")]
+    pub session_idle_expiry_hours: u64,
     /// `[gateway.tls]`: TLS on the listener.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+}
+
+fn default_session_idle_hours() -> u64 {
+    7 * 24
 }
 
 fn default_session_calls() -> usize {

@@ -12,7 +12,7 @@
 //! | *(kill switch, anomaly pause)* | later steps go here | — |
 //! | rate limits | the card's `[rate_limits]` (`warden/rate-limit`) | [`rate_step`], `rate.rs` |
 //! | tool pin | a tool whose definition changed is blocked (`warden/tool-pinning`) | [`pin_step`] |
-//! | decide | card, arguments, Cedar, session taint and provenance | `warden_core::CompiledPolicy` |
+//! | decide | card, arguments, Cedar, session taint and provenance (the session read from the store; unreadable: `warden/session-state`) | [`core_step`], `taint.rs`, `warden_core::CompiledPolicy` |
 //! | token scope | a token narrowed to some tools (`warden/token-scope`) | [`token_scope_step`] |
 //! | approval binding | an execution under an approval: same agent, tool and argument hash, approved, unused (`warden/approval`, `warden/approval-binding`) | `approvals::binding` |
 //! | record | the decision record, durable before anyone learns the verdict | [`record_step`] |
@@ -129,7 +129,7 @@ pub(crate) async fn decide(
     let mut decision = match early {
         Some(d) => d,
         None => {
-            let mut d = core_step(state, &p);
+            let mut d = core_step(state, &p).await;
             token_scope_step(&p, &mut d);
             d
         }
@@ -282,8 +282,9 @@ async fn pin_step(state: &AppState, p: &Proposal) -> Option<Decision> {
 }
 
 /// The core's decision: card, argument constraints, Cedar, and the session's taint and
-/// provenance (the user's request, when declared, counts as trusted text from now on).
-fn core_step(state: &AppState, p: &Proposal) -> Decision {
+/// provenance (the user's request, when declared, counts as trusted text from now on, once
+/// stored). A session whose state cannot be read from the store is refused (fail closed).
+async fn core_step(state: &AppState, p: &Proposal) -> Decision {
     let policy = &state.policy;
     if let Some(target) = p.target.read_target() {
         return policy.decide_read(p.agent(), &target);
@@ -296,19 +297,52 @@ fn core_step(state: &AppState, p: &Proposal) -> Decision {
         session: p.session.as_deref(),
         correlation_id: p.correlation_id.as_deref(),
     };
-    let session = state.taint.get(p.agent(), p.session.as_deref());
-    let Ok(mut s) = session.lock() else {
+    let fail_closed = |reason: String| {
         let mut d = policy.decide(&call);
         d.decision = Verdict::Deny;
-        d.reasons = vec![
-            "the session's taint state could not be read, so the call is refused (fail closed)"
-                .to_string(),
-        ];
-        return d;
+        d.reasons = vec![reason];
+        d.policies = vec!["warden/session-state".to_string()];
+        d
+    };
+    let session = match state
+        .taint
+        .get(&state.store, p.agent(), p.session.as_deref())
+        .await
+    {
+        Ok(s) => s,
+        Err(crate::taint::Unavailable(reason)) => return fail_closed(reason),
     };
     if let Some(text) = &p.user_request {
-        s.declare_user_request(text);
+        // Stored before it counts: a request that cannot be stored is not trusted (stricter).
+        let update = warden_store::SessionUpdate {
+            text: Some(warden_core::StoredText {
+                source: None,
+                text: text.to_lowercase(),
+                findings: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let (_, stored) = state
+            .taint
+            .update(
+                &state.store,
+                p.agent(),
+                p.session.as_deref(),
+                update,
+                Some(&session),
+                |s| s.declare_user_request(text),
+            )
+            .await;
+        if let Err(error) = stored {
+            tracing::warn!(message = "user request not stored; not trusted", %error, agent = %p.agent());
+        }
     }
+    let Ok(s) = session.lock() else {
+        return fail_closed(
+            "the session's taint state could not be read, so the call is refused (fail closed)"
+                .to_string(),
+        );
+    };
     policy.decide_with(&call, Some(&s))
 }
 

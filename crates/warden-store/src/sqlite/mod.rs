@@ -2,7 +2,7 @@
 //! checkpointer in idle gaps, signed Merkle checkpoints ([`checkpoints`]), a reader pool
 //! ([`reads`]), a verifier on its own read-only handle ([`verify`]), the payload vault
 //! ([`vault`]), and the tables beside the ledger ([`identity`], [`approvals`], [`pins`],
-//! [`lifecycle`]).
+//! [`lifecycle`], [`sessions`]).
 
 mod approvals;
 mod checkpoints;
@@ -10,6 +10,7 @@ mod identity;
 mod lifecycle;
 mod pins;
 mod reads;
+mod sessions;
 mod vault;
 mod verify;
 mod writer;

@@ -354,6 +354,30 @@ impl Vault {
         Ok((period_id, subject.map(|(id, _)| id), key))
     }
 
+    /// Seal a value kept beside the ledger that belongs to no decision (an agent session's
+    /// text): with the period key of `day`, `agent` and the data classes of `tool`, so
+    /// retention reaches it like the ledger's payloads.
+    pub(crate) async fn seal_loose(
+        &self,
+        day: &str,
+        agent: &str,
+        tool: Option<&str>,
+        field: &str,
+        plain: &[u8],
+    ) -> Result<String, StoreError> {
+        let classes = self.plan.classes(agent, &[tool]);
+        let (period_id, period) = self.period_key(day, agent, &classes).await?;
+        let key = core_vault::payload_key(&period, None, &period_id, None);
+        Ok(core_vault::seal_payload(
+            &key,
+            &period_id,
+            None,
+            field,
+            plain,
+            random(),
+        ))
+    }
+
     /// Open one sealed value of `field`; `None` when `text` is not sealed.
     pub(crate) async fn open_text(
         &self,
