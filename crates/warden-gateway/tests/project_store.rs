@@ -18,7 +18,7 @@ use warden_gateway::project_store::{
 
 /// The example project of `warden init`, with a directory witness.
 fn example_project(dir: &Path) {
-    for (rel, text) in warden_core::example::render(|_| "0".repeat(64)) {
+    for (rel, text) in warden_core::example::render(|a| format!("{:0<64}", a.len())) {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();

@@ -337,7 +337,7 @@ mod tests {
         };
         let html = queue(&filter, &[]).into_string();
         assert!(!html.contains("<script"), "{html}");
-        let html = login_form(Some(PLANTED)).into_string();
+        let html = login_form(Some(PLANTED), "0f").into_string();
         assert!(!html.contains("<script"), "{html}");
     }
 
