@@ -55,18 +55,12 @@ test("an upstream that hangs: the call fails after the upstream timeout and is r
   await client.close();
 });
 
-test("an upstream that writes garbage: the call fails or is refused, is recorded, and the upstream keeps serving", async () => {
+test("an upstream that writes garbage: a malformed answer is an error, recorded as one, and the upstream keeps serving", async () => {
   const client = await connectHttp(base, key);
-  let error;
-  try {
-    const r = await client.callTool({ name: "garbage", arguments: {} });
-    assert.equal(r.isError, true, `a malformed answer is not passed off as a result: ${JSON.stringify(r)}`);
-    error = r.content[0].text;
-  } catch (e) {
-    error = String(e);
-  }
-  assert.ok(error.length > 0);
-  assert.ok(lastOutcome("garbage"), "the garbage call's outcome is recorded");
+  const r = await client.callTool({ name: "garbage", arguments: {} });
+  assert.equal(r.isError, true, `a malformed answer is not passed off as a result: ${JSON.stringify(r)}`);
+  assert.match(r.content[0].text, /upstream `faulty` sent an answer that is not a tool result: its result has no `content` list/);
+  assert.equal(lastOutcome("garbage").status, "error", "recorded as a failure, not a success");
   await echoStillWorks(client);
   await client.close();
   assert.match(verify(dir), /^ok: /);
@@ -82,6 +76,19 @@ test("an upstream that answers 5 MB: the agent gets it, the record keeps 1,000 b
   assert.equal(outcome.output_truncated, true);
   assert.ok(outcome.output_bytes > 5_000_000, JSON.stringify(outcome.output_bytes));
   assert.ok(JSON.stringify(outcome).length < 5_000, "the record itself stays small");
+  await client.close();
+  assert.match(verify(dir), /^ok: /);
+});
+
+test("an upstream that answers over 8 MiB is stopped before more is read: a clear error, recorded, and it comes back", async () => {
+  const client = await connectHttp(base, key);
+  await assert.rejects(client.callTool({ name: "huge", arguments: { bytes: 64 * 1024 * 1024 } }),
+    /MCP error -32603: upstream `faulty` sent a message over Warden's limit of 8388608 bytes; it is being restarted/,
+    "the oversized answer is not passed on");
+  const outcome = lastOutcome("huge");
+  assert.equal(outcome.status, "error");
+  assert.ok(JSON.stringify(outcome).length < 5_000, "the record stays small");
+  await echoStillWorks(client);
   await client.close();
   assert.match(verify(dir), /^ok: /);
 });

@@ -86,7 +86,9 @@ fn a_full_disk_denies_calls_with_a_reason_and_they_resume_when_space_returns() {
     project.write("warden.toml", &config);
     let gateway = project.serve();
     let key = project.agent_key("support-triage");
-    let mut acks: Vec<(String, u64)> = (0..5).map(|n| acked(&gateway.propose(&key, &ticket(n)))).collect();
+    let mut acks: Vec<(String, u64)> = (0..5)
+        .map(|n| acked(&gateway.propose(&key, &ticket(n))))
+        .collect();
 
     // Fill the disk: one file takes every free block.
     let filler = disk.join("filler");
@@ -113,10 +115,17 @@ fn a_full_disk_denies_calls_with_a_reason_and_they_resume_when_space_returns() {
     assert!(v["id"].is_null(), "a denied call has no decision id: {v}");
     assert_eq!(v["error"]["code"], "ledger_unavailable", "{v}");
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("fail closed"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fail closed"),
         "{v}"
     );
-    assert_eq!(ready(&gateway), 503, "not ready while the ledger cannot be written");
+    assert_eq!(
+        ready(&gateway),
+        503,
+        "not ready while the ledger cannot be written"
+    );
     assert!(
         gateway.stderr().contains("full"),
         "the log names the cause:\n{}",
@@ -134,7 +143,10 @@ fn a_full_disk_denies_calls_with_a_reason_and_they_resume_when_space_returns() {
         }
         status == 200
     });
-    assert!(recovered, "calls must be allowed again once the disk has room");
+    assert!(
+        recovered,
+        "calls must be allowed again once the disk has room"
+    );
     assert_eq!(ready(&gateway), 200);
     gateway.stop();
     all_recorded(&project, &acks);
@@ -152,7 +164,10 @@ fn a_store_locked_by_another_writer_denies_calls_with_a_reason_and_they_resume_a
     let locker = std::thread::spawn(move || {
         block_on(async {
             let mut c = connect(&db).await;
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .unwrap();
             tokio::time::sleep(Duration::from_secs(8)).await;
             sqlx::query("COMMIT").execute(&mut c).await.unwrap();
         });
