@@ -3,7 +3,12 @@
 //! again, on the same chain, once it can.
 
 // Test code: a panic is a failed assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -115,10 +120,7 @@ fn a_full_disk_denies_calls_with_a_reason_and_they_resume_when_space_returns() {
     assert!(v["id"].is_null(), "a denied call has no decision id: {v}");
     assert_eq!(v["error"]["code"], "ledger_unavailable", "{v}");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("fail closed"),
+        v["reasons"][0].as_str().unwrap().contains("fail closed"),
         "{v}"
     );
     assert_eq!(
@@ -177,6 +179,10 @@ fn a_store_locked_by_another_writer_denies_calls_with_a_reason_and_they_resume_a
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["decision"], "deny", "{v}");
     assert_eq!(v["error"]["code"], "ledger_unavailable", "{v}");
+    assert!(
+        v["reasons"][0].as_str().unwrap().contains("fail closed"),
+        "{v}"
+    );
     assert!(
         gateway.stderr().contains("locked"),
         "the log names the cause:\n{}",
