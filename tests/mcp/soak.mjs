@@ -67,7 +67,7 @@ export async function soak({ minutes = 1, every = 5, workers = 2, maxRssMib = 64
   if (after.length < 6) throw new Error(`too few samples after the warm-up (${after.length}); run longer or sample more often`);
   const first = after.slice(0, 3), last = after.slice(-3);
   const rssGrowthMib = mib(mean(last.map((s) => s.rssKb)) - mean(first.map((s) => s.rssKb)));
-  const fdGrowth = mean(last.map((s) => s.fds)) - mean(first.map((s) => s.fds));
+  const fdGrowth = Math.round((mean(last.map((s) => s.fds)) - mean(first.map((s) => s.fds))) * 10) / 10;
   const { byId, decided, outcomes } = ledger(dir);
   const lost = ackedDecisions.filter((a) => byId.get(a.id) !== a.seq).length +
     ackedMcp.filter((m) => decided.get(m) !== "allow" || !outcomes.has(m)).length;
