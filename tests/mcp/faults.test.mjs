@@ -4,7 +4,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { newProject, removeProject, appendConfig, editConfig, addAgent, grant, startGateway, connectHttp, records, verify, here } from "./helpers.mjs";
+import { readFileSync } from "node:fs";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { newProject, removeProject, appendConfig, editConfig, addAgent, grant, startGateway, connectHttp, records, verify, here, warden } from "./helpers.mjs";
 
 const key = "faults-test-key-0123456789abcdef";
 let dir, server, base;
@@ -91,4 +94,21 @@ test("an upstream that answers over 8 MiB is stopped before more is read: a clea
   await echoStillWorks(client);
   await client.close();
   assert.match(verify(dir), /^ok: /);
+});
+
+test("warden mcp stdio holds at most 8 MiB of an upstream message: a 100 MB one is dropped unread", async () => {
+  const client = new Client({ name: "warden-e2e", version: "0" });
+  const transport = new StdioClientTransport({ command: warden, stderr: "ignore",
+    args: ["mcp", "stdio", "-p", dir, "--agent", "faults", "--server", "faulty"] });
+  await client.connect(transport);
+  const peak = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${transport.pid}/status`, "utf8"))[1]);
+  await client.callTool({ name: "echo", arguments: { message: "warm" } });
+  const before = peak();
+  // The oversized answer is dropped (the gate cannot tell whose it was), so the call times out.
+  await assert.rejects(client.callTool({ name: "huge", arguments: { bytes: 100_000_000 } }, undefined, { timeout: 8000 }), /timed out/);
+  const grew = Math.round((peak() - before) / 1024);
+  assert.ok(grew < 40, `peak resident grew ${grew} MiB from ${Math.round(before / 1024)} MiB: the 100 MB message must not be held`);
+  const echo = await client.callTool({ name: "echo", arguments: { message: "after" } });
+  assert.deepEqual(echo.content, [{ type: "text", text: "echo: after" }]);
+  await client.close();
 });

@@ -348,7 +348,7 @@ enum Stopped {
 
 /// What [`read_bounded_line`] read.
 #[derive(Debug, PartialEq, Eq)]
-enum Line {
+pub(super) enum Line {
     /// A line (without its `\n`) is in the buffer.
     Read,
     /// The line is longer than the limit; this many bytes were read and the rest left unread.
@@ -358,7 +358,7 @@ enum Line {
 }
 
 /// Read one `\n`-terminated line into `buf`, holding at most `max` bytes of it in memory.
-async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
+pub(super) async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
@@ -389,6 +389,31 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     }
 }
 
+/// Skip the rest of a line [`read_bounded_line`] found too long, through its `\n`, holding
+/// none of it; how many bytes were skipped.
+pub(super) async fn skip_rest_of_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> std::io::Result<usize> {
+    let mut skipped = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(skipped);
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                reader.consume(at + 1);
+                return Ok(skipped + at);
+            }
+            None => {
+                let n = available.len();
+                reader.consume(n);
+                skipped += n;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,11 +429,25 @@ mod tests {
         );
         assert_eq!(buf, b"short");
         buf.clear();
-        assert!(matches!(
+        let Line::TooLong(read) = read_bounded_line(&mut r, &mut buf, 10).await.unwrap() else {
+            panic!("a 13-byte line is over a limit of 10");
+        };
+        assert!(
+            read > 10 && buf.len() <= 10,
+            "no more than the limit is held"
+        );
+        let skipped = skip_rest_of_line(&mut r).await.unwrap();
+        assert_eq!(
+            read + skipped,
+            13,
+            "the whole long line and its newline are consumed"
+        );
+        buf.clear();
+        assert_eq!(
             read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
-            Line::TooLong(n) if n > 10 && n <= 14
-        ));
-        assert!(buf.len() <= 10, "no more than the limit is held");
+            Line::Read
+        );
+        assert_eq!(buf, b"last", "reading goes on after the skipped line");
         let mut r = BufReader::new(&b"last"[..]);
         buf.clear();
         assert_eq!(
