@@ -48,11 +48,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build (tests and the warden binary, once for every step)"
 cargo test --workspace --locked --no-run
 
-step "tests (unit, golden, property, API, CLI end-to-end incl. SIGKILL durability)"
+step "tests (unit, golden, property, API, CLI end-to-end incl. SIGKILL durability, full disk, locked store)"
 cargo test --workspace --locked 2>&1 | tee "$CARGO_TARGET_DIR/last-test-run.log"
 [ -x "$WARDEN_BIN" ] || { echo "error: $WARDEN_BIN was not built by cargo test" >&2; exit 1; }
 
-step "MCP end-to-end (official TypeScript SDK client and server-everything, through warden mcp stdio)"
+step "MCP end-to-end (official TypeScript SDK client and server-everything; upstream faults; SIGKILL under load, short)"
 command -v node >/dev/null || { echo "error: node is not installed (apt-get install nodejs npm)" >&2; exit 1; }
 (cd tests/mcp && npm ci --no-audit --no-fund --loglevel=error)
 WARDEN_BIN="$WARDEN_BIN" node --test tests/mcp/ 2>&1 | tee "$CARGO_TARGET_DIR/last-node-run.log"

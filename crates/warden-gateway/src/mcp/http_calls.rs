@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use warden_core::Verdict;
 
 use super::hub::InFlight;
-use super::jsonrpc::{answer_output, rpc_error, rpc_result, tool_error, tool_failed, McpCaller};
+use super::jsonrpc::{
+    answer_output, malformed_tool_answer, rpc_error, rpc_result, tool_error, tool_failed, McpCaller,
+};
 use super::listing::resolve_tool;
 use crate::pipeline::{self, CallSpan, Reported, Target};
 use crate::state::AppState;
@@ -163,7 +165,13 @@ pub(super) async fn call_tool(
         Some(up) => up
             .call_tool(&name, args)
             .await
-            .map_err(|e| format!("the upstream failed: {e}")),
+            .map_err(|e| format!("the upstream failed: {e}"))
+            .and_then(|response| match malformed_tool_answer(&response) {
+                Some(why) => Err(format!(
+                    "upstream `{server}` sent an answer that is not a tool result: {why}"
+                )),
+                None => Ok(response),
+            }),
         None => Err(format!("no upstream `{server}` is configured")),
     };
     match answer {

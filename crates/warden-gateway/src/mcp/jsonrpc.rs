@@ -28,6 +28,27 @@ pub(crate) fn tool_failed(response: &Value) -> bool {
             .unwrap_or(false)
 }
 
+/// Why an upstream's answer to a `tools/call` is not one (`None` when it is): a result must be
+/// an object whose `content` is a list and whose `isError`, when present, is a boolean. A
+/// malformed answer is never passed on as the tool's result, nor recorded as a success.
+pub(crate) fn malformed_tool_answer(response: &Value) -> Option<&'static str> {
+    let Some(result) = response.get("result") else {
+        return response
+            .get("error")
+            .map_or(Some("it has neither a result nor an error"), |_| None);
+    };
+    if !result.is_object() {
+        return Some("its result is not an object");
+    }
+    if !result.get("content").is_some_and(Value::is_array) {
+        return Some("its result has no `content` list");
+    }
+    if result.get("isError").is_some_and(|e| !e.is_boolean()) {
+        return Some("its `isError` is not a boolean");
+    }
+    None
+}
+
 /// What an upstream's answer carries for the ledger: its result, or its error.
 pub(crate) fn answer_output(response: &Value) -> Value {
     response

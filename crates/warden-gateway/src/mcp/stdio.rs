@@ -12,6 +12,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use super::stdio_gate::{ClientAction, McpGate};
+use super::upstream::{read_bounded_line, skip_rest_of_line, Line};
 
 /// Largest message accepted from either side, in bytes.
 const MAX_LINE: usize = 8 * 1024 * 1024;
@@ -87,16 +88,28 @@ pub async fn run(gate: Arc<McpGate>, launch: &super::upstream::Launch) -> Result
     let upstream_gate = Arc::clone(&gate);
     let upstream_tx = to_client.clone();
     let from_upstream = tokio::spawn(async move {
-        let mut lines = BufReader::new(child_out).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.len() > MAX_LINE {
-                tracing::warn!(
-                    message = "upstream message over the size limit dropped",
-                    bytes = line.len()
-                );
-                continue;
+        // At most MAX_LINE bytes of a message are held: a longer one is skipped unread.
+        let mut reader = BufReader::new(child_out);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match read_bounded_line(&mut reader, &mut buf, MAX_LINE).await {
+                Ok(Line::Read) => {}
+                Ok(Line::TooLong(read)) => {
+                    let rest = skip_rest_of_line(&mut reader).await.unwrap_or(0);
+                    tracing::warn!(
+                        message = "upstream message over the size limit dropped",
+                        bytes = read + rest
+                    );
+                    continue;
+                }
+                Ok(Line::End) | Err(_) => break,
             }
-            if let Some(out) = upstream_gate.from_upstream(&line).await {
+            let Ok(line) = std::str::from_utf8(&buf) else {
+                tracing::warn!(message = "upstream message that is not UTF-8 dropped");
+                continue;
+            };
+            if let Some(out) = upstream_gate.from_upstream(line).await {
                 if upstream_tx.send(out).await.is_err() {
                     break;
                 }

@@ -31,6 +31,10 @@ pub struct Launch {
     pub cwd: Option<std::path::PathBuf>,
 }
 
+/// Largest message read from a server, in bytes (as `warden mcp stdio` allows). A server that
+/// sends a longer one is stopped before more of it is read, and started again.
+pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+
 /// Variables a server gets from Warden's environment; nothing else leaks through.
 const PASS_THROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"];
 
@@ -77,7 +81,8 @@ impl StdioUpstream {
     async fn supervise(self: Arc<Self>) {
         let mut backoff = Backoff::upstream();
         loop {
-            match self.run_once().await {
+            let outcome = self.run_once().await;
+            match &outcome {
                 Ok(()) => {
                     tracing::warn!(message = "upstream exited; restarting", upstream = %self.name)
                 }
@@ -89,16 +94,28 @@ impl StdioUpstream {
             if let Ok(mut s) = self.sender.write() {
                 *s = None;
             }
-            // Fail every call in flight: dropping the senders wakes their waiters.
+            // Fail every call in flight: dropping the senders wakes their waiters; a server
+            // stopped for an oversized message gets that reason sent to each instead.
             if let Ok(mut w) = self.waiters.lock() {
+                if let Err(Stopped::Oversized) = &outcome {
+                    let message = Stopped::Oversized.to_string();
+                    for (_, waiter) in w.drain() {
+                        let _ = waiter.send(json!({"jsonrpc": "2.0", "error": {"code": -32603,
+                            "message": format!("upstream `{}` {message}; it is being restarted", self.name)}}));
+                    }
+                }
                 w.clear();
             }
             backoff.wait().await;
         }
     }
 
-    async fn run_once(self: &Arc<Self>) -> Result<(), String> {
-        let (program, args) = self.launch.command.split_first().ok_or("empty command")?;
+    async fn run_once(self: &Arc<Self>) -> Result<(), Stopped> {
+        let (program, args) = self
+            .launch
+            .command
+            .split_first()
+            .ok_or_else(|| Stopped::Failed("empty command".into()))?;
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear();
         for var in PASS_THROUGH {
@@ -116,14 +133,23 @@ impl StdioUpstream {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start `{program}`: {e}"))?;
-        let mut stdin = child.stdin.take().ok_or("no stdin")?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let stderr = child.stderr.take().ok_or("no stderr")?;
+            .map_err(|e| Stopped::Failed(format!("cannot start `{program}`: {e}")))?;
+        let no_pipe = || Stopped::Failed("the server's standard streams are not piped".into());
+        let mut stdin = child.stdin.take().ok_or_else(no_pipe)?;
+        let stdout = child.stdout.take().ok_or_else(no_pipe)?;
+        let stderr = child.stderr.take().ok_or_else(no_pipe)?;
         let name = self.name.clone();
         tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            // Logged a line at a time; a line over 64 KiB is cut (part of it is dropped).
+            let mut stderr = BufReader::new(stderr);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match read_bounded_line(&mut stderr, &mut line, 64 * 1024).await {
+                    Ok(Line::Read | Line::TooLong(_)) => {}
+                    Ok(Line::End) | Err(_) => break,
+                }
+                let line = String::from_utf8_lossy(&line);
                 tracing::info!(message = "upstream stderr", upstream = %name, line = %line);
             }
         });
@@ -142,10 +168,21 @@ impl StdioUpstream {
             *s = Some(tx);
         }
         let waiters = Arc::clone(&self.waiters);
+        let (oversized_tx, oversized) = oneshot::channel::<usize>();
         let reader = tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match read_bounded_line(&mut stdout, &mut line, MAX_MESSAGE).await {
+                    Ok(Line::Read) => {}
+                    Ok(Line::TooLong(read)) => {
+                        let _ = oversized_tx.send(read);
+                        return;
+                    }
+                    Ok(Line::End) | Err(_) => return,
+                }
+                let Ok(msg) = serde_json::from_slice::<Value>(&line) else {
                     continue;
                 };
                 // Responses to our requests; server-initiated messages are not used yet.
@@ -159,29 +196,46 @@ impl StdioUpstream {
                 }
             }
         });
-        // Handshake, then the tool list.
-        let init = self
-            .send_request(
-                "initialize",
-                json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                       "clientInfo": {"name": "warden", "version": env!("CARGO_PKG_VERSION")}}),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(error) = init.get("error") {
-            return Err(format!("initialize was refused: {error}"));
-        }
-        self.notify("notifications/initialized", json!({})).await;
-        let tools = list_all_tools(|params| self.send_request("tools/list", params)).await?;
-        if let Ok(mut t) = self.tools.write() {
-            *t = tools;
-        }
-        self.up.store(true, Ordering::Relaxed);
-        tracing::info!(message = "upstream ready", upstream = %self.name);
-        let status = child.wait().await.map_err(|e| e.to_string())?;
+        // Handshake, then the tool list; then wait for the server to exit, or stop it when it
+        // sends a message over the limit (`kill_on_drop`: returning drops the child).
+        let run = async {
+            let init = self
+                .send_request(
+                    "initialize",
+                    json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                           "clientInfo": {"name": "warden", "version": env!("CARGO_PKG_VERSION")}}),
+                )
+                .await
+                .map_err(|e| Stopped::Failed(e.to_string()))?;
+            if let Some(error) = init.get("error") {
+                return Err(Stopped::Failed(format!("initialize was refused: {error}")));
+            }
+            self.notify("notifications/initialized", json!({})).await;
+            let tools = list_all_tools(|params| self.send_request("tools/list", params))
+                .await
+                .map_err(Stopped::Failed)?;
+            if let Ok(mut t) = self.tools.write() {
+                *t = tools;
+            }
+            self.up.store(true, Ordering::Relaxed);
+            tracing::info!(message = "upstream ready", upstream = %self.name);
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| Stopped::Failed(e.to_string()))?;
+            tracing::warn!(message = "upstream exited", upstream = %self.name, %status);
+            Ok(())
+        };
+        let result = tokio::select! {
+            result = run => result,
+            Ok(read) = oversized => {
+                tracing::warn!(message = "upstream sent a message over the size limit; stopping it",
+                    upstream = %self.name, bytes_read = read, limit = MAX_MESSAGE);
+                Err(Stopped::Oversized)
+            }
+        };
         reader.abort();
-        tracing::warn!(message = "upstream exited", upstream = %self.name, %status);
-        Ok(())
+        result
     }
 
     async fn notify(&self, method: &str, params: Value) {
@@ -280,5 +334,131 @@ impl Upstream {
             Self::Stdio(u) => u.request(method, params).await,
             Self::Http(u) => u.request(method, params).await,
         }
+    }
+}
+
+/// Why one run of a server ended early.
+#[derive(Debug, thiserror::Error)]
+enum Stopped {
+    #[error("{0}")]
+    Failed(String),
+    #[error("sent a message over Warden's limit of {MAX_MESSAGE} bytes")]
+    Oversized,
+}
+
+/// What [`read_bounded_line`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Line {
+    /// A line (without its `\n`) is in the buffer.
+    Read,
+    /// The line is longer than the limit; this many bytes were read and the rest left unread.
+    TooLong(usize),
+    /// End of the stream, nothing read.
+    End,
+}
+
+/// Read one `\n`-terminated line into `buf`, holding at most `max` bytes of it in memory.
+pub(super) async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if buf.is_empty() {
+                Line::End
+            } else {
+                Line::Read
+            });
+        }
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (at, true),
+            None => (available.len(), false),
+        };
+        if buf.len() + take > max {
+            let read = buf.len() + take;
+            reader.consume(take);
+            return Ok(Line::TooLong(read));
+        }
+        buf.extend_from_slice(available.get(..take).unwrap_or_default());
+        reader.consume(if done { take + 1 } else { take });
+        if done {
+            return Ok(Line::Read);
+        }
+    }
+}
+
+/// Skip the rest of a line [`read_bounded_line`] found too long, through its `\n`, holding
+/// none of it; how many bytes were skipped.
+pub(super) async fn skip_rest_of_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> std::io::Result<usize> {
+    let mut skipped = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(skipped);
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                reader.consume(at + 1);
+                return Ok(skipped + at);
+            }
+            None => {
+                let n = available.len();
+                reader.consume(n);
+                skipped += n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_read_up_to_the_limit_and_no_further() {
+        let input: &[u8] = b"short\n0123456789abc\nlast";
+        let mut r = BufReader::with_capacity(4, input);
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Line::Read
+        );
+        assert_eq!(buf, b"short");
+        buf.clear();
+        let Line::TooLong(read) = read_bounded_line(&mut r, &mut buf, 10).await.unwrap() else {
+            panic!("a 13-byte line is over a limit of 10");
+        };
+        assert!(
+            read > 10 && buf.len() <= 10,
+            "no more than the limit is held"
+        );
+        let skipped = skip_rest_of_line(&mut r).await.unwrap();
+        assert_eq!(
+            read + skipped,
+            13,
+            "the whole long line and its newline are consumed"
+        );
+        buf.clear();
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Line::Read
+        );
+        assert_eq!(buf, b"last", "reading goes on after the skipped line");
+        let mut r = BufReader::new(&b"last"[..]);
+        buf.clear();
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Line::Read
+        );
+        assert_eq!(buf, b"last");
+        buf.clear();
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Line::End
+        );
     }
 }
