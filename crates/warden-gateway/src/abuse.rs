@@ -260,14 +260,20 @@ pub(crate) async fn admit(
     };
     if throttled.record {
         if let Some(suppressed) = state.abuse.may_record() {
-            let mut details = serde_json::json!({
-                "door": door,
-                "address": from.0.map(|ip| ip.to_string()),
-                "retry_after_secs": throttled.retry_after_secs,
-            });
+            let mut details = serde_json::Map::new();
+            details.insert("door".into(), serde_json::json!(door));
+            details.insert(
+                "address".into(),
+                serde_json::json!(from.0.map(|ip| ip.to_string())),
+            );
+            details.insert(
+                "retry_after_secs".into(),
+                serde_json::json!(throttled.retry_after_secs),
+            );
             if suppressed > 0 {
-                details["suppressed"] = serde_json::json!(suppressed);
+                details.insert("suppressed".into(), serde_json::json!(suppressed));
             }
+            let details = serde_json::Value::Object(details);
             crate::identity::append(
                 &state.store,
                 warden_core::ledger::IdentityEvent {

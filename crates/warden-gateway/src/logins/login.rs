@@ -193,10 +193,7 @@ async fn login(
                 None => Some("unknown user"),
                 Some(u) if u.disabled => Some("user disabled"),
                 Some(_) if !password_ok => Some("wrong password"),
-                Some(u) => match second_factor(state, name, u, totp, now).await? {
-                    Ok(()) => None,
-                    Err(why) => Some(why),
-                },
+                Some(u) => second_factor(state, name, u, totp, now).await?.err(),
             }
         }
     };

@@ -78,13 +78,15 @@ pub async fn step_up(
             .await
             .map_err(unavailable)?;
     }
-    let mut details = json!({"session_id": sid});
+    let mut details = serde_json::Map::new();
+    details.insert("session_id".into(), json!(sid));
     if let (false, Attempt::Counted { failed, .. }) = (ok, attempt) {
-        details["failed_in_a_row"] = json!(failed);
+        details.insert("failed_in_a_row".into(), json!(failed));
         if locked_until > now {
-            details["locked_for_secs"] = json!(locked_until - now);
+            details.insert("locked_for_secs".into(), json!(locked_until - now));
         }
     }
+    let details = serde_json::Value::Object(details);
     append(
         &state.store,
         IdentityEvent {

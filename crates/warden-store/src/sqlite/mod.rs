@@ -109,9 +109,9 @@ fn connect_options(path: &Path, durability: Durability) -> SqliteConnectOptions 
         .busy_timeout(Duration::from_secs(5))
         // Checkpoints run off the commit path (see `writer::wal_checkpointer`).
         .pragma("wal_autocheckpoint", "0")
-        // Keep the WAL file's blocks after a checkpoint resets it: rewriting allocated blocks is
+        // Keep up to 64 MiB of the WAL file after a checkpoint resets it: rewriting allocated blocks is
         // much cheaper than growing the file again (ext4 zeroes every new block).
-        .pragma("journal_size_limit", "268435456")
+        .pragma("journal_size_limit", "67108864")
         // Statement journals of multi-row inserts stay in memory, not in temporary files.
         .pragma("temp_store", "memory")
         .disable_statement_logging()
@@ -207,7 +207,6 @@ impl SqliteStore {
             max_batch: opts.max_batch.max(1),
             wal_cap_bytes: opts.wal_cap_bytes,
             healthy: Arc::clone(&healthy),
-            wake: Arc::clone(&wal_wake),
             written,
             signal,
             every_records,

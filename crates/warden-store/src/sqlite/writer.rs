@@ -68,11 +68,9 @@ pub(super) struct WriterState {
     pub prev_hash: String,
     /// Most records in one group commit.
     pub max_batch: usize,
-    /// Bytes after which the WAL checkpointer is woken at once.
+    /// Bytes after which the writer itself checkpoints and resets the WAL.
     pub wal_cap_bytes: u64,
     pub healthy: Arc<AtomicBool>,
-    /// Wakes the WAL checkpointer.
-    pub wake: Arc<Notify>,
     /// Bytes appended since the last WAL checkpoint.
     pub written: Arc<AtomicU64>,
     /// Tells the checkpointer what is committed; woken every `every_records`.
@@ -216,7 +214,18 @@ fn write_batch(conn: &rusqlite::Connection, batch: &mut Vec<AppendRequest>, st: 
             }
             let total = st.written.fetch_add(bytes, Ordering::Relaxed) + bytes;
             if total >= st.wal_cap_bytes {
-                st.wake.notify_one();
+                // Past the cap, on the writer itself between two commits: no other writer can
+                // hold the lock, so the RESTART checkpoint only waits (busy timeout) for readers
+                // of old frames, and the next commit starts the WAL from its beginning. The
+                // checkpointer's PASSIVE checkpoints in idle gaps never reset the WAL while
+                // some reader is always open, so under steady load the file grew without bound
+                // (2.7 GB in ten minutes of the soak). This stalls appends for one checkpoint
+                // per `wal_cap_bytes` written.
+                st.written.store(0, Ordering::Relaxed);
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+                {
+                    warn!(message = "WAL checkpoint failed", %error);
+                }
             }
         }
         Err(error) => {
