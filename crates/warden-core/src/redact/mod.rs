@@ -98,6 +98,15 @@ pub fn rule_patterns() -> Vec<&'static str> {
 /// Most scans of one text by [`Redactor::redact_text`].
 pub const MAX_PASSES: usize = 8;
 
+/// Decode-and-rescan nests at most this deep (the text itself is level 0): a base64 value
+/// inside a decoded value inside … is decoded this many times, no more; a value that would
+/// need one more level is redacted whole.
+pub const MAX_DECODE_DEPTH: usize = 4;
+
+/// Largest base64 value decoded (encoded bytes); a larger one in a decoding context is
+/// redacted whole.
+pub const MAX_DECODED_VALUE: usize = 64 * 1024;
+
 /// Why the redaction engine could not start.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RedactError {
