@@ -415,8 +415,15 @@ impl Engine {
                 continue;
             }
             let checked = if rule.def.check == Check::Decode {
-                self.decode_and_scan(rule, window, whole.start(), budget)
-                    .then_some(span)
+                // A value that runs past the window is longer than any decoded: whole.
+                let b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+                if bytes.get(span.1).is_some_and(b64) {
+                    let rest = bytes.get(span.1..).unwrap_or_default();
+                    Some((span.0, span.1 + rest.iter().take_while(|b| b64(b)).count()))
+                } else {
+                    self.decode_and_scan(rule, window, whole.start(), budget)
+                        .then_some(span)
+                }
             } else {
                 validate::check(rule.def.check, bytes, span, whole_span)
             };

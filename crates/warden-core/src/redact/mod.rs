@@ -105,7 +105,7 @@ pub const MAX_DECODE_DEPTH: usize = 4;
 
 /// Largest base64 value decoded (encoded bytes); a larger one in a decoding context is
 /// redacted whole.
-pub const MAX_DECODED_VALUE: usize = 64 * 1024;
+pub const MAX_DECODED_VALUE: usize = 16 * 1024;
 
 /// Why the redaction engine could not start.
 #[derive(Debug, Clone, thiserror::Error)]
