@@ -273,7 +273,11 @@ impl Engine {
             let (inner, _) = self.scan_with(&view.text, &mut child);
             budget.ascend(child);
             for c in inner {
-                if self.rules.get(c.rule).is_some_and(|r| r.def.kind.is_empty()) {
+                if self
+                    .rules
+                    .get(c.rule)
+                    .is_some_and(|r| r.def.kind.is_empty())
+                {
                     continue;
                 }
                 if let Some((start, end)) = view.original(c.start, c.end) {
@@ -408,7 +412,9 @@ impl Engine {
             let glued = |b: Option<u8>| match rule.def.bound {
                 Bound::Free => false,
                 Bound::Token => b.is_some_and(validate::is_token_byte),
-                Bound::Glued => b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
+                Bound::Glued => {
+                    b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+                }
             };
             if glued(before) || glued(after) {
                 refused.push(whole_span);
@@ -460,6 +466,28 @@ impl Engine {
         }
     }
 
+    /// Whether `value`, a base64 string under `key` (a JSON member of a Secret's `data`),
+    /// decodes to something the engine redacts; the same rule, bounds and fail-closed cases
+    /// as in text.
+    pub(super) fn decodes_to_secret(&self, key: &str, value: &str) -> bool {
+        let b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+        if value.len() < 4
+            || !value.bytes().all(b64)
+            || key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return false;
+        }
+        let text = format!("data:\n  {key}: {value}\n");
+        self.scan(&text).iter().any(|c| {
+            self.rules
+                .get(c.rule)
+                .is_some_and(|r| r.def.check == Check::Decode)
+        })
+    }
+
     /// A base64 value under a key (group `k`, value group `s`): decoded and scanned again as
     /// `key: decoded`. True (redact the value) when the decoded text holds something to
     /// redact, or when it is too large or too deep to decode within the budget (fail closed).
@@ -503,9 +531,11 @@ impl Engine {
         };
         let (found, _) = self.scan_with(&inner, &mut child);
         budget.ascend(child);
-        found
-            .iter()
-            .any(|c| self.rules.get(c.rule).is_some_and(|r| !r.def.kind.is_empty()))
+        found.iter().any(|c| {
+            self.rules
+                .get(c.rule)
+                .is_some_and(|r| !r.def.kind.is_empty())
+        })
     }
 }
 
@@ -597,6 +627,9 @@ fn is_url_byte(b: u8) -> bool {
     b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`' | b'\\')
 }
 
+/// The shortest line taken to be cut by a wrapper.
+const MIN_WRAP_WIDTH: usize = 60;
+
 /// Longest stretch a view reaches either side of what opened it.
 const VIEW_REACH: usize = 2048;
 
@@ -618,11 +651,17 @@ fn percent_views(bytes: &[u8], out: &mut Vec<View>) {
             continue;
         }
         let mut rs = i;
-        while rs > covered && i - rs < VIEW_REACH && bytes.get(rs - 1).copied().is_some_and(is_url_byte) {
+        while rs > covered
+            && i - rs < VIEW_REACH
+            && bytes.get(rs - 1).copied().is_some_and(is_url_byte)
+        {
             rs -= 1;
         }
         let mut re = i;
-        while re < bytes.len() && re - i < VIEW_REACH && bytes.get(re).copied().is_some_and(is_url_byte) {
+        while re < bytes.len()
+            && re - i < VIEW_REACH
+            && bytes.get(re).copied().is_some_and(is_url_byte)
+        {
             re += 1;
         }
         let mut view = View::new();
@@ -648,10 +687,12 @@ fn is_wrap_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b'/' | b'=' | b'.' | b'~' | b'%')
 }
 
-/// Lines a wrapper split: a line ending in a run of at least 16 token bytes, the next line
-/// (after indentation and e-mail quote marks `>`) starting with more of them (a PEM body, a
-/// token wrapped at 64 or 76 columns), where a rule keyword is near or both runs are long;
-/// and shell continuations (`\` at the end of a line). The view joins them; each chain of
+/// Lines a wrapper split: a line of at least [`MIN_WRAP_WIDTH`] bytes ending in token bytes,
+/// the next line (after indentation and
+/// e-mail quote marks `>`) starting with more of them (a PEM body, a token wrapped at 64 or
+/// 76 columns) — at least 4, or a lone fragment with a digit — where a rule keyword is on the
+/// first line's end or both runs are long (16); and shell continuations (`\` at the end of a
+/// line). The view joins them; each chain of
 /// joined lines is one view, with the rest of the first and last lines for context.
 fn wrap_views(bytes: &[u8], hits: &[usize], out: &mut Vec<View>) {
     let n = bytes.len();
@@ -681,17 +722,31 @@ fn wrap_views(bytes: &[u8], hits: &[usize], out: &mut Vec<View>) {
             he += 1;
         }
         let (tail, head) = (tail_end - ts, he - hs);
-        if tail < 16 || head < 4 {
+        // A short head counts when it is the whole next line and holds a digit (`5f9`, the
+        // end of a wrapped token), not a word (`Ops`).
+        let lone = head > 0
+            && bytes
+                .get(he..)
+                .is_some_and(|r| matches!(r.first(), None | Some(b'\n' | b'\r')))
+            && bytes
+                .get(hs..he)
+                .is_some_and(|h| h.iter().any(u8::is_ascii_digit));
+        if tail == 0 || (head < 4 && !lone) {
             continue;
         }
         let line_start = bytes
             .get(..ts)
             .and_then(|b| memrchr(b'\n', b))
             .map_or(0, |p| p + 1);
+        // Wrappers break at a column (64 for PEM, 76 for MIME, 72–80 for mail and terminals):
+        // a shorter line ended where its writer ended it.
+        if tail_end - line_start < MIN_WRAP_WIDTH {
+            continue;
+        }
         let from = line_start.max(ts.saturating_sub(256));
         let i = hits.partition_point(|&h| h < from);
         let keyword_near = hits.get(i).is_some_and(|&h| h < tail_end);
-        if keyword_near || (tail >= 16 && head >= 16) {
+        if keyword_near || (tail >= 16 && (head >= 16 || lone)) {
             joins.push((tail_end, hs));
         }
     }
@@ -711,7 +766,8 @@ fn wrap_views(bytes: &[u8], hits: &[usize], out: &mut Vec<View>) {
     while let Some(&(first, _)) = joins.get(k) {
         // A chain: each join's continuation line ends in the next join.
         let mut last = k;
-        while let (Some(&(_, cont)), Some(&(next_cut, _))) = (joins.get(last), joins.get(last + 1)) {
+        while let (Some(&(_, cont)), Some(&(next_cut, _))) = (joins.get(last), joins.get(last + 1))
+        {
             if line_end(cont) >= next_cut && next_cut - cont <= VIEW_REACH * 4 {
                 last += 1;
             } else {

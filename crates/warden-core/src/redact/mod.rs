@@ -47,6 +47,9 @@ use engine::{engine, Engine};
 /// The kind given to values redacted because of their JSON member name.
 pub const SECRET_FIELD_KIND: &str = "secret_field";
 
+/// The kind given to base64 values whose decoded text holds something redacted.
+pub const ENCODED_SECRET_KIND: &str = "encoded_secret";
+
 /// The marker prefix of a redacted value.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
 

@@ -677,7 +677,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         kind: "cli_password",
         trigger: kw(&["sshpass", " login", "redis-cli"]),
         pattern: r#"(?:sshpass|(?:docker|podman|buildah|skopeo|nerdctl|oras|helm registry) login|redis-cli)\b(?:[^\n|;&\\]|\\\r?\n|\\[^\n]){0,200}?\s(?:-p|-a|--pass(?:word)?)(?:[ \t]+|=)(?P<s>'[^'\r\n]{1,256}'|"[^"\r\n]{1,256}"|[^\s'"|;&]{1,256})"#,
-        back: 0,
+        back: 16,
         fwd: 500,
         bound: Bound::Free,
         check: Check::CommandLine,
@@ -785,7 +785,15 @@ pub(crate) const RULES: &[RuleDef] = &[
     RuleDef {
         // Credentials in a query string under short names (`?auth=…`, `&pass=…`).
         kind: "query_secret",
-        trigger: kw(&["auth=", "pass=", "pw=", "key=", "sig=", "code=", "signature="]),
+        trigger: kw(&[
+            "auth=",
+            "pass=",
+            "pw=",
+            "key=",
+            "sig=",
+            "code=",
+            "signature=",
+        ]),
         pattern: r"[?&;](?:auth|pass|pw|key|sig|code|signature)=(?P<s>[A-Za-z0-9._~%+/-]{6,512})",
         back: 10,
         fwd: 520,
@@ -859,7 +867,7 @@ pub(crate) const RULES: &[RuleDef] = &[
     RuleDef {
         // A US SSN without dashes (or with spaces), after its label.
         kind: "us_ssn",
-        trigger: kw_fold(&["ssn", "social security"]),
+        trigger: kw_fold(&["ssn", "social security", "Social Security"]),
         pattern: r#"(?i)(?:ssn|social security)(?:\s*(?:number|no\.?|#))?[\s:=#"'\\]{0,8}(?P<s>[0-9]{3}[ -]?[0-9]{2}[ -]?[0-9]{4})"#,
         back: 0,
         fwd: 64,

@@ -220,10 +220,17 @@ fn redacted(text: &str) -> String {
 fn assert_gone(text: &str, secrets: &[&str]) {
     let out = redacted(text);
     for s in secrets {
-        assert!(!out.contains(s), "{s:?} survived in {out:?} (from {text:?})");
+        assert!(
+            !out.contains(s),
+            "{s:?} survived in {out:?} (from {text:?})"
+        );
     }
     let mut st = RedactionStats::default();
-    assert_eq!(redactor().redact_text(&out, &mut st), out.as_str(), "not idempotent");
+    assert_eq!(
+        redactor().redact_text(&out, &mut st),
+        out.as_str(),
+        "not idempotent"
+    );
 }
 
 fn assert_kept(text: &str) {
@@ -245,7 +252,10 @@ fn regression_tokens_glued_with_dash_or_underscore_are_redacted() {
         "run_AKIAQ3EGRZ7VXMP4JD2K_2".to_string(),
         "job-xoxb-1234567890-1234567890123-aBcDeFgHiJkLmNoPqRsTuVwX".to_string(),
     ] {
-        assert_gone(&text, &["aB3dE5fG7hJ9kL1m", "Q3EGRZ7VXMP4JD2K", "aBcDeFgHiJkLmNoP"]);
+        assert_gone(
+            &text,
+            &["aB3dE5fG7hJ9kL1m", "Q3EGRZ7VXMP4JD2K", "aBcDeFgHiJkLmNoP"],
+        );
     }
     // Through the ledger event, as the gateway stores it.
     let mut event: crate::ledger::LedgerEvent = serde_json::from_value(json!({
@@ -270,7 +280,8 @@ fn regression_tokens_glued_with_dash_or_underscore_are_redacted() {
 #[test]
 fn secrets_split_across_lines_are_redacted_whole() {
     // A token hard-wrapped at 76 columns in an e-mail, also quoted.
-    let token = "sk-proj-Xq7Lm2Np9Rt4Vw8Zb3Cd6Fg1Hj5Kl0Mn2Pq7Rs4Tu9Vw3Xy8Za1Bc6De0Fg5Hi2Jk7Lm4No9Pq";
+    let token =
+        "sk-proj-Xq7Lm2Np9Rt4Vw8Zb3Cd6Fg1Hj5Kl0Mn2Pq7Rs4Tu9Vw3Xy8Za1Bc6De0Fg5Hi2Jk7Lm4No9Pq";
     let (a, b) = token.split_at(60);
     let text = format!("Hi,\n\nthe key for staging is {a}\n{b}\n\nThanks,\nOps\n");
     assert_gone(&text, &[a, b]);
@@ -323,11 +334,16 @@ fn base64_wrapped_credentials_are_decoded() {
     let basic = b64(b"deploy:w1nter-Is-c0ming");
     assert_gone(&format!("> Authorization: Basic {basic}\n"), &[&basic]);
     let plain = b64(b"\0alice@example.com\0s3cret pass");
-    assert_gone(&format!("C: AUTH PLAIN {plain}\nS: 235 2.7.0 ok\n"), &[&plain]);
+    assert_gone(
+        &format!("C: AUTH PLAIN {plain}\nS: 235 2.7.0 ok\n"),
+        &[&plain],
+    );
     assert_gone(&format!("C: AUTH PLAIN\nS: 334 \nC: {plain}\n"), &[&plain]);
     let login = b64(b"hunter2hunter2");
     assert_gone(
-        &format!("C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: YWxpY2U=\nS: 334 UGFzc3dvcmQ6\nC: {login}\n"),
+        &format!(
+            "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: YWxpY2U=\nS: 334 UGFzc3dvcmQ6\nC: {login}\n"
+        ),
         &[&login],
     );
     // A Kubernetes Secret: values whose decoded text is a secret go; others stay.
@@ -347,7 +363,9 @@ fn base64_wrapped_credentials_are_decoded() {
         assert!(!out.contains(gone.as_str()), "{gone} in {out}");
     }
     assert!(out.contains(&format!("username: {user}")), "{out}");
-    let json = format!("{{\"kind\":\"Secret\",\"data\":{{\"DATABASE_URL\":\"{url}\",\"username\":\"{user}\"}}}}");
+    let json = format!(
+        "{{\"kind\":\"Secret\",\"data\":{{\"DATABASE_URL\":\"{url}\",\"username\":\"{user}\"}}}}"
+    );
     let out = redacted(&json);
     assert!(!out.contains(&url) && out.contains(&user), "{out}");
 }
@@ -393,7 +411,10 @@ fn url_encoded_values_are_decoded() {
         &["jane.doe%40example.com", "jane.doe"],
     );
     let hook = "https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0ABCDEFG%2FB0HIJKLMNO%2FaBcDeFgHiJkLmNoPqRsTuVwX";
-    assert_gone(&format!("POST /alerts?target={hook}&v=2"), &["aBcDeFgHiJkLmNoPqRsTuVwX"]);
+    assert_gone(
+        &format!("POST /alerts?target={hook}&v=2"),
+        &["aBcDeFgHiJkLmNoPqRsTuVwX"],
+    );
     assert_gone(
         "https://api.acme.io/v1/export?format=csv&auth=9fQ2xL7mPz4KcV1r&limit=10",
         &["9fQ2xL7mPz4KcV1r"],
@@ -422,10 +443,22 @@ fn json_escaped_values_are_redacted() {
 
 #[test]
 fn command_line_passwords_are_redacted() {
-    assert_gone("mysql -h db -uroot -p'S3cr3t pass' app", &["S3cr3t", "pass'"]);
-    assert_gone("mysqldump -u root -pHunter22x shop > dump.sql", &["Hunter22x"]);
-    assert_gone("PGPASSWORD='p@ss w(rd);x' psql -h db -U app", &["p@ss", "w(rd)"]);
-    assert_gone("curl -u 'deploy:Wint3r is coming' https://x.io", &["Wint3r", "coming"]);
+    assert_gone(
+        "mysql -h db -uroot -p'S3cr3t pass' app",
+        &["S3cr3t", "pass'"],
+    );
+    assert_gone(
+        "mysqldump -u root -pHunter22x shop > dump.sql",
+        &["Hunter22x"],
+    );
+    assert_gone(
+        "PGPASSWORD='p@ss w(rd);x' psql -h db -U app",
+        &["p@ss", "w(rd)"],
+    );
+    assert_gone(
+        "curl -u 'deploy:Wint3r is coming' https://x.io",
+        &["Wint3r", "coming"],
+    );
     assert_gone("curl --user ci:Qz8-hw2-Lp4 https://x.io", &["Qz8-hw2-Lp4"]);
     assert_gone("tool --password=Sup3rS3cr3t! --verbose", &["Sup3rS3cr3t"]);
     assert_gone("tool --db-password 'two words' --verbose", &["two words"]);
@@ -481,10 +514,18 @@ fn national_and_00_phone_numbers() {
 fn national_identifiers_with_check_digits() {
     let cases = [
         ("SSN: 123456789", "123456789", "us_ssn"),
-        ("social security number 123 45 6789", "123 45 6789", "us_ssn"),
+        (
+            "social security number 123 45 6789",
+            "123 45 6789",
+            "us_ssn",
+        ),
         ("NI number AB123456C on file", "AB123456C", "uk_nino"),
         ("NINO: AB 12 34 56 C", "AB 12 34 56 C", "uk_nino"),
-        ("Aadhaar 2345 6789 0124 verified", "2345 6789 0124", "in_aadhaar"),
+        (
+            "Aadhaar 2345 6789 0124 verified",
+            "2345 6789 0124",
+            "in_aadhaar",
+        ),
         ("aadhaar_no=234567890124", "234567890124", "in_aadhaar"),
         ("Steuer-IdNr: 86095742719", "86095742719", "de_tax_id"),
         ("tax id 86 095 742 719", "86 095 742 719", "de_tax_id"),

@@ -47,7 +47,7 @@ pub(crate) fn is_placeholder(s: &[u8]) -> bool {
     let percent_escape = first == b'%'
         && s.get(1).is_some_and(u8::is_ascii_hexdigit)
         && s.get(2).is_some_and(u8::is_ascii_hexdigit);
-    if matches!(first, b'$' | b'<' | b'{' | b'%' | b'*') && !percent_escape {
+    if (matches!(first, b'$' | b'<' | b'{' | b'%') && !percent_escape) || s.starts_with(b"**") {
         return true;
     }
     if s.iter().all(|&b| b == first) {
@@ -278,10 +278,7 @@ fn check_quoted(
     let ok = if password_like {
         s.len() >= 4 && entropy(s) >= 1.5
     } else {
-        !s.contains(&b' ')
-            && s.len() >= 12
-            && entropy(s) >= 3.0
-            && (has_digit(s) || mixed_case(s))
+        !s.contains(&b' ') && s.len() >= 12 && entropy(s) >= 3.0 && (has_digit(s) || mixed_case(s))
     };
     ok.then_some((start, end))
 }
@@ -346,8 +343,23 @@ fn check_national_phone(text: &[u8], (start, end): (usize, usize)) -> Option<(us
 }
 
 const PHONE_LABELS: &[&[u8]] = &[
-    b"tel", b"phone", b"mobile", b"mob", b"cell", b"fax", b"call", b"sms", b"whatsapp", b"handy",
-    b"telefon", b"t\xc3\xa9l", b"contact", b"ring", b"text me", b"reach me", b"number",
+    b"tel",
+    b"phone",
+    b"mobile",
+    b"mob",
+    b"cell",
+    b"fax",
+    b"call",
+    b"sms",
+    b"whatsapp",
+    b"handy",
+    b"telefon",
+    b"t\xc3\xa9l",
+    b"contact",
+    b"ring",
+    b"text me",
+    b"reach me",
+    b"number",
 ];
 
 /// UK National Insurance number (HMRC NIM39110): no D, F, I, Q, U, V in the prefix, no O
@@ -402,7 +414,10 @@ pub(crate) fn verhoeff(digits: &[u8]) -> bool {
         let Some(p) = P.get(i % 8).and_then(|row| row.get(v)) else {
             return false;
         };
-        let Some(&next) = D.get(usize::from(c)).and_then(|row| row.get(usize::from(*p))) else {
+        let Some(&next) = D
+            .get(usize::from(c))
+            .and_then(|row| row.get(usize::from(*p)))
+        else {
             return false;
         };
         c = next;
@@ -424,11 +439,18 @@ fn standalone_digits(text: &[u8], (start, end): (usize, usize)) -> Option<Vec<u8
     let sep = |b: Option<u8>| matches!(b, Some(b' ' | b'-' | b'.'));
     if (sep(before) && at(start.checked_sub(2)).is_some_and(|b| b.is_ascii_digit()))
         || (sep(after) && at(Some(end + 1)).is_some_and(|b| b.is_ascii_digit()))
-        || (before == Some(b'-') && at(start.checked_sub(2)).is_some_and(|b| b.is_ascii_alphanumeric()))
+        || (before == Some(b'-')
+            && at(start.checked_sub(2)).is_some_and(|b| b.is_ascii_alphanumeric()))
     {
         return None;
     }
-    Some(text.get(start..end)?.iter().copied().filter(u8::is_ascii_digit).collect())
+    Some(
+        text.get(start..end)?
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_digit)
+            .collect(),
+    )
 }
 
 /// Aadhaar: Verhoeff-valid; written in groups of four, or after its label.
@@ -473,15 +495,20 @@ fn check_steuer_id(text: &[u8], span: (usize, usize)) -> bool {
         product = (sum * 2) % 11;
     }
     let check = (11 - product) % 10;
-    let grouped = text
-        .get(span.0..span.1)
-        .is_some_and(|s| s.contains(&b' '));
+    let grouped = text.get(span.0..span.1).is_some_and(|s| s.contains(&b' '));
     d.last().map(|b| u32::from(b - b'0')) == Some(check)
         && (grouped
             || label_before(
                 text,
                 span.0,
-                &[b"steuer", b"idnr", b"identifikationsnummer", b"tax id", b"tax-id", b"tin"],
+                &[
+                    b"steuer",
+                    b"idnr",
+                    b"identifikationsnummer",
+                    b"tax id",
+                    b"tax-id",
+                    b"tin",
+                ],
                 40,
             ))
 }
@@ -518,7 +545,9 @@ fn check_dni_nie(s: &[u8], before: Option<u8>, after: Option<u8>) -> bool {
 pub(crate) fn bsn_eleven_test(digits: &[u8]) -> bool {
     let padded: Vec<u8> = match digits.len() {
         9 => digits.to_vec(),
-        8 => std::iter::once(b'0').chain(digits.iter().copied()).collect(),
+        8 => std::iter::once(b'0')
+            .chain(digits.iter().copied())
+            .collect(),
         _ => return false,
     };
     if padded.iter().all(|&b| b == b'0') {
