@@ -38,6 +38,9 @@ pub(super) struct Engine {
     /// (rule, fewest digits in the run that triggers it).
     digit_rules: Vec<(usize, usize)>,
     country_rules: Vec<usize>,
+    /// `%` and line ends, where the URL-decoded and unwrapped views may start (one vectorised
+    /// search for both bytes).
+    view_bytes: Regex,
 }
 
 /// What decode-and-rescan may still spend in one top-level scan: the nesting depth reached and
@@ -180,12 +183,21 @@ impl Engine {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)?;
+        let view_bytes = RegexBuilder::new(r"[%\n]")
+            .unicode(false)
+            .build()
+            .map_err(|source| EngineError::Rule {
+                index: RULES.len(),
+                kind: "view_bytes",
+                source,
+            })?;
         Ok(Self {
             keywords,
             keyword_rules,
             rules,
             digit_rules,
             country_rules,
+            view_bytes,
         })
     }
 
@@ -263,9 +275,19 @@ impl Engine {
         *budget = windows.budget;
         let mut found = windows.found;
         let mut refused = windows.refused;
+        let (mut percents, mut newlines) = (Vec::new(), Vec::new());
+        if budget.depth + 1 < MAX_DECODE_DEPTH {
+            for m in self.view_bytes.find_iter(bytes) {
+                if bytes.get(m.start()) == Some(&b'%') {
+                    percents.push(m.start());
+                } else {
+                    newlines.push(m.start());
+                }
+            }
+        }
         let mut views = Vec::new();
-        percent_views(bytes, &mut views);
-        wrap_views(bytes, &hits, &mut views);
+        percent_views(bytes, &percents, &mut views);
+        wrap_views(bytes, &newlines, &hits, &mut views);
         for view in views {
             let Some(mut child) = budget.descend(view.text.len()) else {
                 break;
@@ -359,7 +381,14 @@ impl Engine {
             }
             for &(r, min) in &self.digit_rules {
                 if digits >= min {
-                    if let Some(rule) = self.rules.get(r) {
+                    let Some(rule) = self.rules.get(r) else {
+                        continue;
+                    };
+                    if !validate::digit_run_may_fit(rule.def.check, bytes, start, last_end, digits)
+                    {
+                        continue;
+                    }
+                    {
                         let ws = start.saturating_sub(rule.def.back);
                         let we = last_end.saturating_add(rule.def.fwd).min(n);
                         windows.push(self, text, r, ws, we);
@@ -635,7 +664,7 @@ const VIEW_REACH: usize = 2048;
 
 /// URL-encoded stretches (`jane%40example.com`, `https%3A%2F%2Fhooks.slack.com%2F…`), decoded:
 /// each `%XX` of printable ASCII becomes its character (RFC 3986 §2.1); other bytes stay.
-fn percent_views(bytes: &[u8], out: &mut Vec<View>) {
+fn percent_views(bytes: &[u8], percents: &[usize], out: &mut Vec<View>) {
     let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
     let escape = |i: usize| -> Option<u8> {
         if bytes.get(i) != Some(&b'%') {
@@ -646,7 +675,7 @@ fn percent_views(bytes: &[u8], out: &mut Vec<View>) {
         (0x20..0x7f).contains(&v).then_some(v)
     };
     let mut covered = 0;
-    for i in memchr_iter(b'%', bytes) {
+    for &i in percents {
         if i < covered || escape(i).is_none() {
             continue;
         }
@@ -694,11 +723,11 @@ fn is_wrap_byte(b: u8) -> bool {
 /// first line's end or both runs are long (16); and shell continuations (`\` at the end of a
 /// line). The view joins them; each chain of
 /// joined lines is one view, with the rest of the first and last lines for context.
-fn wrap_views(bytes: &[u8], hits: &[usize], out: &mut Vec<View>) {
+fn wrap_views(bytes: &[u8], newlines: &[usize], hits: &[usize], out: &mut Vec<View>) {
     let n = bytes.len();
     // (cut start, cut end) of each join, in order.
     let mut joins: Vec<(usize, usize)> = Vec::new();
-    for nl in memchr_iter(b'\n', bytes) {
+    for &nl in newlines {
         let mut e = nl;
         if e > 0 && bytes.get(e - 1) == Some(&b'\r') {
             e -= 1;
@@ -809,14 +838,6 @@ fn rebuild_utf8(bytes: &[u8], view: &View) -> Result<String, std::string::FromUt
         .filter_map(|&(a, _)| bytes.get(a).copied())
         .collect();
     String::from_utf8(v)
-}
-
-/// Positions of `needle` in `haystack`.
-fn memchr_iter(needle: u8, haystack: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    haystack
-        .iter()
-        .enumerate()
-        .filter_map(move |(i, &b)| (b == needle).then_some(i))
 }
 
 fn memrchr(needle: u8, haystack: &[u8]) -> Option<usize> {

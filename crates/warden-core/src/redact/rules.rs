@@ -675,9 +675,9 @@ pub(crate) const RULES: &[RuleDef] = &[
     RuleDef {
         // `sshpass -p …`, `docker login -p …`, `redis-cli -a …`.
         kind: "cli_password",
-        trigger: kw(&["sshpass", " login", "redis-cli"]),
+        trigger: kw(&["sshpass", "login", "redis-cli"]),
         pattern: r#"(?:sshpass|(?:docker|podman|buildah|skopeo|nerdctl|oras|helm registry) login|redis-cli)\b(?:[^\n|;&\\]|\\\r?\n|\\[^\n]){0,200}?\s(?:-p|-a|--pass(?:word)?)(?:[ \t]+|=)(?P<s>'[^'\r\n]{1,256}'|"[^"\r\n]{1,256}"|[^\s'"|;&]{1,256})"#,
-        back: 16,
+        back: 24,
         fwd: 500,
         bound: Bound::Free,
         check: Check::CommandLine,
@@ -707,9 +707,9 @@ pub(crate) const RULES: &[RuleDef] = &[
         // `curl -u 'id:secret'`, `--user id:secret`, `http --auth id:secret`: the part after
         // the colon.
         kind: "cli_password",
-        trigger: kw(&[" -u", "--user", "--auth"]),
+        trigger: kw(&["-u ", "-u\t", "-u'", "-u\"", "--user", "--auth"]),
         pattern: r#"(?:\s-u|--user|--auth)(?:[ \t]+|=)?['"][^\s:'"]{1,128}:(?P<s>[^'"\r\n]{1,256})['"]"#,
-        back: 0,
+        back: 1,
         fwd: 420,
         bound: Bound::Free,
         check: Check::CommandLine,
@@ -717,9 +717,9 @@ pub(crate) const RULES: &[RuleDef] = &[
     },
     RuleDef {
         kind: "cli_password",
-        trigger: kw(&[" -u", "--user", "--auth"]),
+        trigger: kw(&["-u ", "-u\t", "-u'", "-u\"", "--user", "--auth"]),
         pattern: r#"(?:\s-u|--user|--auth)(?:[ \t]+|=)?[^\s:'"]{1,128}:(?P<s>[^\s'"]{1,256})"#,
-        back: 0,
+        back: 1,
         fwd: 420,
         bound: Bound::Free,
         check: Check::CommandLine,

@@ -196,6 +196,31 @@ pub(crate) fn check(
     }
 }
 
+/// A cheap test, before a digit-triggered rule's regex runs, that a run of `digits` digits at
+/// `start..end` could be what the rule looks for.
+pub(crate) fn digit_run_may_fit(
+    check: Check,
+    text: &[u8],
+    start: usize,
+    end: usize,
+    digits: usize,
+) -> bool {
+    let at = |i: usize| text.get(i).copied().unwrap_or(0);
+    match check {
+        // A trunk or international `0` first.
+        Check::NationalPhone => at(start) == b'0',
+        Check::Aadhaar => digits == 12 && at(start) >= b'2',
+        Check::SteuerId => digits == 11 && at(start) != b'0',
+        // A letter after (DNI), or X/Y/Z before (NIE).
+        Check::DniNie => {
+            (digits == 8 || digits == 7)
+                && (at(end).is_ascii_uppercase()
+                    || (at(end) == b'-' && at(end + 1).is_ascii_uppercase()))
+        }
+        _ => true,
+    }
+}
+
 /// Documentation examples that must stay readable: AWS's `AKIAIOSFODNN7EXAMPLE` and
 /// `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY` (any value with `EXAMPLE` in capitals), and
 /// jwt.io's sample token (its payload: `"sub": "1234567890"`, `"name": "John Doe"`).
