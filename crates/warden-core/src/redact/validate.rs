@@ -277,7 +277,7 @@ fn check_quoted(
         }
         if b == q {
             let mut n = 0;
-            while i >= start + n + 1 && text.get(i - 1 - n) == Some(&b'\\') {
+            while i > start + n && text.get(i - 1 - n) == Some(&b'\\') {
                 n += 1;
             }
             if n == level {
