@@ -8,6 +8,7 @@ Set-up (once):
 
 Run:
   python3 bench/redaction/run.py [--warden target/release/warden] [--scale 20]
+                                 [--warden-before OLD_BINARY]   # an earlier build, same run
 
 What it measures, for each tool, on tests/redaction/corpus.jsonl (generate.py there):
 - recall: planted values found / planted values;
@@ -16,10 +17,15 @@ What it measures, for each tool, on tests/redaction/corpus.jsonl (generate.py th
   repeated --scale times (process start-up included, the same for every tool), and over a
   mostly clean mix.
 
-Scoring. detect-secrets and secretlint report findings by line, so for them a planted value is
-found when a finding covers its line, and a decoy is kept when no finding does. Warden rewrites
-the text, so it is scored on the value itself — found only when the value is gone from the
-output, kept only when the decoy is still there verbatim — which is the stricter test.
+Scoring. A planted value is written in one or more parts (a wrapped token on two lines, a
+passphrase's words). detect-secrets and secretlint report findings by line, so for them a
+planted value is found when findings cover the lines of all its parts, and a decoy is kept when
+no finding covers its line. Warden rewrites the text, so it is scored on the value itself, per
+document: found only when none of its parts is left in the output (nor the first or last 12
+characters of a part of 24 or more: a value cut short), kept only when the decoy is still there
+verbatim — the stricter test. Recall is reported per family and per form (plain, glued,
+wrapped, base64, urlencoded, json_escaped, shell, passphrase, national_phone, national_id,
+env_dump).
 """
 import argparse
 import json
@@ -33,7 +39,10 @@ from collections import defaultdict
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 WORK = "/var/tmp/redact-bench"
-EXT = {"log": "log", "json": "json", "env": "env", "email": "txt", "code": "py", "yaml": "yaml"}
+EXT = {"log": "log", "json": "json", "env": "env", "email": "txt", "code": "py", "yaml": "yaml",
+       "chat": "txt", "shell": "sh"}
+# Between documents in Warden's single input, so its output can be split back per document.
+BOUNDARY = "\n#### warden-bench document boundary ####\n"
 
 
 def load():
@@ -59,15 +68,32 @@ def write_docs(docs):
     return d, paths
 
 
+def parts(value):
+    return value.get("parts") or [value["value"]]
+
+
+def leaked(value, out):
+    for p in parts(value):
+        if p in out or (len(p) >= 24 and (p[:12] in out or p[-12:] in out)):
+            return True
+    return False
+
+
+def tally(rec, form, p, hit):
+    for key in (p["kind"], "form:" + p.get("form", "plain")):
+        r = rec[key]
+        r[1] += 1
+        r[0] += hit
+
+
 def score_lines(docs, paths, flagged):
-    """flagged: {path: set(line numbers)} -> (recall, keep) per family."""
+    """flagged: {path: set(line numbers)} -> (recall, keep) per family and form."""
     rec, keep = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
     for doc in docs:
         lines = flagged.get(os.path.realpath(paths[doc["id"]]), set())
         for p in doc["planted"]:
-            r = rec[p["kind"]]
-            r[1] += 1
-            r[0] += line_of(doc["text"], p["value"]) in lines
+            hit = all(line_of(doc["text"], part) in lines for part in parts(p))
+            tally(rec, None, p, hit)
         for k in doc["decoys"]:
             r = keep[k["kind"]]
             r[1] += 1
@@ -112,20 +138,20 @@ def run_secretlint(docs, docdir, paths):
 
 
 def run_warden(docs, warden):
-    text = "".join(d["text"] for d in docs)
+    text = BOUNDARY.join(d["text"] for d in docs)
     env = dict(os.environ, WARDEN_REDACTION_KEY="00" * 32)
     out = subprocess.run([warden, "redact"], input=text, capture_output=True, text=True,
-                         check=True, env=env).stdout
+                         check=True, env=env, cwd=WORK).stdout
+    outs = out.split(BOUNDARY)
+    assert len(outs) == len(docs), "the document boundary did not survive redaction"
     rec, keep = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
-    for doc in docs:
+    for doc, o in zip(docs, outs):
         for p in doc["planted"]:
-            r = rec[p["kind"]]
-            r[1] += 1
-            r[0] += p["value"] not in out
+            tally(rec, None, p, not leaked(p, o))
         for k in doc["decoys"]:
             r = keep[k["kind"]]
             r[1] += 1
-            r[0] += k["value"] in out
+            r[0] += k["value"] in o
     return rec, keep
 
 
@@ -153,18 +179,23 @@ def clean_mix(size):
 
 
 def throughput(name, cmd_for, path, **kw):
-    """MB per CPU-second (user + system of the tool's processes): the machine is shared, so
-    wall-clock time would measure the other load as much as the tool."""
+    """MB per CPU-second (user + system of the tool's processes, as far as they are waited
+    for): the machine is shared, so wall-clock time would measure the other load as much as
+    the tool. Wall-clock seconds are returned too."""
     import resource
     size = os.path.getsize(path)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     subprocess.run(cmd_for(path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     dt = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return size / dt / 1e6, dt
+    return size / dt / 1e6, dt, wall
 
 
-def table(title, results):
+def table(title, results, forms=False):
+    pick = (lambda f: f.startswith("form:")) if forms else (lambda f: not f.startswith("form:"))
+    results = {t: {f: v for f, v in r.items() if pick(f)} for t, r in results.items()}
     fams = sorted({f for r in results.values() for f in r})
     print(f"\n{title}")
     print(f"  {'family':<26}" + "".join(f"{t:>16}" for t in results))
@@ -173,7 +204,7 @@ def table(title, results):
         for t in results:
             h, n = results[t].get(f, [0, 0])
             row += f"{f'{h}/{n}':>16}" if n else f"{'-':>16}"
-        print(f"  {f:<26}{row}")
+        print(f"  {f.removeprefix('form:'):<26}{row}")
     tot = ""
     for t in results:
         h = sum(v[0] for v in results[t].values())
@@ -186,15 +217,24 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--warden", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "warden"))
     ap.add_argument("--scale", type=int, default=20)
+    ap.add_argument("--clean-mb", type=float, default=4.0, help="size of the clean mix, MiB")
+    ap.add_argument("--warden-before", help="an earlier warden binary, scored and timed beside")
     args = ap.parse_args()
     docs = load()
     os.makedirs(WORK, exist_ok=True)
     docdir, paths = write_docs(docs)
     recall, keep = {}, {}
+    if args.warden_before:
+        recall["warden-before"], keep["warden-before"] = run_warden(docs, args.warden_before)
     recall["warden"], keep["warden"] = run_warden(docs, args.warden)
     recall["detect-secrets"], keep["detect-secrets"] = run_detect_secrets(docs, docdir, paths)
     recall["secretlint"], keep["secretlint"] = run_secretlint(docs, docdir, paths)
+    planted = sum(len(d["planted"]) for d in docs)
+    decoys = sum(len(d["decoys"]) for d in docs)
+    size = sum(len(d["text"].encode()) for d in docs)
+    print(f"corpus: {len(docs)} documents, {size / 1e6:.2f} MB, {planted} planted values, {decoys} decoys")
     table("recall (planted values found)", recall)
+    table("recall by form", recall, forms=True)
     table("decoy-keep (look-alikes left alone)", keep)
 
     big = os.path.join(WORK, "corpus_x.txt")
@@ -204,22 +244,29 @@ def main():
             f.write(text)
     clean = os.path.join(WORK, "clean_mix.txt")
     with open(clean, "w") as f:
-        f.write(clean_mix(4 * 1024 * 1024))
+        f.write(clean_mix(int(args.clean_mb * 1024 * 1024)))
     env = dict(os.environ, WARDEN_REDACTION_KEY="00" * 32)
     sl, node = secretlint_cmd()
     rc = os.path.join(WORK, ".secretlintrc.json")
-    tools = {
-        "warden": (lambda p: [args.warden, "redact", p], {"env": env}),
-        "detect-secrets": (lambda p: ["/var/tmp/redact-venv/bin/detect-secrets", "scan", "--all-files", p], {}),
+    tools = {}
+    if args.warden_before:
+        tools["warden-before"] = (lambda p: [args.warden_before, "redact", p], {"env": env, "cwd": WORK})
+    tools.update({
+        "warden": (lambda p: [args.warden, "redact", p], {"env": env, "cwd": WORK}),
+        # detect-secrets skips a file named by an absolute path outside its working directory
+        # (it printed no results): it is given the file's name, from its directory.
+        "detect-secrets": (lambda p: ["/var/tmp/redact-venv/bin/detect-secrets", "scan", "--all-files", os.path.basename(p)], {"cwd": WORK}),
         "secretlint": (lambda p: sl + ["--format", "json", "--output", os.path.join(WORK, "sl-tp.json"), "--secretlintrc", rc, os.path.basename(p)], {"cwd": WORK}),
-    }
-    print("\nthroughput (CPU time of one CLI run, start-up included; MB/s; ratio = warden / tool)")
+    })
+    print("\nthroughput (CPU time of one CLI run, start-up included; MB/s per CPU-second; wall "
+          "seconds; ratio = warden / tool)")
     for label, path in [(f"corpus x{args.scale}", big), ("clean mix", clean)]:
         mb = os.path.getsize(path) / 1e6
         res = {t: throughput(t, c, path, **kw) for t, (c, kw) in tools.items()}
         w = res["warden"][0]
         print(f"  {label} ({mb:.1f} MB): " + ", ".join(
-            f"{t} {v[0]:.2f} MB/s ({v[1]:.2f} s, ratio {w / v[0]:.0f}x)" for t, v in res.items()))
+            f"{t} {v[0]:.2f} MB/s ({v[1]:.2f} s CPU, {v[2]:.1f} s wall, ratio {w / v[0]:.1f}x)"
+            for t, v in res.items()))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ look-alikes that must be kept: git SHAs, UUIDs, Luhn-invalid card numbers, publi
 base64 image data, version strings, order ids, placeholders.
 
 Output: corpus.jsonl, one document per line:
-  {"id": "...", "family": "...", "format": "log|json|env|email|code|yaml",
-   "text": "...", "planted": [{"kind": "...", "value": "..."}], "decoys": [...]}
-A value is placed on one line of its document so line-based tools can be scored too.
+  {"id": "...", "family": "...", "format": "log|json|env|email|code|yaml|chat|shell",
+   "text": "...", "planted": [{"kind": "...", "value": "...", "form": "...", "parts": [...]}],
+   "decoys": [...]}
+`form` says how the value is written (plain, glued, wrapped, base64, urlencoded, json_escaped,
+shell, passphrase, national_phone, national_id, env_dump); `parts` are the pieces of the value
+as they appear in the text (one piece unless a wrapper split it or it has several words). A
+value is found only when none of its parts is left; a decoy is kept when it is still verbatim.
 
 Run: python3 tests/redaction/generate.py   (deterministic: fixed seed)
 """
@@ -291,14 +295,27 @@ def g_ssn():
 docs = []
 
 
-def doc(family, fmt, lines, planted=(), decoys=()):
+def entry(item, default_form):
+    kind, value = item[0], item[1]
+    form = item[2] if len(item) > 2 else default_form
+    parts = item[3] if len(item) > 3 else [value]
+    return {"kind": kind, "value": value, "form": form, "parts": parts}
+
+
+def doc(family, fmt, lines, planted=(), decoys=(), form="plain"):
+    text = "\n".join(lines) + "\n"
+    planted = [entry(p, form) for p in planted]
+    decoys = [entry(d, "decoy") for d in decoys]
+    for e in planted + decoys:
+        for part in e["parts"]:
+            assert part in text, (family, part, text)
     docs.append({
         "id": f"{family}-{len(docs):04d}",
         "family": family,
         "format": fmt,
-        "text": "\n".join(lines) + "\n",
-        "planted": [{"kind": k, "value": v} for k, v in planted],
-        "decoys": [{"kind": k, "value": v} for k, v in decoys],
+        "text": text,
+        "planted": planted,
+        "decoys": decoys,
     })
 
 
@@ -490,6 +507,441 @@ for family, (gen, templates) in DECOYS.items():
         v = gen()
         fmt, lines = templates[i % len(templates)](v)
         doc("decoy:" + family, fmt, lines, decoys=[(family, v)])
+
+
+# ---- the forms real leaks take (issue 15) ---------------------------------------------------------
+# Tool results, logs, curl commands, manifests, e-mails and chat, each with values written the
+# way they are in the wild: glued to ids, wrapped, base64-wrapped, URL-encoded, JSON-escaped,
+# on command lines, as passphrases, and personal data in national forms.
+
+def b64s(s):
+    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+def g_glued_token():
+    return R.choice([g_github, g_aws_id, g_slack, g_stripe, g_openai, g_gitlab, g_npm])()
+
+
+def kind_of(token):
+    for prefix, kind in [("gh", "github_token"), ("github_pat_", "github_token"), ("AKIA", "aws_access_key_id"), ("xox", "slack_token"),
+                         ("xapp", "slack_token"), ("sk_", "stripe_key"), ("rk_", "stripe_key"),
+                         ("sk-", "openai_key"), ("gl", "gitlab_token"), ("npm_", "npm_token")]:
+        if token.startswith(prefix):
+            return kind
+    raise ValueError(token)
+
+
+GLUED = [
+    lambda t: ("log", [filler_log(), f"tool call finished session=sess-{t} status=ok", filler_log()]),
+    lambda t: ("json", ["{", '  "tool": "crm/get_account",', f'  "correlation_id": "tool_{t}",', '  "ok": true', "}"]),
+    lambda t: ("log", [filler_log(), f"> x-api-key: x-{t}", filler_log()]),
+    lambda t: ("json", ["{", f'  "session": "run_{t}_2",', '  "step": 4', "}"]),
+    lambda t: ("chat", ["[10:02] maria: which id did the job use?", f"[10:03] wei: job-{t}.retry", "[10:03] maria: thanks"]),
+]
+for i in range(40):
+    t = g_glued_token()
+    fmt, lines = GLUED[i % len(GLUED)](t)
+    doc("glued", fmt, lines, planted=[(kind_of(t), t)], form="glued")
+
+
+def wrap(s, width):
+    return [s[i:i + width] for i in range(0, len(s), width)]
+
+
+# Wrapped at 64 or 76 columns: a token in an e-mail (also quoted), a JWT in a log, a PEM body in
+# an e-mail, a shell continuation inside a value.
+for i in range(40):
+    k = i % 5
+    if k == 0:
+        t = g_openai() if i % 2 else g_anthropic()
+        lead = "Hi Sven, the key for the staging project is "
+        line = lead + t
+        cut = 76
+        pieces = [line[:cut], line[cut:]]
+        parts = [pieces[0][len(lead):], pieces[1]]
+        doc("wrapped", "email", ["From: Priya <p@contoso.co.uk>", "Subject: staging", "", pieces[0], pieces[1], "", "Cheers,", "Priya"],
+            planted=[(kind_of(t) if t.startswith("sk-") and not t.startswith("sk-ant") else "anthropic_key", t, "wrapped", parts)])
+    elif k == 1:
+        t = g_jwt()
+        line = "2026-11-25T10:00:01Z DEBUG auth header Authorization: Bearer " + t
+        pieces = wrap(line, 64)
+        parts = [p for p in pieces if len(p) >= 8]
+        parts[0] = parts[0][parts[0].index("Bearer ") + 7:] if "Bearer " in parts[0] else parts[0]
+        parts = [p for p in parts if p and p in t]
+        doc("wrapped", "log", [filler_log()] + pieces + [filler_log()], planted=[("jwt", t, "wrapped", parts)])
+    elif k == 2:
+        body = pem_body(R.randint(6, 12))
+        quoted = ["> " + l for l in ["-----BEGIN OPENSSH PRIVATE KEY-----"] + body + ["-----END OPENSSH PRIVATE KEY-----"]]
+        doc("wrapped", "email", ["On Tue, Ken wrote:", "> here is the deploy key, please rotate after", ">"] + quoted + ["", "Rotated, thanks."],
+            planted=[("private_key", body[0], "wrapped", [body[0]]), ("private_key", body[-1], "wrapped", [body[-1]])])
+    elif k == 3:
+        t = g_github()
+        cut = R.randint(8, len(t) - 8)
+        doc("wrapped", "shell", ["#!/bin/sh", f"export GITHUB_TOKEN={t[:cut]}\\", f"{t[cut:]}", "gh repo list acme"],
+            planted=[("github_token", t, "wrapped", [t[:cut], t[cut:]])])
+    else:
+        t = g_slack()
+        line = "    \"text\": \"rotate the bot token " + t
+        pieces = wrap(line, 64)
+        parts = [p for p in (pieces[0][pieces[0].index("token ") + 6:],) + tuple(pieces[1:]) if p]
+        doc("wrapped", "chat", ["[09:14] ken: pasting the old config (wrapped by the terminal)"] + pieces + ["[09:15] radia: please revoke it"],
+            planted=[("slack_token", t, "wrapped", parts)])
+
+
+# Base64-wrapped credentials: HTTP Basic, SMTP AUTH, Kubernetes Secrets (YAML and JSON, with a
+# Docker config inside), with their non-secret neighbours as decoys.
+def smtp_transcript(user, pw, plain):
+    if plain:
+        v = b64s(f"\0{user}\0{pw}")
+        return v, ["S: 220 mail.globex.de ESMTP", "C: EHLO client", "S: 250-AUTH PLAIN LOGIN", f"C: AUTH PLAIN {v}", "S: 235 2.7.0 Authentication successful"]
+    v = b64s(pw)
+    return v, ["S: 220 mail.globex.de ESMTP", "C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6", f"C: {b64s(user)}", "S: 334 UGFzc3dvcmQ6", f"C: {v}", "S: 235 2.7.0 ok"]
+
+
+for i in range(50):
+    k = i % 5
+    user, pw = R.choice(FIRST), g_password()
+    if k == 0:
+        v = b64s(f"{user}:{pw}")
+        doc("base64", "log", ["$ curl -v https://api.acme.io/v1/reports", "> GET /v1/reports HTTP/1.1", "> Host: api.acme.io",
+                              f"> Authorization: Basic {v}", "< HTTP/1.1 200 OK"], planted=[("basic_auth", v)], form="base64")
+    elif k == 1:
+        v, lines = smtp_transcript(email_addr(), pw, i % 2 == 0)
+        doc("base64", "log", lines, planted=[("smtp_auth", v)], form="base64")
+    elif k in (2, 3):
+        url = f"postgres://{user}:{pw}@db.internal:5432/app"
+        dcfg = json.dumps({"auths": {"registry.acme.io": {"auth": b64s(f"ci:{g_password()}")}}})
+        token = g_generic()
+        secrets = [("DATABASE_URL", b64s(url)), ("api-token", b64s(token)), (".dockerconfigjson", b64s(dcfg)),
+                   ("password", b64s(pw))]
+        name, val = secrets[i % 4]
+        uname = b64s(user)
+        ca = b64s("-----BEGIN CERTIFICATE-----\n" + rs(B64, 64) + "\n-----END CERTIFICATE-----\n")
+        if k == 2:
+            lines = ["apiVersion: v1", "kind: Secret", "metadata:", f"  name: {user}-credentials", "  namespace: prod",
+                     "type: Opaque", "data:", f"  username: {uname}", f"  {name}: {val}", f"  ca.crt: {ca}"]
+            doc("base64", "yaml", lines, planted=[("encoded_secret", val)], decoys=[("k8s_plain_value", uname), ("k8s_plain_value", ca)], form="base64")
+        else:
+            obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{user}-credentials"},
+                   "data": {"username": uname, name: val}, "type": "Opaque"}
+            doc("base64", "json", json.dumps(obj, indent=2).split("\n"), planted=[("encoded_secret", val)],
+                decoys=[("k8s_plain_value", uname)], form="base64")
+    else:
+        v = b64s(f"{user}:{pw}")
+        doc("base64", "json", ["{", '  "request": {', '    "method": "GET",', f'    "headers": {{"Authorization": "Basic {v}"}}', "  }", "}"],
+            planted=[("basic_auth", v)], form="base64")
+
+
+# URL-encoded: e-mail addresses with %40, webhooks and tokens inside query strings.
+def pct(s, safe=""):
+    from urllib.parse import quote
+    return quote(s, safe=safe)
+
+
+for i in range(40):
+    k = i % 4
+    if k == 0:
+        e = email_addr()
+        v = pct(e)
+        doc("urlencoded", "log", [filler_log(), f'10.0.4.2 - - "GET /unsubscribe?email={v}&list=weekly HTTP/1.1" 200', filler_log()],
+            planted=[("email", v)], form="urlencoded")
+    elif k == 1:
+        h = g_slack_webhook() if i % 2 else g_discord_webhook()
+        v = pct(h)
+        secret_part = v[-24:]
+        doc("urlencoded", "log", [filler_log(), f"POST /v1/alerts/register?target={v}&events=deploy 201", filler_log()],
+            planted=[("slack_webhook" if "slack" in h else "discord_webhook", v, "urlencoded", [secret_part])])
+    elif k == 2:
+        t = rs(ALNUM, 24)
+        v = t
+        doc("urlencoded", "log", [filler_log(), f"GET https://api.acme.io/v2/export?format=csv&auth={t}&limit=100 200 in 31ms", filler_log()],
+            planted=[("query_secret", v)], form="urlencoded")
+    else:
+        t = g_github()
+        v = pct(f"https://app.acme.io/cb?access_token={t}")
+        doc("urlencoded", "json", ["{", f'  "redirect_uri": "{v}",', '  "state": "af0ifjsldkj"', "}"],
+            planted=[("github_token", t)], form="urlencoded")
+
+
+# JSON-escaped and doubly escaped strings (a tool result that embeds a JSON document).
+for i in range(30):
+    k = i % 3
+    pw = g_password()
+    if k == 0:
+        inner = json.dumps({"user": R.choice(FIRST), "password": pw})
+        doc("json_escaped", "json", ["{", f'  "stdout": {json.dumps(inner)},', '  "exit_code": 0', "}"],
+            planted=[("secret_assignment", pw)], form="json_escaped")
+    elif k == 1:
+        inner = json.dumps({"db_password": pw})
+        twice = json.dumps(json.dumps({"payload": inner}))
+        doc("json_escaped", "json", ["{", f'  "event": {twice}', "}"], planted=[("secret_assignment", pw)], form="json_escaped")
+    else:
+        t = g_bearer()
+        inner = json.dumps({"headers": {"Authorization": f"Bearer {t}"}})
+        doc("json_escaped", "json", ["{", f'  "request_log": {json.dumps(inner)}', "}"],
+            planted=[("authorization", t)], form="json_escaped")
+
+
+# Shell forms in CI logs and shell history.
+def g_shell_pw():
+    return rs(ALNUM, R.randint(8, 12)) + R.choice(["!", "#", "%", "&x", ";z", " and ", "("]) + rs(ALNUM, 4)
+
+
+SHELL = [
+    lambda p: (f"mysql -h db.internal -u root -p'{p}' billing < migrate.sql", "cli_password"),
+    lambda p: (f"PGPASSWORD='{p}' psql -h db.internal -U app -c 'select 1'", "secret_assignment"),
+    lambda p: (f"curl -sS -u 'deploy:{p}' https://ci.acme.io/api/json", "cli_password"),
+    lambda p: (f"./migrate --db-password '{p}' --dry-run", "cli_password"),
+    lambda p: (f"sshpass -p '{p}' ssh admin@10.0.3.7 uptime", "cli_password"),
+    lambda p: (f"redis-cli -h cache.internal -a '{p}' ping", "cli_password"),
+    lambda p: (f"wget --password='{p}' https://files.acme.io/dump.tgz", "cli_password"),
+]
+for i in range(42):
+    p = g_shell_pw()
+    line, kind = SHELL[i % len(SHELL)](p)
+    parts = [w for w in p.split(" ") if len(w) >= 3]
+    if i % 3 == 0:
+        doc("shell", "shell", ["$ history | tail -3", f"  501  cd /srv/app", f"  502  {line}", "  503  exit"],
+            planted=[(kind, p, "shell", parts)])
+    else:
+        doc("shell", "log", ["+ set -x", f"+ {line}", "ok"], planted=[(kind, p, "shell", parts)])
+for i in range(8):
+    p = rs(ALNUM, 14)
+    doc("shell", "log", ["$ docker login registry.acme.io \\", "    -u deploy \\", f"    -p {p}", "Login Succeeded"],
+        planted=[("cli_password", p, "shell")])
+
+# Passphrases with spaces after a password label.
+WORDS4 = ["correct", "horse", "battery", "staple", "orange", "violin", "meadow", "rocket", "silver", "window",
+          "planet", "garden", "copper", "lantern", "harbor", "pencil"]
+PASS = [
+    lambda v: ("env", ["# vault", f"VAULT_PASSPHRASE=\"{v}\"", "VAULT_ADDR=https://vault.internal:8200"]),
+    lambda v: ("yaml", ["ssh:", "  key_file: ~/.ssh/id_ed25519", f"  passphrase: '{v}'"]),
+    lambda v: ("json", ["{", '  "user": "ops",', f'  "password": "{v}"', "}"]),
+    lambda v: ("code", ["def connect():", f'    password = "{v}"', "    return db.connect(password=password)"]),
+]
+for i in range(24):
+    v = " ".join(R.choice(WORDS4) for _ in range(R.randint(3, 5)))
+    fmt, lines = PASS[i % len(PASS)](v)
+    doc("passphrase", fmt, lines, planted=[("secret_assignment", v, "passphrase", v.split(" "))])
+
+
+# Phone numbers in national form and in international form with 00.
+def g_national_phone():
+    k = R.choice(["uk", "de", "fr", "nl", "00uk", "00de", "00us", "uk_mobile"])
+    d = lambda n: rs(string.digits, n)
+    return {
+        "uk": lambda: f"020 {R.randint(3000, 8999)} {d(4)}",
+        "uk_mobile": lambda: f"07{R.randint(100, 999)} {d(6)}",
+        "de": lambda: f"030/{R.randint(1, 9)}{d(7)}",
+        "fr": lambda: "0" + str(R.randint(1, 9)) + " " + " ".join(d(2) for _ in range(4)),
+        "nl": lambda: f"06-{R.randint(1, 9)}{d(7)}",
+        "00uk": lambda: f"0044 20 {R.randint(3000, 8999)} {d(4)}",
+        "00de": lambda: f"0049 {R.randint(151, 179)} {R.randint(1, 9)}{d(6)}",
+        "00us": lambda: f"001 {R.randint(201, 989)} {R.randint(201, 989)} {d(4)}",
+    }[k]()
+
+
+PHONES = [
+    lambda v: ("email", ["Best regards,", "Fatima Haddad", "Account Manager", f"Tel: {v}", "www.globex.de"]),
+    lambda v: ("chat", ["[14:01] olu: can you call the customer?", f"[14:02] noor: sure, their number is {v}", "[14:02] olu: thx"]),
+    lambda v: ("json", ["{", '  "name": "Carlos Silva",', f'  "phone": "{v}",', '  "tier": "gold"', "}"]),
+    lambda v: ("log", [filler_log(), f"sms queued to {v} template=otp status=accepted", filler_log()]),
+]
+for i in range(40):
+    v = g_national_phone()
+    fmt, lines = PHONES[i % len(PHONES)](v)
+    doc("national_phone", fmt, lines, planted=[("phone", v)], form="national_phone")
+
+
+# National identifiers with check digits.
+VD = [[0,1,2,3,4,5,6,7,8,9],[1,2,3,4,0,6,7,8,9,5],[2,3,4,0,1,7,8,9,5,6],[3,4,0,1,2,8,9,5,6,7],[4,0,1,2,3,9,5,6,7,8],
+      [5,9,8,7,6,0,4,3,2,1],[6,5,9,8,7,1,0,4,3,2],[7,6,5,9,8,2,1,0,4,3],[8,7,6,5,9,3,2,1,0,4],[9,8,7,6,5,4,3,2,1,0]]
+VP = [[0,1,2,3,4,5,6,7,8,9],[1,5,7,6,2,8,3,0,9,4],[5,8,0,3,7,9,6,1,4,2],[8,9,1,6,0,4,3,5,2,7],
+      [9,4,5,3,1,2,6,8,7,0],[4,2,8,6,5,7,3,9,0,1],[2,7,9,3,8,0,6,4,1,5],[7,0,4,6,9,1,3,2,5,8]]
+VINV = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9]
+
+
+def verhoeff_ok(num):
+    c = 0
+    for i, ch in enumerate(reversed(num)):
+        c = VD[c][VP[i % 8][int(ch)]]
+    return c == 0
+
+
+def aadhaar(valid=True):
+    body = str(R.randint(2, 9)) + rs(string.digits, 10)
+    c = 0
+    for i, ch in enumerate(reversed(body)):
+        c = VD[c][VP[(i + 1) % 8][int(ch)]]
+    d = VINV[c]
+    if not valid:
+        d = (d + R.randint(1, 9)) % 10
+    return body + str(d)
+
+
+def steuer_check(d10):
+    product = 10
+    for ch in d10:
+        s_ = (int(ch) + product) % 10 or 10
+        product = (s_ * 2) % 11
+    return str((11 - product) % 10)
+
+
+def steuer_id(valid=True):
+    while True:
+        digits = R.sample(string.digits, 9)
+        if digits[0] == "0":
+            continue
+        rep = R.choice(digits)
+        d10 = digits[:]
+        d10.insert(R.randint(1, 9), rep)
+        d10 = "".join(d10)
+        if any(d10[j] == d10[j + 1] == d10[j + 2] for j in range(8)):
+            continue
+        c = steuer_check(d10)
+        if not valid:
+            c = str((int(c) + R.randint(1, 9)) % 10)
+        return d10 + c
+
+
+DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def dni(valid=True):
+    if R.random() < 0.5:
+        n = R.randint(10_000_000, 99_999_999)
+        base = str(n)
+    else:
+        p = R.choice("XYZ")
+        m = R.randint(1_000_000, 9_999_999)
+        n = int(str("XYZ".index(p)) + str(m))
+        base = p + str(m)
+    letter = DNI_LETTERS[n % 23]
+    if not valid:
+        letter = DNI_LETTERS[(n + R.randint(1, 22)) % 23]
+    return base + letter
+
+
+def bsn(valid=True):
+    while True:
+        d = rs(string.digits, 8)
+        if d[0] == "0":
+            continue
+        s_ = sum((9 - i) * int(ch) for i, ch in enumerate(d))
+        last = s_ % 11
+        if valid and last <= 9:
+            return d + str(last)
+        if not valid:
+            return d + str((last + R.randint(1, 9)) % 10) if last <= 9 else d + "0"
+
+
+NINO_FIRST = "ABCEGHJKLMNOPRSTWXYZ"
+NINO_SECOND = "ABCEGHJKLMNPRSTWXYZ"
+
+
+def nino(valid=True):
+    while True:
+        pre = R.choice(NINO_FIRST) + R.choice(NINO_SECOND)
+        if pre not in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"):
+            break
+    if not valid:
+        pre = R.choice(["D", "F", "Q", "V"]) + R.choice(NINO_SECOND)
+    n = rs(string.digits, 6)
+    suf = R.choice("ABCD")
+    return pre + n + suf if R.random() < 0.5 else f"{pre} {n[:2]} {n[2:4]} {n[4:]} {suf}"
+
+
+def ssn_plain(valid=True):
+    a = R.choice([R.randint(1, 665), R.randint(667, 899)]) if valid else R.choice([0, 666, R.randint(900, 999)])
+    return f"{a:03d}{R.randint(1, 99):02d}{R.randint(1, 9999):04d}"
+
+
+def spaced4(n):
+    return " ".join(n[i:i + 4] for i in range(0, len(n), 4))
+
+
+NATIONAL = {
+    "us_ssn": (lambda v=True: ssn_plain(v), ["SSN: {v}", "ssn={v}", "Social Security Number {v}"]),
+    "uk_nino": (nino, ["NI number {v}", "National Insurance: {v}", "employee {v} payroll"]),
+    "in_aadhaar": (lambda v=True: spaced4(aadhaar(v)), ["Aadhaar {v}", "KYC doc: {v} verified", "uid {v}"]),
+    "de_tax_id": (lambda v=True: steuer_id(v), ["Steuer-IdNr: {v}", "steuerliche Identifikationsnummer {v}", "TIN {v}"]),
+    "es_dni": (dni, ["DNI {v}", "NIE/DNI: {v}", "documento {v} verificado"]),
+    "nl_bsn": (bsn, ["BSN {v}", "burgerservicenummer: {v}", "BSN-nummer {v}"]),
+}
+NATIONAL_DOCS = [
+    lambda line: ("email", ["Hi HR,", "", f"for the onboarding: {line}", "", "Regards,", "Sven"]),
+    lambda line: ("json", ["{", '  "employee": "E-1042",', f'  "note": "{line}"', "}"]),
+    lambda line: ("chat", ["[11:20] maria: what do you need from me?", f"[11:21] ken: {line}", "[11:21] maria: sent"]),
+]
+for kind, (gen, labels) in NATIONAL.items():
+    for i in range(12):
+        v = gen(True)
+        line = labels[i % len(labels)].format(v=v)
+        fmt, lines = NATIONAL_DOCS[i % len(NATIONAL_DOCS)](line)
+        doc("national_id", fmt, lines, planted=[(kind, v)], form="national_id")
+    for i in range(8):
+        v = gen(False)
+        line = labels[i % len(labels)].format(v=v)
+        fmt, lines = NATIONAL_DOCS[i % len(NATIONAL_DOCS)](line)
+        doc("decoy:national_id_failing_check", fmt, lines, decoys=[(kind + "_failing_check", v)])
+
+
+# Tool results with environment dumps: several secrets among ordinary variables.
+for i in range(16):
+    gh, aws_id, aws_sec, pw = g_github(), g_aws_id(), g_aws_secret(), g_password()
+    sha, uid = rs(HEX, 40), uuid4() if "uuid4" in globals() else rs(HEX, 32)
+    lines = ["$ env | sort", "HOME=/home/runner", f"HOSTNAME=ci-{rs(HEX, 12)}", "LANG=C.UTF-8",
+             f"GITHUB_SHA={sha}", f"GITHUB_TOKEN={gh}", f"AWS_ACCESS_KEY_ID={aws_id}",
+             f"AWS_SECRET_ACCESS_KEY={aws_sec}", f"DB_PASSWORD={pw}", f"RUN_ID={uid}",
+             "PATH=/usr/local/bin:/usr/bin:/bin", "SHLVL=1"]
+    doc("env_dump", "env", lines,
+        planted=[("github_token", gh), ("aws_access_key_id", aws_id), ("aws_secret_access_key", aws_sec),
+                 ("secret_assignment", pw)],
+        decoys=[("git_sha", sha), ("uuid", uid)], form="env_dump")
+
+
+# Decoys of the new forms: documentation examples and look-alikes that must stay readable.
+JWT_IO = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
+          ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+DOC_EXAMPLES = [
+    ("aws_doc_example", "AKIAIOSFODNN7EXAMPLE", lambda v: ("code", ["# from the AWS docs:", f"export AWS_ACCESS_KEY_ID={v}"])),
+    ("aws_doc_example", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", lambda v: ("env", ["[default]", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", f"aws_secret_access_key = {v}"])),
+    ("jwt_io_example", JWT_IO, lambda v: ("code", ["# try it:", f"curl -H 'Authorization: Bearer {v}' http://localhost:8080/me"])),
+    ("jwt_io_example", JWT_IO, lambda v: ("json", ["{", f'  "example_token": "{v}"', "}"])),
+]
+for i in range(24):
+    kind, v, ctx = DOC_EXAMPLES[i % len(DOC_EXAMPLES)]
+    fmt, lines = ctx(v)
+    doc("decoy:" + kind, fmt, lines, decoys=[(kind, v)])
+
+PHONE_LIKE = [
+    lambda: f"{R.randint(1, 28):02d}.{R.randint(1, 12):02d}.2026 {R.randint(10, 23)}:{R.randint(10, 59)}",
+    lambda: f"v0.{R.randint(10, 99)}.{rs(string.digits, 8)}",
+    lambda: f"took 0.{rs(string.digits, 10)} s",
+    lambda: f"ORD-2026-{rs(string.digits, 8)}",
+    lambda: "0x" + rs(HEX, 12),
+]
+for i in range(20):
+    v = PHONE_LIKE[i % len(PHONE_LIKE)]()
+    doc("decoy:phone_like", "log", [filler_log(), f"batch finished {v} rows=120", filler_log()], decoys=[("phone_like", v)])
+
+for i in range(20):
+    k = i % 4
+    if k == 0:
+        v = "q=" + pct("how to reset password") + "&page=2"
+        doc("decoy:urlencoded_plain", "log", [filler_log(), f"GET /search?{v} 200", filler_log()], decoys=[("urlencoded_plain", v)])
+    elif k == 1:
+        v = rs(HEX, 40)
+        doc("decoy:hex_at_line_end", "log", [f"2026-11-25T10:00:00Z INFO deployed build request_id={v}", filler_log()],
+            decoys=[("git_sha", v)])
+    elif k == 2:
+        v = uuid4()
+        doc("decoy:glued_id", "json", ["{", f'  "session": "sess-{v}",', f'  "correlation_id": "tool_{rs(HEX, 16)}"', "}"],
+            decoys=[("uuid", v)])
+    else:
+        v = card(R.choice(["4", "51"]), 16)
+        v = v[:-1] + str((int(v[-1]) + 3) % 10)
+        doc("decoy:order_number", "chat", ["[16:40] ada: refund order", f"[16:41] wei: order no. {v} refunded"], decoys=[("luhn_invalid_order", v)])
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus.jsonl")
 with open(out, "w") as f:

@@ -5,9 +5,11 @@
     clippy::indexing_slicing
 )]
 //! The planted-secret corpus (tests/redaction/corpus.jsonl, made by generate.py there): every
-//! document goes through the redaction engine; a planted value counts as found when it no
-//! longer appears anywhere in the output, a decoy as kept when it still appears verbatim.
-//! Prints recall and decoy-keep per family and asserts floors measured on this corpus.
+//! document goes through the redaction engine; a planted value counts as found when none of
+//! its parts (the pieces it is written in: one, or several where a wrapper split it or it has
+//! words) is left in the output, nor the first or last 12 characters of a part of 24 or more
+//! (a value cut short by the redaction); a decoy counts as kept when it is still verbatim.
+//! Prints recall per family and per form, decoy-keep per family, and asserts the floors.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +20,33 @@ use warden_core::redact::{RedactionStats, Redactor};
 struct Value {
     kind: String,
     value: String,
+    #[serde(default)]
+    form: Option<String>,
+    #[serde(default)]
+    parts: Vec<String>,
+}
+
+impl Value {
+    fn parts(&self) -> Vec<&str> {
+        if self.parts.is_empty() {
+            vec![self.value.as_str()]
+        } else {
+            self.parts.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Whether any of the value is left in `out` (see the module comment).
+    fn leaked(&self, out: &str) -> bool {
+        self.parts().iter().any(|p| {
+            out.contains(p)
+                || (p.chars().count() >= 24 && {
+                    let chars: Vec<char> = p.chars().collect();
+                    let head: String = chars[..12].iter().collect();
+                    let tail: String = chars[chars.len() - 12..].iter().collect();
+                    out.contains(&head) || out.contains(&tail)
+                })
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -70,6 +99,7 @@ fn planted_corpus_recall_and_decoy_keep() {
     let r = Redactor::new(b"corpus test key, 32 bytes long!!").unwrap();
     let docs = corpus();
     let mut recall: BTreeMap<String, Score> = BTreeMap::new();
+    let mut by_form: BTreeMap<String, Score> = BTreeMap::new();
     let mut keep: BTreeMap<String, Score> = BTreeMap::new();
     let mut misses = Vec::new();
     let (mut json_checked, mut json_missed) = (0usize, 0usize);
@@ -77,12 +107,18 @@ fn planted_corpus_recall_and_decoy_keep() {
         let mut stats = RedactionStats::default();
         let out = r.redact_text(&d.text, &mut stats);
         for p in &d.planted {
-            let s = recall.entry(p.kind.clone()).or_default();
-            s.total += 1;
-            if out.contains(&p.value) {
+            let leaked = p.leaked(&out);
+            for s in [
+                recall.entry(p.kind.clone()).or_default(),
+                by_form
+                    .entry(p.form.clone().unwrap_or_else(|| "plain".into()))
+                    .or_default(),
+            ] {
+                s.total += 1;
+                s.hit += usize::from(!leaked);
+            }
+            if leaked {
                 misses.push(format!("MISSED {} {}: {}", d.id, p.kind, out.trim()));
-            } else {
-                s.hit += 1;
             }
         }
         for k in &d.decoys {
@@ -105,10 +141,12 @@ fn planted_corpus_recall_and_decoy_keep() {
                 r.redact_json(&mut v, &mut stats);
                 let text = v.to_string();
                 for p in &d.planted {
-                    let escaped = serde_json::to_string(&p.value).unwrap();
-                    let bare = escaped.trim_matches('"');
                     json_checked += 1;
-                    if text.contains(bare) {
+                    let left = p.parts().iter().any(|part| {
+                        let escaped = serde_json::to_string(part).unwrap();
+                        text.contains(escaped.trim_matches('"'))
+                    });
+                    if left {
                         misses.push(format!("JSON WALK MISSED {} {}: {text}", d.id, p.kind));
                         json_missed += 1;
                     }
@@ -128,19 +166,20 @@ fn planted_corpus_recall_and_decoy_keep() {
         json_checked - json_missed
     );
     let rec = report("recall (planted value gone from the output)", &recall);
+    report("recall by form", &by_form);
     let kept = report("decoy-keep (decoy still verbatim in the output)", &keep);
     assert!(planted >= 300 && families >= 20);
     assert!(
         json_checked > 50 && json_missed * 50 <= json_checked,
         "JSON walk missed {json_missed}"
     );
-    // Floors: what this engine measures on this corpus, rounded down.
-    assert!(rec >= 0.98, "recall {rec}");
-    assert!(kept >= 0.97, "decoy-keep {kept}");
-    for (family, s) in &recall {
+    // The targets of issue 15.
+    assert!(rec >= 0.99, "recall {rec}");
+    assert!(kept >= 0.98, "decoy-keep {kept}");
+    for (family, s) in recall.iter().chain(&by_form) {
         assert!(
-            s.hit as f64 / s.total as f64 >= 0.8,
-            "recall of {family} below 0.8"
+            s.hit as f64 / s.total as f64 >= 0.9,
+            "recall of {family} below 0.9"
         );
     }
 }

@@ -110,13 +110,19 @@ async fn no_planted_value_reaches_the_sqlite_file() {
         planted.extend(d.planted.iter().cloned());
         // An allowed call with the document as its arguments, then its output (or error).
         // The subject is the line holding the value, when it fits the card's 200 characters
-        // (not for private keys: one line of a key's body, alone, is any base64).
+        // (not where what makes it a secret is on another line: one line of a key's body, a
+        // wrapped token's tail, a Secret's `data` value or an SMTP `334` reply without the
+        // lines before it, a `-p` under a `docker login \` — alone, each is any string).
         let line = d
             .text
             .lines()
             .find(|l| d.planted.iter().any(|p| l.contains(p.as_str())))
             .unwrap_or_default();
-        let subject = if line.len() <= 190 && d.family != "private_key" {
+        let context_elsewhere = matches!(
+            d.family.as_str(),
+            "private_key" | "wrapped" | "base64" | "shell"
+        );
+        let subject = if line.len() <= 190 && !context_elsewhere {
             format!("re: {line}")
         } else {
             format!("re: ticket {i}")

@@ -9,11 +9,21 @@
 //!    country code before two digits) for the personal-data rules that have no keyword:
 //!    phone numbers, card numbers, US SSNs, IBANs.
 //! 2. Overlapping windows of one rule are merged and the rule's regex runs on each window
-//!    once; its validator (Luhn, ISO 7064 mod-97, Shannon entropy, placeholders, token
-//!    boundaries) accepts or rejects each match.
-//! 3. Where accepted matches overlap, the more specific rule wins.
+//!    once; its validator (Luhn, ISO 7064 mod-97, Verhoeff, national check digits, Shannon
+//!    entropy, placeholders, documentation examples, token boundaries) accepts or rejects each
+//!    match.
+//! 3. Values in transformed forms are scanned again one level down: URL-encoded stretches
+//!    decoded (`%40`, `%2F`), lines a wrapper split joined again (a token wrapped at 64 or 76
+//!    columns, a shell `\` continuation), and base64 values decoded where the context says
+//!    they hold credentials (a Kubernetes Secret's `data`; `Basic`, SMTP `AUTH PLAIN` and
+//!    Docker's `"auth"` are decoded by their validators). What is found maps back to the
+//!    original bytes. This is bounded: [`MAX_DECODE_DEPTH`] levels, [`MAX_DECODED_VALUE`]
+//!    bytes per base64 value, four times the input in all; a base64 value past a bound is
+//!    redacted whole, never decoded.
+//! 4. Where accepted matches overlap, the more specific rule wins.
 //!
-//! Clean text therefore costs one automaton scan and one digit scan. A match becomes
+//! Clean text therefore costs one automaton scan, one digit scan and a scan for `%` and line
+//! ends. A match becomes
 //! `[REDACTED:<kind>:<hmac8>]`, where `hmac8` is the first 8 hex digits of
 //! HMAC-SHA256(key, value) (RFC 2104): the same value gives the same token under one key, so
 //! records can be correlated, and the value cannot be recovered or confirmed without the key.
@@ -46,6 +56,9 @@ use engine::{engine, Engine};
 
 /// The kind given to values redacted because of their JSON member name.
 pub const SECRET_FIELD_KIND: &str = "secret_field";
+
+/// The kind given to base64 values whose decoded text holds something redacted.
+pub const ENCODED_SECRET_KIND: &str = "encoded_secret";
 
 /// The marker prefix of a redacted value.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
@@ -97,6 +110,15 @@ pub fn rule_patterns() -> Vec<&'static str> {
 
 /// Most scans of one text by [`Redactor::redact_text`].
 pub const MAX_PASSES: usize = 8;
+
+/// Decode-and-rescan nests at most this deep (the text itself is level 0): a base64 value
+/// inside a decoded value inside … is decoded this many times, no more; a value that would
+/// need one more level is redacted whole.
+pub const MAX_DECODE_DEPTH: usize = 4;
+
+/// Largest base64 value decoded (encoded bytes); a larger one in a decoding context is
+/// redacted whole.
+pub const MAX_DECODED_VALUE: usize = 16 * 1024;
 
 /// Why the redaction engine could not start.
 #[derive(Debug, Clone, thiserror::Error)]

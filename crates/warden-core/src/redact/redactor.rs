@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use super::engine::{engine, Engine};
 use super::{is_marker, is_secret_field, RedactError, RedactionStats, Withholding};
-use super::{MARKER_PREFIX, MAX_PASSES, SECRET_FIELD_KIND};
+use super::{ENCODED_SECRET_KIND, MARKER_PREFIX, MAX_PASSES, SECRET_FIELD_KIND};
 use crate::ledger::LedgerEvent;
 
 /// Redacts text and JSON with a keyed HMAC for correlation. Cheap to clone.
@@ -176,12 +176,33 @@ impl Redactor {
                 for (k, v) in map.iter_mut() {
                     if is_secret_field(k) {
                         self.redact_field(v, stats);
+                    } else if matches!(k.as_str(), "data" | "binaryData") && v.is_object() {
+                        self.redact_encoded_members(v, stats);
                     } else {
                         self.redact_json(v, stats);
                     }
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// A Kubernetes Secret's `data`: each base64 value decoded and scanned with its key, as
+    /// in text (the walk sees each string alone, without the key that gives it context).
+    fn redact_encoded_members(&self, value: &mut Value, stats: &mut RedactionStats) {
+        let Value::Object(map) = value else {
+            return self.redact_json(value, stats);
+        };
+        for (k, v) in map.iter_mut() {
+            match v {
+                Value::String(s) if self.engine.decodes_to_secret(k, s) => {
+                    let mut out = String::with_capacity(40);
+                    self.marker(&mut out, ENCODED_SECRET_KIND, s.as_bytes());
+                    stats.add(ENCODED_SECRET_KIND);
+                    *s = out;
+                }
+                _ => self.redact_json(v, stats),
+            }
         }
     }
 

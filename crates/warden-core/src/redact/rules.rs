@@ -36,6 +36,46 @@ pub(crate) enum Check {
     Iban,
     /// US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000.
     Ssn,
+    /// A quoted value after a secret label: the whole quoted string (spaces included, up to
+    /// the closing quote at the same escape level: `"…"`, `\"…\"`, `\\\"…\\\"`).
+    QuotedAssignment,
+    /// A password given to a command line (`-p'…'`, `--password …`, `-u id:secret`).
+    CommandLine,
+    /// SMTP `AUTH PLAIN` (RFC 4616): base64 of `[authzid] NUL authcid NUL passwd`.
+    SmtpPlain,
+    /// A base64 value (a Kubernetes Secret's `data`): decoded and scanned again, with its key
+    /// as context; redacted when the decoded text holds something the engine redacts.
+    Decode,
+    /// A password or credential URL-encoded in a query string (`?auth=…`).
+    QueryToken,
+    /// A phone number in national form (`020 7946 0958`) or international with `00`.
+    NationalPhone,
+    /// US SSN without separators, after its label.
+    SsnLabelled,
+    /// UK National Insurance number: prefix letters allowed by HMRC, suffix A–D.
+    Nino,
+    /// Indian Aadhaar: 12 digits, first 2–9, Verhoeff check digit.
+    Aadhaar,
+    /// German tax id (Steuer-IdNr): 11 digits, ISO 7064 MOD 11,10 check digit, one digit
+    /// repeated in the first ten.
+    SteuerId,
+    /// Spanish DNI (8 digits) or NIE (X/Y/Z and 7 digits) with its check letter (mod 23).
+    DniNie,
+    /// Dutch BSN: 9 digits passing the 11-test.
+    Bsn,
+}
+
+/// What may touch a match on either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Anything.
+    Free,
+    /// Not inside a longer token: no `[A-Za-z0-9_+/-]` on either side.
+    Token,
+    /// A token with a distinctive prefix (`ghp_`, `AKIA`): it may be glued to other text with
+    /// `-`, `_` or `.` (`sess-ghp_…`, `tool_ghp_…`, `x-AKIA…`), never to a letter, digit, `+`
+    /// or `/` (it would be part of a longer token, e.g. base64).
+    Glued,
 }
 
 /// How a rule is triggered.
@@ -47,9 +87,10 @@ pub(crate) enum Trigger {
         words: &'static [&'static str],
         fold: bool,
     },
-    /// A run of digits (see `Engine::digit_windows`).
-    Digits,
-    /// Two upper-case letters then two digits (an IBAN's country and check digits).
+    /// A run of at least this many digits (see `Engine::digit_windows`).
+    Digits(usize),
+    /// Two upper-case letters then two digits (an IBAN's country and check digits, a UK
+    /// NINO's prefix), glued or with one space between.
     CountryDigits,
 }
 
@@ -65,8 +106,8 @@ pub(crate) struct RuleDef {
     /// Bytes before the trigger's start and after its end that the regex sees.
     pub back: usize,
     pub fwd: usize,
-    /// The redacted part must not sit inside a longer token (`[A-Za-z0-9_+/-]` on both sides).
-    pub bounded: bool,
+    /// What may touch the redacted part on either side.
+    pub bound: Bound,
     pub check: Check,
     /// Where matches overlap, the higher priority wins (specific formats over generic ones,
     /// secrets over personal data).
@@ -87,10 +128,11 @@ const HEADER: u8 = 12;
 const GENERIC: u8 = 8;
 const PERSONAL: u8 = 5;
 
-/// An assignment operator between a key and its value, with optional quotes.
+/// An assignment operator between a key and its value, with optional quotes, themselves
+/// optionally escaped once or more (`\"password\": \"…\"` inside a JSON string).
 macro_rules! assign {
     () => {
-        r#"["']?\s*(?:=|:|:=|=>|->)\s*["']?"#
+        r#"(?:\\*["'])?\s*(?:=|:|:=|=>|->)\s*(?:\\*["'])?"#
     };
 }
 
@@ -102,7 +144,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"\[REDACTED:[a-z0-9_]{1,40}:[0-9a-f]{8}\]",
         back: 0,
         fwd: 64,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Plain,
         priority: 255,
     },
@@ -113,7 +155,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z2-7]{16}",
         back: 0,
         fwd: 24,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -132,7 +174,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         ),
         back: 0,
         fwd: 160,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Token {
             min_len: 40,
             bits: 3.5,
@@ -147,7 +189,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?P<s>[A-Za-z0-9/+]{40})",
         back: 0,
         fwd: 400,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Token {
             min_len: 40,
             bits: 4.0,
@@ -161,7 +203,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"AIza[0-9A-Za-z_-]{35}",
         back: 0,
         fwd: 48,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -173,7 +215,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----(?s:.)*?-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----",
         back: 0,
         fwd: 24 * 1024,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Plain,
         priority: SPECIFIC + 1,
     },
@@ -184,7 +226,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*",
         back: 0,
         fwd: 24 * 1024,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -194,7 +236,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?i)(?:account|sharedaccess)key\s*=\s*(?P<s>[A-Za-z0-9+/]{40,}={0,2})",
         back: 0,
         fwd: 140,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Token {
             min_len: 40,
             bits: 4.0,
@@ -209,7 +251,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}",
         back: 4,
         fwd: 40,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -219,7 +261,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"sig=(?P<s>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})",
         back: 0,
         fwd: 130,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Token {
             min_len: 40,
             bits: 3.5,
@@ -234,7 +276,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"gh[pousr]_[A-Za-z0-9]{36,}",
         back: 0,
         fwd: 256,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -244,7 +286,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}",
         back: 0,
         fwd: 96,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -256,7 +298,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"gl(?:pat|dt|ptt|rt|oas|cbt|soat|ft)-[0-9A-Za-z_-]{20,}",
         back: 0,
         fwd: 96,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -266,7 +308,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"ATBB[A-Za-z0-9_=.-]{32,}",
         back: 0,
         fwd: 72,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -279,7 +321,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?:xoxe\.xox[bp]|xox[baprse])-[0-9A-Za-z-]{10,}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[a-f0-9]{32,}",
         back: 0,
         fwd: 260,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -289,7 +331,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,}",
         back: 8,
         fwd: 220,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -299,7 +341,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{15,20}/[A-Za-z0-9_-]{60,70}",
         back: 20,
         fwd: 130,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -309,7 +351,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?P<s>[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40})",
         back: 0,
         fwd: 200,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Plain,
         priority: CONTEXT,
     },
@@ -320,7 +362,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?:^|[^A-Za-z0-9_-]|bot)(?P<s>[0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?:$|[^A-Za-z0-9_-])",
         back: 14,
         fwd: 40,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -331,7 +373,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}|whsec_[A-Za-z0-9+/=]{32,}",
         back: 0,
         fwd: 256,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -341,7 +383,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"sq0atp-[0-9A-Za-z_-]{22}|sq0csp-[0-9A-Za-z_-]{43}|EAAA[A-Za-z0-9_-]{60}",
         back: 0,
         fwd: 70,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -351,7 +393,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}",
         back: 0,
         fwd: 96,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -365,7 +407,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         ),
         back: 0,
         fwd: 160,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Token {
             min_len: 40,
             bits: 3.5,
@@ -380,7 +422,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"SK[0-9a-f]{32}",
         back: 0,
         fwd: 34,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -394,7 +436,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         ),
         back: 0,
         fwd: 120,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Plain,
         priority: CONTEXT,
     },
@@ -404,7 +446,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
         back: 0,
         fwd: 72,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -414,7 +456,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"key-[0-9a-f]{32}",
         back: 0,
         fwd: 36,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -424,7 +466,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?P<s>[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8})",
         back: 0,
         fwd: 160,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Plain,
         priority: CONTEXT,
     },
@@ -434,7 +476,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
         back: 0,
         fwd: 40,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -445,7 +487,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-[A-Za-z0-9]{48}",
         back: 0,
         fwd: 260,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -455,7 +497,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{80,}",
         back: 0,
         fwd: 140,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC + 1,
     },
@@ -465,7 +507,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?:hf|api_org)_[A-Za-z0-9]{34}",
         back: 0,
         fwd: 44,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Token {
             min_len: 34,
             bits: 3.5,
@@ -483,7 +525,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         ),
         back: 0,
         fwd: 120,
-        bounded: true,
+        bound: Bound::Token,
         check: Check::Token {
             min_len: 40,
             bits: 4.0,
@@ -498,7 +540,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"npm_[A-Za-z0-9]{36}",
         back: 0,
         fwd: 40,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Token {
             min_len: 36,
             bits: 3.5,
@@ -512,7 +554,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}",
         back: 0,
         fwd: 320,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -522,7 +564,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,}",
         back: 0,
         fwd: 76,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -533,7 +575,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
         back: 0,
         fwd: 8 * 1024,
-        bounded: true,
+        bound: Bound::Glued,
         check: Check::Plain,
         priority: SPECIFIC,
     },
@@ -543,7 +585,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r#"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/?#@"'<>\[\]]+:(?P<s>[^\s@/"'<>]+)@[A-Za-z0-9\[]"#,
         back: 24,
         fwd: 600,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::UriPassword,
         priority: CONTEXT,
     },
@@ -557,7 +599,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         ),
         back: 0,
         fwd: 4200,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Token {
             min_len: 8,
             bits: 2.5,
@@ -571,7 +613,7 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?i)bearer\s+(?P<s>[A-Za-z0-9._~+/-]{12,}=*)",
         back: 0,
         fwd: 4200,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Token {
             min_len: 12,
             bits: 3.0,
@@ -585,30 +627,13 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"(?i)basic\s+(?P<s>[A-Za-z0-9+/]{6,}={0,2})",
         back: 0,
         fwd: 1100,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::BasicAuth,
         priority: HEADER,
     },
     RuleDef {
         kind: "secret_assignment",
-        trigger: kw_fold(&[
-            "password",
-            "passwd",
-            "pwd",
-            "secret",
-            "token",
-            "api_key",
-            "apikey",
-            "api-key",
-            "apiKey",
-            "access_key",
-            "accessKey",
-            "auth_key",
-            "private_key",
-            "privateKey",
-            "credential",
-            "passphrase",
-        ]),
+        trigger: kw_fold(SECRET_WORDS),
         pattern: concat!(
             r"(?i)[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?|passphrase)[a-z0-9_.-]*",
             assign!(),
@@ -616,8 +641,164 @@ pub(crate) const RULES: &[RuleDef] = &[
         ),
         back: 40,
         fwd: 400,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Assignment,
+        priority: GENERIC,
+    },
+    RuleDef {
+        // The same labels with a quoted value: the whole quoted string, spaces included
+        // (`PGPASSWORD='my pass phrase'`, `\"password\": \"…\"`).
+        kind: "secret_assignment",
+        trigger: kw_fold(SECRET_WORDS),
+        pattern: concat!(
+            r"(?i)[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?|passphrase)[a-z0-9_.-]*",
+            r#"(?:\\*["'])?\s*(?:=|:|:=|=>|->)\s*\$?\\*["'](?P<s>[^"'\\\r\n]{1,256})"#
+        ),
+        back: 40,
+        fwd: 700,
+        bound: Bound::Free,
+        check: Check::QuotedAssignment,
+        priority: GENERIC + 1,
+    },
+    // ---- command lines
+    RuleDef {
+        // MySQL and MariaDB take the password glued to `-p` (`-p` alone prompts for it).
+        kind: "cli_password",
+        trigger: kw(&["mysql", "mariadb"]),
+        pattern: r#"(?:mysql(?:dump|admin|sh|import|binlog)?|mariadb(?:-dump|-admin)?)\b(?:[^\n|;&\\]|\\\r?\n|\\[^\n]){0,200}?\s-p(?P<s>'[^'\r\n]{1,256}'|"[^"\r\n]{1,256}"|[^\s'"|;&]{1,256})"#,
+        back: 0,
+        fwd: 500,
+        bound: Bound::Free,
+        check: Check::CommandLine,
+        priority: CONTEXT,
+    },
+    RuleDef {
+        // `sshpass -p …`, `docker login -p …`, `redis-cli -a …`.
+        kind: "cli_password",
+        trigger: kw(&["sshpass", "login", "redis-cli"]),
+        pattern: r#"(?:sshpass|(?:docker|podman|buildah|skopeo|nerdctl|oras|helm registry) login|redis-cli)\b(?:[^\n|;&\\]|\\\r?\n|\\[^\n]){0,200}?\s(?:-p|-a|--pass(?:word)?)(?:[ \t]+|=)(?P<s>'[^'\r\n]{1,256}'|"[^"\r\n]{1,256}"|[^\s'"|;&]{1,256})"#,
+        back: 24,
+        fwd: 500,
+        bound: Bound::Free,
+        check: Check::CommandLine,
+        priority: CONTEXT,
+    },
+    RuleDef {
+        // `--password value`, `--db-password 'a b'`, `--api-token=…` (the `=` form is also an
+        // assignment; this one takes the space form and quoted values).
+        kind: "cli_password",
+        trigger: kw(&[
+            "-password",
+            "-passwd",
+            "-passphrase",
+            "-secret",
+            "-token",
+            "-api-key",
+            "-apikey",
+        ]),
+        pattern: r#"--[a-z0-9-]{0,30}(?:password|passwd|passphrase|secret|token|api-key|apikey)(?:[ \t]+|=|[ \t]*\\\r?\n[ \t]*)(?P<s>'[^'\r\n]{1,256}'|"[^"\r\n]{1,256}"|[^\s'"|;&\\]{1,256})"#,
+        back: 34,
+        fwd: 320,
+        bound: Bound::Free,
+        check: Check::CommandLine,
+        priority: CONTEXT,
+    },
+    RuleDef {
+        // `curl -u 'id:secret'`, `--user id:secret`, `http --auth id:secret`: the part after
+        // the colon.
+        kind: "cli_password",
+        trigger: kw(&["-u ", "-u\t", "-u'", "-u\"", "--user", "--auth"]),
+        pattern: r#"(?:\s-u|--user|--auth)(?:[ \t]+|=)?['"][^\s:'"]{1,128}:(?P<s>[^'"\r\n]{1,256})['"]"#,
+        back: 1,
+        fwd: 420,
+        bound: Bound::Free,
+        check: Check::CommandLine,
+        priority: CONTEXT,
+    },
+    RuleDef {
+        kind: "cli_password",
+        trigger: kw(&["-u ", "-u\t", "-u'", "-u\"", "--user", "--auth"]),
+        pattern: r#"(?:\s-u|--user|--auth)(?:[ \t]+|=)?[^\s:'"]{1,128}:(?P<s>[^\s'"]{1,256})"#,
+        back: 1,
+        fwd: 420,
+        bound: Bound::Free,
+        check: Check::CommandLine,
+        priority: CONTEXT,
+    },
+    // ---- base64-wrapped credentials
+    RuleDef {
+        // SMTP `AUTH PLAIN <base64>` (RFC 4954, RFC 4616), also with the credentials on the
+        // line after the server's `334`.
+        kind: "smtp_auth",
+        trigger: kw_fold(&["auth plain"]),
+        pattern: r"(?i)auth\s+plain\s+(?:(?:[sc]:\s*)?334[^\r\n]*\r?\n\s*(?:c:\s*)?)?(?P<s>[A-Za-z0-9+/]{4,}={0,2})",
+        back: 0,
+        fwd: 1100,
+        bound: Bound::Free,
+        check: Check::SmtpPlain,
+        priority: HEADER,
+    },
+    RuleDef {
+        // SMTP `AUTH LOGIN`: the line after the server's `334 UGFzc3dvcmQ6` ("Password:").
+        kind: "smtp_auth",
+        trigger: kw(&["UGFzc3dvcmQ6"]),
+        pattern: r"UGFzc3dvcmQ6[^\r\n]*\r?\n\s*(?:[Cc]:\s*)?(?P<s>[A-Za-z0-9+/]{2,}={0,2})",
+        back: 0,
+        fwd: 1100,
+        bound: Bound::Free,
+        check: Check::Plain,
+        priority: HEADER,
+    },
+    RuleDef {
+        // A Docker config's `"auth": "<base64 of user:password>"` (also escaped in JSON text).
+        kind: "basic_auth",
+        trigger: kw(&["auth\"", "auth\\\""]),
+        pattern: r#"auth\\*"\s*:\s*\\*"(?P<s>[A-Za-z0-9+/]{4,}={0,2})\\*""#,
+        back: 0,
+        fwd: 1100,
+        bound: Bound::Free,
+        check: Check::BasicAuth,
+        priority: HEADER,
+    },
+    RuleDef {
+        // A Kubernetes Secret's `data:` in YAML: each value decoded and scanned again.
+        kind: "encoded_secret",
+        trigger: kw(&["data:"]),
+        pattern: r#"(?m)^[ \t]+["']?(?P<k>[A-Za-z0-9._-]{1,253})["']?:[ \t]+["']?(?P<s>[A-Za-z0-9+/]{4,}={0,2})["']?[ \t]*\r?$"#,
+        back: 0,
+        fwd: super::MAX_DECODED_VALUE + 512,
+        bound: Bound::Free,
+        check: Check::Decode,
+        priority: CONTEXT,
+    },
+    RuleDef {
+        // The same in JSON (`kubectl get secret -o json`), also escaped inside a JSON string.
+        kind: "encoded_secret",
+        trigger: kw(&["\"data\"", "data\\\""]),
+        pattern: r#"\\*"(?P<k>[A-Za-z0-9._-]{1,253})\\*"\s*:\s*\\*"(?P<s>[A-Za-z0-9+/]{4,}={0,2})\\*""#,
+        back: 0,
+        fwd: super::MAX_DECODED_VALUE + 512,
+        bound: Bound::Free,
+        check: Check::Decode,
+        priority: CONTEXT,
+    },
+    RuleDef {
+        // Credentials in a query string under short names (`?auth=…`, `&pass=…`).
+        kind: "query_secret",
+        trigger: kw(&[
+            "auth=",
+            "pass=",
+            "pw=",
+            "key=",
+            "sig=",
+            "code=",
+            "signature=",
+        ]),
+        pattern: r"[?&;](?:auth|pass|pw|key|sig|code|signature)=(?P<s>[A-Za-z0-9._~%+/-]{6,512})",
+        back: 10,
+        fwd: 520,
+        bound: Bound::Free,
+        check: Check::QueryToken,
         priority: GENERIC,
     },
     // ---- personal data
@@ -627,37 +808,37 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}",
         back: 64,
         fwd: 260,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Email,
         priority: PERSONAL,
     },
     RuleDef {
         kind: "phone",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(8),
         pattern: r"\+[1-9](?:[ .()-]{0,2}[0-9]){7,14}|(?:\+?1[ .-]?)?(?:\([2-9][0-9]{2}\)|[2-9][0-9]{2})[ .-]?[2-9][0-9]{2}[ .-][0-9]{4}",
         back: 8,
         fwd: 0,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Phone,
         priority: PERSONAL,
     },
     RuleDef {
         kind: "card_number",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(8),
         pattern: r"[0-9](?:[ -]?[0-9]){12,18}",
         back: 0,
         fwd: 0,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Card,
         priority: PERSONAL + 1,
     },
     RuleDef {
         kind: "us_ssn",
-        trigger: Trigger::Digits,
+        trigger: Trigger::Digits(8),
         pattern: r"[0-9]{3}-[0-9]{2}-[0-9]{4}",
         back: 0,
         fwd: 0,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Ssn,
         priority: PERSONAL + 1,
     },
@@ -667,10 +848,105 @@ pub(crate) const RULES: &[RuleDef] = &[
         pattern: r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?",
         back: 0,
         fwd: 48,
-        bounded: false,
+        bound: Bound::Free,
         check: Check::Iban,
         priority: PERSONAL + 2,
     },
+    RuleDef {
+        // National form with a trunk `0` (`020 7946 0958`, `030/12345678`, `06-12345678`) and
+        // international with `00` (`0044 20 7946 0958`).
+        kind: "phone",
+        trigger: Trigger::Digits(9),
+        pattern: r"00[1-9](?:[ .()/-]{0,2}[0-9]){8,14}|(?:\(0[1-9][0-9]{0,4}\)|0[1-9][0-9]{0,4})(?:[ ./-]{0,2}[0-9]{2,8}){1,5}",
+        back: 2,
+        fwd: 0,
+        bound: Bound::Free,
+        check: Check::NationalPhone,
+        priority: PERSONAL,
+    },
+    RuleDef {
+        // A US SSN without dashes (or with spaces), after its label.
+        kind: "us_ssn",
+        trigger: kw_fold(&["ssn", "social security", "Social Security"]),
+        pattern: r#"(?i)(?:ssn|social security)(?:\s*(?:number|no\.?|#))?[\s:=#"'\\]{0,8}(?P<s>[0-9]{3}[ -]?[0-9]{2}[ -]?[0-9]{4})"#,
+        back: 0,
+        fwd: 64,
+        bound: Bound::Free,
+        check: Check::SsnLabelled,
+        priority: PERSONAL + 1,
+    },
+    RuleDef {
+        kind: "uk_nino",
+        trigger: Trigger::CountryDigits,
+        pattern: r"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
+        back: 0,
+        fwd: 16,
+        bound: Bound::Free,
+        check: Check::Nino,
+        priority: PERSONAL + 2,
+    },
+    RuleDef {
+        kind: "in_aadhaar",
+        trigger: Trigger::Digits(12),
+        pattern: r"[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}",
+        back: 0,
+        fwd: 0,
+        bound: Bound::Free,
+        check: Check::Aadhaar,
+        priority: PERSONAL + 1,
+    },
+    RuleDef {
+        kind: "de_tax_id",
+        trigger: Trigger::Digits(11),
+        pattern: r"[1-9][0-9](?: ?[0-9]{3}){3}",
+        back: 0,
+        fwd: 0,
+        bound: Bound::Free,
+        check: Check::SteuerId,
+        priority: PERSONAL + 1,
+    },
+    RuleDef {
+        // DNI: 8 digits and a letter; NIE: X, Y or Z, 7 digits and a letter.
+        kind: "es_dni",
+        trigger: Trigger::Digits(7),
+        pattern: r"[XYZ]-?[0-9]{7}-?[A-Z]|[0-9]{8}-?[A-Z]",
+        back: 2,
+        fwd: 2,
+        bound: Bound::Free,
+        check: Check::DniNie,
+        priority: PERSONAL + 2,
+    },
+    RuleDef {
+        // A BSN is any 9 digits to the eye: only after its label.
+        kind: "nl_bsn",
+        trigger: kw_fold(&["bsn", "burgerservicenummer", "sofinummer", "sofi-nummer"]),
+        pattern: r"(?i)(?:bsn|burgerservicenummer|sofi-?nummer)[^0-9\r\n]{0,24}(?P<s>[0-9]{4}\.[0-9]{2}\.[0-9]{3}|[0-9]{3}[ .][0-9]{3}[ .][0-9]{3}|[0-9]{8,9})",
+        back: 0,
+        fwd: 64,
+        bound: Bound::Free,
+        check: Check::Bsn,
+        priority: PERSONAL + 1,
+    },
+];
+
+/// The labels of `key = value` secrets.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "apiKey",
+    "access_key",
+    "accessKey",
+    "auth_key",
+    "private_key",
+    "privateKey",
+    "credential",
+    "passphrase",
 ];
 
 /// JSON member names whose values are secrets whatever they look like. Compared after

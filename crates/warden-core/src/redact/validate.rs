@@ -43,7 +43,11 @@ pub(crate) fn is_placeholder(s: &[u8]) -> bool {
     let Some(&first) = s.first() else {
         return true;
     };
-    if matches!(first, b'$' | b'<' | b'{' | b'%' | b'*') && !s.starts_with(b"%2") {
+    // `%s`, `%(name)s` are format placeholders; `%21…` is a URL-encoded value.
+    let percent_escape = first == b'%'
+        && s.get(1).is_some_and(u8::is_ascii_hexdigit)
+        && s.get(2).is_some_and(u8::is_ascii_hexdigit);
+    if (matches!(first, b'$' | b'<' | b'{' | b'%') && !percent_escape) || s.starts_with(b"**") {
         return true;
     }
     if s.iter().all(|&b| b == first) {
@@ -147,7 +151,439 @@ pub(crate) fn check(
         Check::Card => check_card(text, span),
         Check::Iban => check_iban(text, span, before),
         Check::Ssn => check_ssn(s, before, after).then_some(span),
+        Check::QuotedAssignment => check_quoted(text, span, whole),
+        Check::CommandLine => check_command_line(text, span),
+        Check::SmtpPlain => {
+            // `[authzid] NUL authcid NUL passwd`: two NULs and a password after them.
+            let decoded = base64_decode(s)?;
+            let nuls = decoded.iter().filter(|&&b| b == 0).count();
+            (nuls == 2 && decoded.last().is_some_and(|&b| b != 0)).then_some(span)
+        }
+        // Decoding and scanning again needs the engine: `Engine::run_rule` does it.
+        Check::Decode => None,
+        Check::QueryToken => {
+            let ok = !is_placeholder(s)
+                && s.len() >= 6
+                && entropy(s) >= 3.0
+                && (has_digit(s) || mixed_case(s));
+            ok.then_some(span)
+        }
+        Check::NationalPhone => check_national_phone(text, span),
+        Check::SsnLabelled => {
+            let digits: Vec<u8> = s.iter().copied().filter(u8::is_ascii_digit).collect();
+            let dashed = [
+                digits.get(..3).unwrap_or_default(),
+                b"-",
+                digits.get(3..5).unwrap_or_default(),
+                b"-",
+                digits.get(5..).unwrap_or_default(),
+            ]
+            .concat();
+            (digits.len() == 9
+                && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+                && check_ssn(&dashed, None, None))
+            .then_some(span)
+        }
+        Check::Nino => check_nino(s, before, after).then_some(span),
+        Check::Aadhaar => check_aadhaar(text, span).then_some(span),
+        Check::SteuerId => check_steuer_id(text, span).then_some(span),
+        Check::DniNie => check_dni_nie(s, before, after).then_some(span),
+        Check::Bsn => {
+            let digits: Vec<u8> = s.iter().copied().filter(u8::is_ascii_digit).collect();
+            (!after.is_some_and(|b| b.is_ascii_alphanumeric()) && bsn_eleven_test(&digits))
+                .then_some(span)
+        }
     }
+}
+
+/// A cheap test, before a digit-triggered rule's regex runs, that a run of `digits` digits at
+/// `start..end` could be what the rule looks for.
+pub(crate) fn digit_run_may_fit(
+    check: Check,
+    text: &[u8],
+    start: usize,
+    end: usize,
+    digits: usize,
+) -> bool {
+    let at = |i: usize| text.get(i).copied().unwrap_or(0);
+    match check {
+        // A trunk or international `0` first.
+        Check::NationalPhone => at(start) == b'0',
+        Check::Aadhaar => digits == 12 && at(start) >= b'2',
+        Check::SteuerId => digits == 11 && at(start) != b'0',
+        // A letter after (DNI), or X/Y/Z before (NIE).
+        Check::DniNie => {
+            (digits == 8 || digits == 7)
+                && (at(end).is_ascii_uppercase()
+                    || (at(end) == b'-' && at(end + 1).is_ascii_uppercase()))
+        }
+        _ => true,
+    }
+}
+
+/// Documentation examples that must stay readable: AWS's `AKIAIOSFODNN7EXAMPLE` and
+/// `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY` (any value with `EXAMPLE` in capitals), and
+/// jwt.io's sample token (its payload: `"sub": "1234567890"`, `"name": "John Doe"`).
+pub(crate) fn is_documentation_example(s: &[u8]) -> bool {
+    const JWT_IO_PAYLOADS: &[&[u8]] = &[
+        // {"sub":"1234567890","name":"John Doe","iat":1516239022}
+        b"eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ",
+        // {"sub":"1234567890","name":"John Doe","admin":true,"iat":1516239022}
+        b"eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiYWRtaW4iOnRydWUsImlhdCI6MTUxNjIzOTAyMn0",
+        // {"sub":"1234567890","name":"John Doe","admin":true}
+        b"eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiYWRtaW4iOnRydWV9",
+    ];
+    s.windows(7).any(|w| w == b"EXAMPLE")
+        || JWT_IO_PAYLOADS
+            .iter()
+            .any(|p| s.windows(p.len()).any(|w| w == *p))
+}
+
+/// Is one of `words` (lower case) within `within` bytes before `at`, case-insensitively?
+pub(crate) fn label_before(text: &[u8], at: usize, words: &[&[u8]], within: usize) -> bool {
+    let from = at.saturating_sub(within);
+    let Some(before) = text.get(from..at) else {
+        return false;
+    };
+    let lower = before.to_ascii_lowercase();
+    words
+        .iter()
+        .any(|w| lower.windows(w.len()).any(|x| x == *w))
+}
+
+/// A quoted value: from the opening quote to the closing one at the same escape level (the
+/// regex stops at the first quote or backslash; a value may hold the other quote or an
+/// escaped one).
+fn check_quoted(
+    text: &[u8],
+    (start, _): (usize, usize),
+    whole: (usize, usize),
+) -> Option<(usize, usize)> {
+    let q = *text.get(start.checked_sub(1)?)?;
+    if q != b'"' && q != b'\'' {
+        return None;
+    }
+    // The escape level of the opening quote: backslashes right before it.
+    let mut level = 0;
+    while start >= level + 2 && text.get(start - 2 - level) == Some(&b'\\') {
+        level += 1;
+    }
+    let mut end = None;
+    let mut i = start;
+    while i < text.len() && i < start + 512 {
+        let b = *text.get(i)?;
+        if b == b'\n' || b == b'\r' {
+            break;
+        }
+        if b == q {
+            let mut n = 0;
+            while i > start + n && text.get(i - 1 - n) == Some(&b'\\') {
+                n += 1;
+            }
+            if n == level {
+                end = Some(i - level);
+                break;
+            }
+        }
+        i += 1;
+    }
+    let end = end?;
+    let s = text.get(start..end)?;
+    if s.is_empty()
+        || is_placeholder(s)
+        || is_keyword_value(s)
+        || is_code_reference(s)
+        || s.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        || s.windows(3).any(|w| w == b"://")
+    {
+        return None;
+    }
+    let key = text.get(whole.0..start)?.to_ascii_lowercase();
+    let password_like = key.windows(4).any(|w| w == b"pass") || key.windows(3).any(|w| w == b"pwd");
+    let ok = if password_like {
+        s.len() >= 4 && entropy(s) >= 1.5
+    } else {
+        !s.contains(&b' ') && s.len() >= 12 && entropy(s) >= 3.0 && (has_digit(s) || mixed_case(s))
+    };
+    ok.then_some((start, end))
+}
+
+/// A command-line password: its quotes are part of the match (redacted with it); a variable,
+/// a placeholder or a numeric id (`-u 1000:1000`) is kept.
+fn check_command_line(text: &[u8], (start, end): (usize, usize)) -> Option<(usize, usize)> {
+    let s = text.get(start..end)?;
+    let inner = match (s.first(), s.last()) {
+        (Some(b'\''), Some(b'\'')) | (Some(b'"'), Some(b'"')) if s.len() >= 2 => {
+            s.get(1..s.len() - 1)?
+        }
+        _ => s,
+    };
+    if inner.is_empty()
+        || is_placeholder(inner)
+        || is_keyword_value(inner)
+        || inner.iter().all(u8::is_ascii_digit)
+        || inner.starts_with(b"-")
+    {
+        return None;
+    }
+    Some((start, end))
+}
+
+/// Phone numbers that start with a trunk `0` or with `00`: 10–12 digits (9–15 after `00`),
+/// not a date (`01.12.2025 14`), and either grouped with separators or after a phone label.
+fn check_national_phone(text: &[u8], (start, end): (usize, usize)) -> Option<(usize, usize)> {
+    let s = text.get(start..end)?;
+    let before = start.checked_sub(1).and_then(|i| text.get(i)).copied();
+    let after = text.get(end).copied();
+    if before.is_some_and(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-' | b'+' | b':' | b'=')
+    }) && !(before == Some(b'=') && label_before(text, start, PHONE_LABELS, 24))
+    {
+        return None;
+    }
+    let next = text.get(end + 1).copied();
+    if after.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/' | b':'))
+        || (matches!(after, Some(b'.' | b',')) && next.is_some_and(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let digits: Vec<u8> = s.iter().copied().filter(u8::is_ascii_digit).collect();
+    let n = digits.len();
+    let intl = s.starts_with(b"00");
+    if (intl && !(11..=17).contains(&n)) || (!intl && !(10..=12).contains(&n)) {
+        return None;
+    }
+    // A date then a time: `01.12.2025 14…`, `01/12/2025 …`.
+    let groups: Vec<&[u8]> = s
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if let [a, b, c, ..] = groups.as_slice() {
+        if a.len() <= 2 && b.len() <= 2 && c.len() == 4 {
+            return None;
+        }
+    }
+    let grouped = groups.len() >= 2;
+    (grouped || label_before(text, start, PHONE_LABELS, 32)).then_some((start, end))
+}
+
+const PHONE_LABELS: &[&[u8]] = &[
+    b"tel",
+    b"phone",
+    b"mobile",
+    b"mob",
+    b"cell",
+    b"fax",
+    b"call",
+    b"sms",
+    b"whatsapp",
+    b"handy",
+    b"telefon",
+    b"t\xc3\xa9l",
+    b"contact",
+    b"ring",
+    b"text me",
+    b"reach me",
+    b"number",
+];
+
+/// UK National Insurance number (HMRC NIM39110): no D, F, I, Q, U, V in the prefix, no O
+/// second, not BG, GB, KN, NK, NT, TN or ZZ; suffix A–D.
+fn check_nino(s: &[u8], before: Option<u8>, after: Option<u8>) -> bool {
+    if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return false;
+    }
+    let (Some(&a), Some(&b)) = (s.first(), s.get(1)) else {
+        return false;
+    };
+    let bad = |c: u8| matches!(c, b'D' | b'F' | b'I' | b'Q' | b'U' | b'V');
+    let prefix = [a, b];
+    !bad(a)
+        && !bad(b)
+        && b != b'O'
+        && !matches!(
+            &prefix,
+            b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ"
+        )
+}
+
+/// Verhoeff check (the dihedral group D5), as Aadhaar uses for its last digit.
+pub(crate) fn verhoeff(digits: &[u8]) -> bool {
+    const D: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const P: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let mut c = 0u8;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let v = usize::from(d.wrapping_sub(b'0'));
+        let Some(p) = P.get(i % 8).and_then(|row| row.get(v)) else {
+            return false;
+        };
+        let Some(&next) = D
+            .get(usize::from(c))
+            .and_then(|row| row.get(usize::from(*p)))
+        else {
+            return false;
+        };
+        c = next;
+    }
+    c == 0
+}
+
+/// Digits of a number whose neighbours are not part of it (no digit, letter or `_` next to
+/// it, and no separator then a digit).
+fn standalone_digits(text: &[u8], (start, end): (usize, usize)) -> Option<Vec<u8>> {
+    let at = |i: Option<usize>| i.and_then(|i| text.get(i)).copied();
+    let before = at(start.checked_sub(1));
+    let after = at(Some(end));
+    if before.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'+'))
+        || after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return None;
+    }
+    let sep = |b: Option<u8>| matches!(b, Some(b' ' | b'-' | b'.'));
+    if (sep(before) && at(start.checked_sub(2)).is_some_and(|b| b.is_ascii_digit()))
+        || (sep(after) && at(Some(end + 1)).is_some_and(|b| b.is_ascii_digit()))
+        || (before == Some(b'-')
+            && at(start.checked_sub(2)).is_some_and(|b| b.is_ascii_alphanumeric()))
+    {
+        return None;
+    }
+    Some(
+        text.get(start..end)?
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_digit)
+            .collect(),
+    )
+}
+
+/// Aadhaar: Verhoeff-valid; written in groups of four, or after its label.
+fn check_aadhaar(text: &[u8], span: (usize, usize)) -> bool {
+    let Some(digits) = standalone_digits(text, span) else {
+        return false;
+    };
+    let grouped = text
+        .get(span.0..span.1)
+        .is_some_and(|s| s.iter().any(|b| !b.is_ascii_digit()));
+    digits.len() == 12
+        && verhoeff(&digits)
+        && (grouped || label_before(text, span.0, &[b"aadhaar", b"aadhar", b"uid"], 40))
+}
+
+/// German Steuer-IdNr (§ 139b AO): 11 digits, the first not 0; in the first ten one digit
+/// occurs two or three times and the rest at most once; the last is the ISO 7064 MOD 11,10
+/// check digit. Without separators only after its label.
+fn check_steuer_id(text: &[u8], span: (usize, usize)) -> bool {
+    let Some(d) = standalone_digits(text, span) else {
+        return false;
+    };
+    if d.len() != 11 {
+        return false;
+    }
+    let mut counts = [0u8; 10];
+    for &b in d.iter().take(10) {
+        if let Some(c) = counts.get_mut(usize::from(b.wrapping_sub(b'0'))) {
+            *c += 1;
+        }
+    }
+    let repeated = counts.iter().filter(|&&c| c >= 2).count();
+    if repeated != 1 || counts.iter().any(|&c| c > 3) {
+        return false;
+    }
+    let mut product = 10u32;
+    for &b in d.iter().take(10) {
+        let mut sum = (u32::from(b - b'0') + product) % 10;
+        if sum == 0 {
+            sum = 10;
+        }
+        product = (sum * 2) % 11;
+    }
+    let check = (11 - product) % 10;
+    let grouped = text.get(span.0..span.1).is_some_and(|s| s.contains(&b' '));
+    d.last().map(|b| u32::from(b - b'0')) == Some(check)
+        && (grouped
+            || label_before(
+                text,
+                span.0,
+                &[
+                    b"steuer",
+                    b"idnr",
+                    b"identifikationsnummer",
+                    b"tax id",
+                    b"tax-id",
+                    b"tin",
+                ],
+                40,
+            ))
+}
+
+/// Spanish DNI/NIE: the letter is `TRWAGMYFPDXBNJZSQVHLCKE`[number mod 23], with a NIE's
+/// X, Y, Z read as 0, 1, 2.
+fn check_dni_nie(s: &[u8], before: Option<u8>, after: Option<u8>) -> bool {
+    const LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+    if before.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/'))
+        || after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return false;
+    }
+    let Some(&letter) = s.last() else {
+        return false;
+    };
+    let mut n = 0u64;
+    for &b in s.iter().take(s.len() - 1) {
+        n = match b {
+            b'0'..=b'9' => n * 10 + u64::from(b - b'0'),
+            b'X' => 0,
+            b'Y' => 1,
+            b'Z' => 2,
+            _ => n,
+        };
+    }
+    usize::try_from(n % 23)
+        .ok()
+        .and_then(|i| LETTERS.get(i))
+        .is_some_and(|&l| l == letter)
+}
+
+/// Dutch BSN 11-test: 9·d1 + 8·d2 + … + 2·d8 − d9 ≡ 0 (mod 11); 8 digits have a leading 0.
+pub(crate) fn bsn_eleven_test(digits: &[u8]) -> bool {
+    let padded: Vec<u8> = match digits.len() {
+        9 => digits.to_vec(),
+        8 => std::iter::once(b'0')
+            .chain(digits.iter().copied())
+            .collect(),
+        _ => return false,
+    };
+    if padded.iter().all(|&b| b == b'0') {
+        return false;
+    }
+    let mut sum = 0i64;
+    for (i, &b) in padded.iter().enumerate() {
+        let d = i64::from(b - b'0');
+        sum += if i == 8 { -d } else { (9 - i as i64) * d };
+    }
+    sum % 11 == 0
 }
 
 fn check_email(text: &[u8], (mut start, end): (usize, usize)) -> Option<(usize, usize)> {
