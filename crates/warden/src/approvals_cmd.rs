@@ -88,7 +88,22 @@ pub enum ApprovalsCommand {
         json: bool,
     },
     /// Show one request: the call, reasons, what the agent saw, before-state, signed votes.
-    Show { id: String },
+    ///
+    /// Values are shown redacted (secrets and personal data as `[REDACTED:kind:hmac]`). An
+    /// approver who needs the real values asks for them with `--reveal --by USER --totp CODE`;
+    /// who saw them, and when, is recorded in the ledger.
+    Show {
+        id: String,
+        /// Show the values as the agent sent them (needs --by and --totp; recorded).
+        #[arg(long, requires_all = ["by", "totp"])]
+        reveal: bool,
+        /// The approver or admin asking to see the values.
+        #[arg(long)]
+        by: Option<String>,
+        /// A fresh one-time code of that person.
+        #[arg(long)]
+        totp: Option<String>,
+    },
     /// Approve a request as `--by` (an approver), proven with a fresh TOTP code.
     Approve {
         id: String,
@@ -217,14 +232,21 @@ pub async fn run(ctx: &Context, command: ApprovalsCommand) -> anyhow::Result<Exi
             }
             ExitCode::SUCCESS
         }
-        ApprovalsCommand::Show { id } => {
-            match warden_gateway::approvals::detail_json(&state, &id).await? {
-                Some(v) => {
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                    ExitCode::SUCCESS
-                }
-                None => bail!("no approval request `{id}`"),
+        ApprovalsCommand::Show {
+            id,
+            reveal,
+            by,
+            totp,
+        } => {
+            let Some(mut v) = warden_gateway::approvals::detail_json(&state, &id).await? else {
+                bail!("no approval request `{id}`");
+            };
+            match (reveal, by.as_deref(), totp.as_deref()) {
+                (true, Some(by), Some(totp)) => reveal_to(&state, &id, by, totp).await?,
+                _ => state.store().ledger().redact_value(&mut v),
             }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            ExitCode::SUCCESS
         }
         ApprovalsCommand::Approve {
             id,
@@ -287,6 +309,39 @@ fn print_stats(v: &serde_json::Value) {
             }
         }
     }
+}
+
+/// Let an approver or admin, proven with a fresh TOTP code, see a request's values as the
+/// agent sent them; recorded (`approval_values_revealed`) before anything is shown.
+async fn reveal_to(state: &AppState, id: &str, by: &str, totp: &str) -> anyhow::Result<()> {
+    let now = state.now();
+    let Some(user) = state.store().identities().user(by).await? else {
+        bail!("no user `{by}`");
+    };
+    let role = Role::parse(&user.role).context("the user has an unknown role")?;
+    if user.disabled || !matches!(role, Role::Approver | Role::Admin) {
+        bail!("only an enabled approver or admin may see a request's values unredacted");
+    }
+    let key = state
+        .master_key_ref()
+        .context("no master key: the TOTP seed cannot be read")?;
+    if !check_totp(state.store(), key, by, totp, now).await? {
+        bail!("the one-time code is wrong, expired or already used");
+    }
+    warden_gateway::identity::append(
+        state.store(),
+        warden_core::ledger::IdentityEvent {
+            action: "approval_values_revealed".into(),
+            actor: by.to_string(),
+            subject: id.to_string(),
+            severity: "info".into(),
+            break_glass: false,
+            details: serde_json::json!({"via": "cli"}),
+        },
+    )
+    .await?;
+    eprintln!("recorded: {by} was shown the unredacted values of request {id}");
+    Ok(())
 }
 
 /// An approver's after-the-fact review, proven with a fresh TOTP code.

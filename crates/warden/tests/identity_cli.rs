@@ -607,3 +607,46 @@ fn calls_at_tier_review_run_and_queue_for_an_mfa_proven_review_with_a_deadline()
     assert!(tail.contains("tier change matches ticket T-1001"), "{tail}");
     project.ok(&["audit", "verify"]);
 }
+
+#[test]
+fn approvals_show_prints_values_redacted_unless_an_approver_reveals_them_on_the_record() {
+    // Before: `warden approvals show` printed raw arguments (a card number, a PEM block) to
+    // anyone with the project directory, and nobody knew who had seen them.
+    let (project, o) = Project::demo();
+    assert!(o.status.success(), "{}", text(&o));
+    let rita = enrol(&project, "rita", "approver");
+    let card = "4111 1111 1111 1111";
+    let gateway = project.serve();
+    let held = gateway.propose(
+        &project.agent_key("crm-writer"),
+        &serde_json::json!({"tool": "issue_refund", "session": "s-show",
+            "arguments": {"account_id": "ACC-0001", "amount": 42,
+                          "reason": format!("refund to card {card}")}}),
+    );
+    assert_eq!(held["decision"], "approval_required", "{held}");
+    let id = held["id"].as_str().unwrap().to_string();
+    gateway.stop();
+
+    let shown = project.ok(&["approvals", "show", &id]);
+    assert!(!shown.contains(card), "{shown}");
+    assert!(shown.contains("[REDACTED:"), "{shown}");
+
+    let o = project.run(&["approvals", "show", &id, "--reveal"]);
+    assert!(!o.status.success(), "--reveal needs --by and --totp");
+    let revealed = project.ok(&[
+        "approvals",
+        "show",
+        &id,
+        "--reveal",
+        "--by",
+        "rita",
+        "--totp",
+        &totp_now(&rita.seed),
+    ]);
+    assert!(revealed.contains(card), "{revealed}");
+    let tail = project.ok(&["audit", "tail", "-n", "5", "--json"]);
+    assert!(
+        tail.contains("approval_values_revealed") && tail.contains(&id),
+        "who saw the values is recorded:\n{tail}"
+    );
+}

@@ -154,6 +154,19 @@ impl Redactor {
         }
     }
 
+    /// Redact a tool name: each `/`-separated part on its own (`server/name`, MCP methods), so
+    /// a token after a `/` is not taken for the tail of a longer base64 string.
+    pub fn redact_name(&self, s: &mut String, stats: &mut RedactionStats) {
+        if !s.contains('/') {
+            return self.redact_string(s, stats);
+        }
+        let parts: Vec<String> = s
+            .split('/')
+            .map(|part| self.redact_text(part, stats).into_owned())
+            .collect();
+        *s = parts.join("/");
+    }
+
     /// Redact every string in a JSON value, member names included, and the whole value of
     /// members named like secrets.
     pub fn redact_json(&self, value: &mut Value, stats: &mut RedactionStats) {
@@ -244,9 +257,23 @@ impl Redactor {
                     .withholding
                     .flags(&d.agent, &[Some(&d.tool), d.qualified_tool.as_deref()]);
                 self.withhold_or_redact(args, &mut d.arguments, stats);
-                for s in [&mut d.session, &mut d.correlation_id, &mut d.user_request]
+                // The tool name and `on_behalf_of` are the caller's text too (a tool named
+                // `AKIA…` must not land in the file as it was sent), as are argument names.
+                self.redact_name(&mut d.tool, stats);
+                for s in [&mut d.qualified_tool, &mut d.decision.tool]
                     .into_iter()
                     .flatten()
+                {
+                    self.redact_name(s, stats);
+                }
+                for s in [
+                    &mut d.session,
+                    &mut d.correlation_id,
+                    &mut d.user_request,
+                    &mut d.on_behalf_of,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     self.redact_string(s, stats);
                 }
@@ -257,12 +284,14 @@ impl Redactor {
                     self.redact_string(r, stats);
                 }
                 for v in &mut d.decision.violations {
+                    self.redact_string(&mut v.argument, stats);
                     self.redact_string(&mut v.message, stats);
                 }
             }
             LedgerEvent::Outcome(o) => {
                 let (_, output) = self.withholding.flags(&o.agent, &[Some(&o.tool)]);
                 self.withhold_or_redact(output, &mut o.output, stats);
+                self.redact_name(&mut o.tool, stats);
                 if let Some(c) = o.correlation_id.as_mut() {
                     self.redact_string(c, stats);
                 }

@@ -278,6 +278,35 @@ fn regression_tokens_glued_with_dash_or_underscore_are_redacted() {
 }
 
 #[test]
+fn data_stored_in_the_clear_tool_on_behalf_of_and_argument_names_are_redacted() {
+    // Before: the tool, `on_behalf_of` and violation argument names went to the store as sent.
+    let key = "AKIAQ3EGRZ7VXMP4JD2K";
+    let mut event: crate::ledger::LedgerEvent = serde_json::from_value(json!({
+        "kind": "decision", "decision_id": "d-1", "agent": "a", "environment": "prod",
+        "tool": key, "qualified_tool": format!("s/{key}"), "arguments": {},
+        "source": "api", "on_behalf_of": format!("user-{GHP}"),
+        "decision": {"decision": "deny", "tier": "auto", "reasons": [], "policies": [],
+                     "violations": [{"argument": format!("x_{GHP}"), "message": "not listed"}],
+                     "tool": format!("s/{key}"), "policy_version": "v"}
+    }))
+    .unwrap();
+    let mut st = RedactionStats::default();
+    redactor().redact_event(&mut event, &mut st);
+    let stored = serde_json::to_string(&event).unwrap();
+    assert!(!stored.contains("Q3EGRZ7VXMP4JD2K"), "{stored}");
+    assert!(!stored.contains("aB3dE5fG7hJ9kL1m"), "{stored}");
+    let mut outcome: crate::ledger::LedgerEvent = serde_json::from_value(json!({
+        "kind": "outcome", "decision_id": "d-1", "agent": "a", "tool": key,
+        "status": "success", "output": {}, "output_bytes": 0, "output_truncated": false
+    }))
+    .unwrap();
+    redactor().redact_event(&mut outcome, &mut st);
+    assert!(!serde_json::to_string(&outcome)
+        .unwrap()
+        .contains("Q3EGRZ7VXMP4JD2K"));
+}
+
+#[test]
 fn secrets_split_across_lines_are_redacted_whole() {
     // A token hard-wrapped at 76 columns in an e-mail, also quoted.
     let token =
