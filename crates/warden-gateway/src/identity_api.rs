@@ -65,7 +65,7 @@ pub(crate) async fn token_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = crate::abuse::admit(&state, from, "oauth_token").await {
+    if let Err(e) = crate::logins::throttle::admit(&state, from, "oauth_token").await {
         return e.into_response();
     }
     let ct = headers
@@ -93,7 +93,7 @@ pub(crate) async fn token_endpoint(
     };
     let Some(client) = client.filter(|_| ok) else {
         state.abuse.failed(from.0);
-        let Some(details) = crate::abuse::budgeted(&state, json!({})) else {
+        let Some(details) = crate::logins::throttle::budgeted(&state, json!({})) else {
             return oauth_error(&failed());
         };
         let logged = append(

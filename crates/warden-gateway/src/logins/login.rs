@@ -68,7 +68,7 @@ pub(crate) async fn login_handler(
     from: ClientAddr,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    crate::abuse::admit(&state, from, "login").await?;
+    crate::logins::throttle::admit(&state, from, "login").await?;
     let req: LoginBody = serde_json::from_slice(&body).map_err(|_| {
         ApiError::bad_request(
             "the body must be JSON: {\"user\", \"password\", \"totp\"} or {\"break_glass\"}",
@@ -83,7 +83,7 @@ pub(crate) async fn login_handler(
         else {
             state.abuse.failed(from.0);
             let details = json!({"reason": "break-glass credential not valid"});
-            if let Some(details) = crate::abuse::budgeted(&state, details) {
+            if let Some(details) = crate::logins::throttle::budgeted(&state, details) {
                 append(
                     &state.store,
                     IdentityEvent {
@@ -233,7 +233,7 @@ async fn login(
     // can cause share the ledger budget.
     let mut details = serde_json::Value::Object(details);
     if !locked_now {
-        match crate::abuse::budgeted(state, details) {
+        match crate::logins::throttle::budgeted(state, details) {
             Some(d) => details = d,
             None => return Ok(Err(())),
         }

@@ -21,6 +21,7 @@
 mod cookie_session;
 pub(crate) mod login;
 pub(crate) mod step_up;
+pub(crate) mod throttle;
 mod users;
 
 pub(crate) use cookie_session::{ended_session_cookie, SecureCookie};
