@@ -112,3 +112,19 @@ test("warden mcp stdio holds at most 8 MiB of an upstream message: a 100 MB one 
   assert.deepEqual(echo.content, [{ type: "text", text: "echo: after" }]);
   await client.close();
 });
+
+test("warden mcp stdio: a malformed tool answer is an error to the agent and recorded as one", async () => {
+  // Before: relayed to the agent as the tool's result and recorded as a success (the /mcp path
+  // was fixed first).
+  const client = new Client({ name: "warden-e2e", version: "0" });
+  await client.connect(new StdioClientTransport({ command: warden, stderr: "ignore",
+    args: ["mcp", "stdio", "-p", dir, "--agent", "faults", "--server", "faulty"] }));
+  const r = await client.callTool({ name: "garbage", arguments: {} });
+  assert.equal(r.isError, true, JSON.stringify(r));
+  assert.match(r.content[0].text, /upstream `faulty` sent an answer that is not a tool result/);
+  const echo = await client.callTool({ name: "echo", arguments: { message: "after" } });
+  assert.deepEqual(echo.content, [{ type: "text", text: "echo: after" }]);
+  await client.close();
+  assert.equal(lastOutcome("garbage").status, "error", "recorded as a failure, not a success");
+  assert.match(verify(dir), /^ok: /);
+});

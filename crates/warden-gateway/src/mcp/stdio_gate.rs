@@ -26,7 +26,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::jsonrpc::{
-    answer_output, correlation_id, rpc_error, rpc_result, tool_error, tool_failed, McpCaller,
+    answer_output, correlation_id, malformed_tool_answer, rpc_error, rpc_result, tool_error,
+    tool_failed, McpCaller,
 };
 use crate::identity::AgentPrincipal;
 use crate::pipeline::{self, CallSpan, Decided, Ran, Reported, Source, Target};
@@ -73,6 +74,8 @@ enum Pending {
     ListPrompts,
     /// An allowed call forwarded to the upstream, whose answer is its outcome.
     Call(Box<Ran>),
+    /// An allowed `resources/read` or `prompts/get`, whose answer is its outcome.
+    Read(Box<Ran>),
 }
 
 /// The gate for one agent and one upstream.
@@ -323,7 +326,7 @@ impl McpGate {
         if decided.decision.decision != warden_core::Verdict::Allow {
             return ClientAction::Reply(error_reply(&id, -32003, &decided.refusal_text()));
         }
-        self.remember(&id, Pending::Call(Box::new(decided.into_ran())));
+        self.remember(&id, Pending::Read(Box::new(decided.into_ran())));
         ClientAction::Forward(line.to_string())
     }
 
@@ -441,6 +444,22 @@ impl McpGate {
                 });
             }
             Some(Pending::Call(ran)) => {
+                // An answer that is not a tool result is an error the agent is told about and
+                // the ledger records as one, never relayed as the tool's result.
+                if let Some(why) = malformed_tool_answer(&msg) {
+                    let text = format!(
+                        "upstream `{}` sent an answer that is not a tool result: {why}",
+                        self.server
+                    );
+                    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+                    self.outcome(*ran, &json!({"error": {"message": text}}), true)
+                        .await;
+                    return Some(tool_error(&id, text).to_string());
+                }
+                self.outcome(*ran, &msg, false).await;
+                return Some(line.to_string());
+            }
+            Some(Pending::Read(ran)) => {
                 self.outcome(*ran, &msg, false).await;
                 return Some(line.to_string());
             }
