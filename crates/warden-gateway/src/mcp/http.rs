@@ -175,15 +175,13 @@ pub async fn post(
                 caps.insert("prompts".into(), json!({}));
             }
         }
-        if let Ok(mut s) = state.mcp.sessions.lock() {
-            s.insert(
-                session.clone(),
-                McpSession {
-                    agent,
-                    correlation_id,
-                },
-            );
-        }
+        state.mcp.open_session(
+            session.clone(),
+            McpSession {
+                agent,
+                correlation_id,
+            },
+        );
         let result = rpc_result(
             &id,
             json!({
