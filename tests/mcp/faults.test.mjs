@@ -128,3 +128,46 @@ test("warden mcp stdio: a malformed tool answer is an error to the agent and rec
   assert.equal(lastOutcome("garbage").status, "error", "recorded as a failure, not a success");
   assert.match(verify(dir), /^ok: /);
 });
+
+test("warden mcp stdio holds at most 8 MiB of a client message: a 100 MB one is refused unread and the session goes on", async () => {
+  // Before: the client side was read a whole line at a time, so a 100 MB line was held in
+  // memory before the size check.
+  const { spawn } = await import("node:child_process");
+  const child = spawn(warden, ["mcp", "stdio", "-p", dir, "--agent", "faults", "--server", "faulty"],
+    { stdio: ["pipe", "pipe", "ignore"] });
+  const replies = [];
+  let pending = "";
+  child.stdout.on("data", (d) => {
+    pending += d;
+    let at;
+    while ((at = pending.indexOf("\n")) >= 0) {
+      replies.push(JSON.parse(pending.slice(0, at)));
+      pending = pending.slice(at + 1);
+    }
+  });
+  const write = (s) => new Promise((ok) => (child.stdin.write(s) ? ok() : child.stdin.once("drain", ok)));
+  const waitFor = async (pred) => {
+    for (let i = 0; i < 200 && !replies.some(pred); i++) await new Promise((s) => setTimeout(s, 50));
+    return replies.find(pred);
+  };
+  const peak = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))[1]);
+  await write(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize",
+    params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "raw", version: "0" } } }) + "\n");
+  assert.ok(await waitFor((r) => r.id === 1), "initialize answered");
+  const before = peak();
+  const chunk = "x".repeat(1 << 20);
+  await write('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"');
+  for (let i = 0; i < 100; i++) await write(chunk);
+  await write('"}}}\n');
+  const refused = await waitFor((r) => r.id === null && r.error);
+  assert.equal(refused?.error?.code, -32600, JSON.stringify(refused));
+  assert.match(refused.error.message, /over Warden's limit of 8388608/);
+  const grew = Math.round((peak() - before) / 1024);
+  assert.ok(grew < 40, `peak resident grew ${grew} MiB from ${Math.round(before / 1024)} MiB: the 100 MB message must not be held`);
+  await write(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) + "\n");
+  await write(JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "echo", arguments: { message: "after" } } }) + "\n");
+  const after = await waitFor((r) => r.id === 3);
+  assert.deepEqual(after?.result?.content, [{ type: "text", text: "echo: after" }], JSON.stringify(after));
+  child.stdin.end();
+  await new Promise((ok) => child.once("exit", ok));
+});

@@ -206,6 +206,11 @@ test("approve in the browser: login, queue, detail, step-up vote; the agent exec
   await Promise.all([page.waitForURL(new RegExp(`/ui/approvals/${id}$`)), page.click(`a[href="/ui/approvals/${id}"]`)]);
   assert.equal((await page.textContent("#state")).trim(), "pending");
   assert.match(await page.textContent("#tool"), /issue_refund/);
+  // Values are shown redacted (these hold nothing to redact); showing them as sent is a
+  // recorded act.
+  assert.match(await page.textContent("main"), /Arguments \(redacted\)/);
+  await Promise.all([page.waitForLoadState("load"), page.click("#reveal")]);
+  await page.waitForSelector("#values-revealed");
   const shownArgs = JSON.parse(await page.textContent("#arguments"));
   assert.deepEqual(shownArgs, args, "the arguments are shown exactly as proposed");
   // The before-state came from Warden's own read of the payments server (its marker), not
@@ -243,6 +248,9 @@ test("approve in the browser: login, queue, detail, step-up vote; the agent exec
   const snapshot = recs.find((r) => r.kind === "snapshot_read" && r.approval_id === id);
   const vote = recs.find((r) => r.kind === "approval_vote" && r.approval_id === id);
   const execution = recs.find((r) => r.kind === "decision" && r.decision_id === exec.id);
+  const reveal = recs.find((r) => r.kind === "identity" && r.action === "approval_values_revealed" && r.subject === id);
+  assert.equal(reveal?.actor, "ui-approver", "seeing the values as sent is on the record");
+  assert.equal(reveal?.details?.via, "ui");
   assert.ok(proposal && snapshot && vote && execution, `proposal, snapshot read, vote and execution are all in the ledger (see ${artifacts}/ledger.ndjson)`);
   assert.equal(snapshot.tool, "payments/get_balance");
   assert.deepEqual(snapshot.arguments, { account_id: "ACC-0001" });

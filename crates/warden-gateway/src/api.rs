@@ -49,6 +49,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::routes::key_handler))
         .routes(routes!(approvals::routes::show_handler))
         .routes(routes!(approvals::routes::approve_handler))
+        .routes(routes!(approvals::routes::reveal_handler))
         .routes(routes!(approvals::routes::deny_handler))
         .routes(routes!(healthz))
         .routes(routes!(readyz))

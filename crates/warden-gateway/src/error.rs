@@ -63,6 +63,10 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", msg, Fault::Agent)
     }
 
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", msg, Fault::Agent)
+    }
+
     pub fn not_found(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", msg, Fault::Agent)
     }

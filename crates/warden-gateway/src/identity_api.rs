@@ -11,7 +11,7 @@ use serde_json::json;
 use warden_core::identity::{parse_token_request, OAuthError};
 use warden_core::ledger::IdentityEvent;
 
-use crate::error::{ApiError, Fault};
+use crate::error::ApiError;
 use crate::identity::{append, issue_token, revoke_token, rfc3339, IdentityError, TokenRequest};
 use crate::logins::{HumanSession, Role};
 use crate::state::AppState;
@@ -163,7 +163,7 @@ pub(crate) async fn token_endpoint(
 }
 
 fn forbidden(msg: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg, Fault::Agent)
+    ApiError::forbidden(msg)
 }
 
 /// A token to issue.

@@ -740,3 +740,96 @@ async fn approval_used_up_with_no_record_a_malformed_execution_leaves_it_unused(
         .await;
     assert_eq!(run.body["decision"], "allow", "{}", run.raw);
 }
+
+#[tokio::test]
+async fn approver_ui_and_api_show_values_redacted_and_a_reveal_is_recorded_first() {
+    // Before: the detail page and `GET /v1/approvals/{id}` showed the arguments as sent (a
+    // card number here) with no record of who saw them.
+    let e = setup("").await;
+    let token = e.agent_token("crm-writer").await;
+    let ann = e.person("ann", Role::Approver).await;
+    let audrey = e.person("audrey", Role::Auditor).await;
+    let card = "4111 1111 1111 1111";
+    let args = json!({"account_id": "ACC-0001", "amount": 12.5, "reason": format!("charged twice on {card}")});
+    let id = held(&e, &token, args.clone()).await;
+    let revealed = |who: &'static str| {
+        let store = e.store.clone();
+        async move {
+            store
+                .ledger()
+                .tail(50)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| {
+                    matches!(&r.record.event, LedgerEvent::Identity(i)
+                    if i.action == "approval_values_revealed" && i.actor == who)
+                })
+                .map(|r| match &r.record.event {
+                    LedgerEvent::Identity(i) => i.details["via"].as_str().unwrap_or("").to_string(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let d = show(&e, &ann, &id).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.raw);
+    assert!(
+        !d.raw.contains(card),
+        "the API shows values redacted: {}",
+        d.raw
+    );
+    let page = ui_page(&e, &ann, &id).await;
+    assert!(!page.raw.contains(card), "the page shows values redacted");
+    assert!(
+        page.raw
+            .contains(&format!("action=\"/ui/approvals/{id}/reveal\"")),
+        "{}",
+        page.raw
+    );
+    assert!(
+        revealed("ann").await.is_empty(),
+        "looking at redacted values is not a reveal"
+    );
+
+    let reveal = |p: &Person, csrf: Option<&str>| {
+        let mut req =
+            Request::post(format!("/v1/approvals/{id}/reveal")).header("cookie", &p.cookie);
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        send(&e.state, req.body(Body::empty()).unwrap())
+    };
+    let no_csrf = reveal(&ann, None).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "{}", no_csrf.raw);
+    let auditor = reveal(&audrey, Some(&audrey.csrf)).await;
+    assert_eq!(auditor.status, StatusCode::FORBIDDEN, "{}", auditor.raw);
+    assert!(!auditor.raw.contains(card));
+    assert!(revealed("audrey").await.is_empty());
+
+    let api = reveal(&ann, Some(&ann.csrf)).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.raw);
+    assert_eq!(api.body["arguments"], args, "shown exactly as sent");
+    assert_eq!(revealed("ann").await, vec!["api".to_string()]);
+
+    let ui = send(
+        &e.state,
+        Request::post(format!("/ui/approvals/{id}/reveal"))
+            .header(
+                "cookie",
+                format!("{}; warden_csrf={}", ann.cookie, ann.csrf),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={}", ann.csrf)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ui.status, StatusCode::OK, "{}", ui.raw);
+    assert!(ui.raw.contains(card), "{}", ui.raw);
+    assert!(ui.raw.contains("your view is recorded"), "{}", ui.raw);
+    assert_eq!(
+        revealed("ann").await,
+        vec!["api".to_string(), "ui".to_string()]
+    );
+}

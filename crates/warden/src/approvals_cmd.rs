@@ -238,13 +238,13 @@ pub async fn run(ctx: &Context, command: ApprovalsCommand) -> anyhow::Result<Exi
             by,
             totp,
         } => {
-            let Some(mut v) = warden_gateway::approvals::detail_json(&state, &id).await? else {
+            let shown = match (reveal, by.as_deref(), totp.as_deref()) {
+                (true, Some(by), Some(totp)) => reveal_to(&state, &id, by, totp).await?,
+                _ => warden_gateway::approvals::detail_json(&state, &id).await?,
+            };
+            let Some(v) = shown else {
                 bail!("no approval request `{id}`");
             };
-            match (reveal, by.as_deref(), totp.as_deref()) {
-                (true, Some(by), Some(totp)) => reveal_to(&state, &id, by, totp).await?,
-                _ => state.store().ledger().redact_value(&mut v),
-            }
             println!("{}", serde_json::to_string_pretty(&v)?);
             ExitCode::SUCCESS
         }
@@ -312,8 +312,14 @@ fn print_stats(v: &serde_json::Value) {
 }
 
 /// Let an approver or admin, proven with a fresh TOTP code, see a request's values as the
-/// agent sent them; recorded (`approval_values_revealed`) before anything is shown.
-async fn reveal_to(state: &AppState, id: &str, by: &str, totp: &str) -> anyhow::Result<()> {
+/// agent sent them; recorded (`approval_values_revealed`) before anything is shown, by the
+/// same code as the UI's and the API's reveal.
+async fn reveal_to(
+    state: &AppState,
+    id: &str,
+    by: &str,
+    totp: &str,
+) -> anyhow::Result<Option<serde_json::Value>> {
     let now = state.now();
     let Some(user) = state.store().identities().user(by).await? else {
         bail!("no user `{by}`");
@@ -328,20 +334,11 @@ async fn reveal_to(state: &AppState, id: &str, by: &str, totp: &str) -> anyhow::
     if !check_totp(state.store(), key, by, totp, now).await? {
         bail!("the one-time code is wrong, expired or already used");
     }
-    warden_gateway::identity::append(
-        state.store(),
-        warden_core::ledger::IdentityEvent {
-            action: "approval_values_revealed".into(),
-            actor: by.to_string(),
-            subject: id.to_string(),
-            severity: "info".into(),
-            break_glass: false,
-            details: serde_json::json!({"via": "cli"}),
-        },
-    )
-    .await?;
-    eprintln!("recorded: {by} was shown the unredacted values of request {id}");
-    Ok(())
+    let shown = warden_gateway::approvals::reveal_json(state, by, role, id).await?;
+    if shown.is_some() {
+        eprintln!("recorded: {by} was shown the unredacted values of request {id}");
+    }
+    Ok(shown)
 }
 
 /// An approver's after-the-fact review, proven with a fresh TOTP code.

@@ -25,8 +25,8 @@ pub(crate) mod votes;
 mod webhook;
 
 pub(crate) use hold::{hold_mcp, progress_token, Progress};
-pub(crate) use queue::{agent_view, approval_json, detail, wait_for};
-pub use queue::{detail_json, sweep_expired};
+pub(crate) use queue::{agent_view, approval_json, detail, reveal, wait_for};
+pub use queue::{detail_json, reveal_json, sweep_expired};
 pub(crate) use routes::ListQuery;
 pub(crate) use snapshot::{ReadResult, SnapshotReader};
 pub use votes::stats;

@@ -10,6 +10,7 @@ use warden_store::{ApprovalRow, VoteRow};
 use warden_verify::NoteSigner;
 
 use crate::error::ApiError;
+use crate::logins::{HumanSession, Role};
 use crate::pipeline::call::{Decided, Target};
 use crate::state::AppState;
 
@@ -202,8 +203,71 @@ pub(crate) fn agent_view(row: &ApprovalRow, votes: &[VoteRow]) -> Value {
 }
 
 /// Everything the detail page and `GET /v1/approvals/{id}` show: the request, its votes with
-/// signature checks, what the agent saw earlier in the session, the before-state.
+/// signature checks, what the agent saw earlier in the session, the before-state. Values are
+/// redacted as the ledger redacts them; [`reveal`] shows them as the agent sent them, on the
+/// record.
 pub(crate) async fn detail(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
+    let mut out = detail_as_sent(state, id).await?;
+    if let Some(v) = out.as_mut() {
+        state.store.ledger().redact_value(v);
+    }
+    Ok(out)
+}
+
+/// [`detail`] with the values as the agent sent them, for an enabled approver or admin (not
+/// the break-glass credential), after `approval_values_revealed` naming them and `via` (the
+/// door: `ui`, `api`, `cli`) is durable: nobody sees a value unredacted without a record.
+pub(crate) async fn reveal(
+    state: &AppState,
+    who: &HumanSession,
+    id: &str,
+    via: &str,
+) -> Result<Option<Value>, ApiError> {
+    if !matches!(who.role, Role::Approver | Role::Admin) || who.break_glass {
+        return Err(ApiError::forbidden(
+            "only an approver or admin may see a request's values unredacted",
+        ));
+    }
+    let Some(out) = detail_as_sent(state, id).await? else {
+        return Ok(None);
+    };
+    crate::identity::append(
+        &state.store,
+        warden_core::ledger::IdentityEvent {
+            action: "approval_values_revealed".into(),
+            actor: who.actor(),
+            subject: id.to_string(),
+            severity: "info".into(),
+            break_glass: false,
+            details: json!({ "via": via }),
+        },
+    )
+    .await
+    .map_err(ApiError::store_unavailable)?;
+    Ok(Some(out))
+}
+
+/// [`reveal`] for callers outside the HTTP layer (the CLI, which proves the user with a fresh
+/// TOTP code first).
+pub async fn reveal_json(
+    state: &AppState,
+    user: &str,
+    role: Role,
+    id: &str,
+) -> Result<Option<Value>, std::io::Error> {
+    let who = HumanSession {
+        user: user.to_string(),
+        role,
+        session_id: None,
+        totp_verified_at: None,
+        break_glass: false,
+    };
+    reveal(state, &who, id, "cli")
+        .await
+        .map_err(|e| std::io::Error::other(e.external))
+}
+
+async fn detail_as_sent(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
     sweep_expired(state)
         .await
         .map_err(ApiError::store_unavailable)?;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use warden_core::approval::parse_vote_json;
 use warden_store::ApprovalFilter;
 
-use super::{approval_json, detail, sweep_expired, vote, Verdict2};
+use super::{approval_json, detail, reveal, sweep_expired, vote, Verdict2};
 use crate::error::ApiError;
 use crate::logins::HumanSession;
 use crate::state::AppState;
@@ -98,6 +98,36 @@ pub(crate) async fn show_handler(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     match detail(&state, &id).await? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::not_found(format!("no approval request `{id}`"))),
+    }
+}
+
+/// `POST /v1/approvals/{id}/reveal` (session cookie + CSRF header).
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/reveal",
+    operation_id = "revealApproval",
+    tag = "approvals",
+    security(("session" = [], "csrfToken" = [])),
+    summary = "One approval request with its values as the agent sent them, on the record",
+    description = "`GET /v1/approvals/{id}` shows values redacted. Approvers and admins (not break-glass) may see them as sent: an `approval_values_revealed` record naming them is durable before the answer.",
+    params(("id" = String, Path, description = "Approval request id")),
+    responses(
+        (status = 200, description = "The request, unredacted", body = crate::openapi::schemas::ApprovalDetail),
+        (status = 401, description = "No session", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not an approver or admin, break-glass, or missing CSRF token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such request", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "The view could not be recorded", body = crate::openapi::schemas::ErrorBody)
+    )
+)]
+pub(crate) async fn reveal_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let who = crate::logins::require_session(&state, &headers, &Method::POST).await?;
+    match reveal(&state, &who, &id, "api").await? {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(ApiError::not_found(format!("no approval request `{id}`"))),
     }

@@ -7,7 +7,7 @@
 use std::process::Stdio;
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -117,19 +117,36 @@ pub async fn run(gate: Arc<McpGate>, launch: &super::upstream::Launch) -> Result
         }
     });
 
-    // Client → upstream (or straight back to the client).
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Client → upstream (or straight back to the client). As from the upstream, at most
+    // MAX_LINE bytes of a message are held: a longer one is skipped unread and answered with
+    // an error.
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    let mut buf = Vec::new();
     loop {
         tokio::select! {
-            line = lines.next_line() => {
-                let Some(line) = line? else { break };
-                if line.trim().is_empty() {
+            read = read_bounded_line(&mut stdin, &mut buf, MAX_LINE) => {
+                let refusal = match read? {
+                    Line::End => break,
+                    Line::Read => None,
+                    Line::TooLong(read) => {
+                        let rest = skip_rest_of_line(&mut stdin).await?;
+                        Some(format!("message of {} bytes is over Warden's limit of {MAX_LINE}", read + rest))
+                    }
+                };
+                let text = std::mem::take(&mut buf);
+                if let Some(message) = refusal {
+                    let reply = serde_json::json!({"jsonrpc": "2.0", "id": null,
+                        "error": {"code": -32600, "message": message}});
+                    let _ = to_client.send(reply.to_string()).await;
                     continue;
                 }
-                if line.len() > MAX_LINE {
+                let Ok(line) = String::from_utf8(text) else {
                     let reply = serde_json::json!({"jsonrpc": "2.0", "id": null,
-                        "error": {"code": -32600, "message": format!("message of {} bytes is over Warden's limit of {MAX_LINE}", line.len())}});
+                        "error": {"code": -32700, "message": "message is not UTF-8"}});
                     let _ = to_client.send(reply.to_string()).await;
+                    continue;
+                };
+                if line.trim().is_empty() {
                     continue;
                 }
                 match gate.from_client(&line).await {

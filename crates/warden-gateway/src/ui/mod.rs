@@ -33,7 +33,7 @@ use maud::html;
 use serde_json::Value;
 
 use self::layout::{message, page, with_status};
-use crate::approvals::{detail, vote, ListQuery, Verdict2};
+use crate::approvals::{detail, reveal, vote, ListQuery, Verdict2};
 use crate::logins::{
     ended_session_cookie, require_session, HumanSession, SecureCookie, CSRF_HEADER,
 };
@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/approvals", get(queue))
         .route("/ui/approvals/{id}", get(detail_page))
         .route("/ui/approvals/{id}/vote", post(vote_post))
+        .route("/ui/approvals/{id}/reveal", post(reveal_post))
 }
 
 /// The CSRF cookie, for the UI's paths only; `Max-Age=0` ends it, none keeps it for the
@@ -254,7 +255,7 @@ async fn detail_page(
             &format!("Approval request {id}"),
             Some(&who),
             &csrf,
-            pages::detail(&d, &csrf, &id, None),
+            pages::detail(&d, &csrf, &id, None, false),
         ),
         Ok(None) => with_status(
             page(
@@ -348,13 +349,55 @@ async fn vote_post(
                 &format!("Approval request {id}"),
                 Some(&who),
                 &csrf,
-                pages::detail(&d, &csrf, &id, Some((&text, result.is_ok()))),
+                pages::detail(&d, &csrf, &id, Some((&text, result.is_ok())), false),
             ),
             status,
         ),
         _ => with_status(
             page("Not found", Some(&who), &csrf, html! { p { (text) } }),
             StatusCode::NOT_FOUND,
+        ),
+    }
+}
+
+/// The detail page with the values as sent: recorded first (`approval_values_revealed`).
+async fn reveal_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let token = form(&body).remove("csrf").unwrap_or_default();
+    let h = with_csrf(&headers, &token);
+    let who = match require_session(&state, &h, &Method::POST).await {
+        Ok(w) => w,
+        Err(e) => {
+            return with_status(
+                page("Refused", None, "", message(&e.external, false)),
+                e.status,
+            )
+        }
+    };
+    let csrf = csrf_of(&headers);
+    match reveal(&state, &who, &id, "ui").await {
+        Ok(Some(d)) => page(
+            &format!("Approval request {id}"),
+            Some(&who),
+            &csrf,
+            pages::detail(&d, &csrf, &id, None, true),
+        ),
+        Ok(None) => with_status(
+            page(
+                "Not found",
+                Some(&who),
+                &csrf,
+                html! { p { "No such approval request." } },
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        Err(e) => with_status(
+            page("Refused", Some(&who), &csrf, message(&e.external, false)),
+            e.status,
         ),
     }
 }

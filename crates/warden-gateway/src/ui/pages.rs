@@ -150,7 +150,13 @@ fn provenance(d: &Value) -> Markup {
 /// The detail page's content: the call, what it will do, why it is held, what the agent saw
 /// before, the votes, and (while pending) the vote form. `message` is the outcome of a vote
 /// just cast: (text, accepted).
-pub(super) fn detail(d: &Value, csrf: &str, id: &str, outcome: Option<(&str, bool)>) -> Markup {
+pub(super) fn detail(
+    d: &Value,
+    csrf: &str,
+    id: &str,
+    outcome: Option<(&str, bool)>,
+    revealed: bool,
+) -> Markup {
     let s = |k: &str| d.get(k).cloned().unwrap_or(Value::Null);
     let saw = s("what_the_agent_saw")
         .as_array()
@@ -202,7 +208,16 @@ pub(super) fn detail(d: &Value, csrf: &str, id: &str, outcome: Option<(&str, boo
                     }
                 }
                 div {
-                    h3 { "Arguments (exactly as proposed)" }
+                    @if revealed {
+                        h3 { "Arguments (exactly as proposed)" }
+                        p #values-revealed role="status" { "Shown as the agent sent them; your view is recorded in the ledger." }
+                    } @else {
+                        h3 { "Arguments (redacted)" }
+                        form method="post" action={ "/ui/approvals/" (id) "/reveal" } {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" #reveal { "Show the values as sent (recorded in the ledger)" }
+                        }
+                    }
                     pre #arguments { (pretty(&s("arguments"))) }
                 }
             }
@@ -319,7 +334,7 @@ mod tests {
             "what_the_agent_saw": [{"seq": PLANTED, "ts": PLANTED, "tool": PLANTED, "status": PLANTED, "output": PLANTED}],
             "signed_votes": [{"approver": PLANTED, "verdict": PLANTED, "key_id": PLANTED, "signature_valid": PLANTED}],
         });
-        let html = detail(&d, PLANTED, PLANTED, Some((PLANTED, false))).into_string();
+        let html = detail(&d, PLANTED, PLANTED, Some((PLANTED, false)), true).into_string();
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("alert(\"x\")"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;"));
@@ -328,7 +343,7 @@ mod tests {
             "{html}"
         );
         let err = json!({"state": "approved", "before_state_error": PLANTED});
-        let html = detail(&err, "", "id", None).into_string();
+        let html = detail(&err, "", "id", None, false).into_string();
         assert!(!html.contains("<script"), "{html}");
         let filter = ApprovalFilter {
             agent: Some(PLANTED.into()),
