@@ -3,7 +3,8 @@
 #
 # Works from a fresh clone on a fresh machine: it needs the Rust toolchain and Node.js with npm
 # (for the official MCP SDK client and reference servers, installed here from the npm registry
-# by `npm ci`). The ledger tests use embedded SQLite files in temporary directories.
+# by `npm ci`). The ledger tests use embedded SQLite files in temporary directories; the schema
+# tests also use PostgreSQL on 127.0.0.1:5432, started (or installed) here when it is down.
 #
 # One build serves every step: `cargo test --workspace --no-run` compiles the tests and, for the
 # CLI integration tests, the `warden` binary ($CARGO_TARGET_DIR/debug/warden), which the MCP and
@@ -48,7 +49,24 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build (tests and the warden binary, once for every step)"
 cargo test --workspace --locked --no-run
 
-step "tests (unit, golden, property, API, CLI end-to-end incl. SIGKILL durability, full disk, locked store)"
+step "PostgreSQL (started, or installed and started, when it is not up; the store tests use it)"
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if ! pg_up; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    echo "installing postgresql (apt-get install -y postgresql)"
+    { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql; } >/dev/null \
+      || { echo "error: PostgreSQL is not installed and could not be installed" >&2; exit 1; }
+  fi
+  "${sudo[@]}" pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  pg_up || { echo "error: PostgreSQL on 127.0.0.1:5432 did not come up" >&2; exit 1; }
+fi
+# Each test creates a database of its own on this server and drops it afterwards.
+export WARDEN_TEST_POSTGRES="${WARDEN_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+echo "PostgreSQL is up; store tests use $WARDEN_TEST_POSTGRES"
+
+step "tests (unit, golden, property, API, CLI end-to-end incl. SIGKILL durability, full disk, locked store; store on SQLite and PostgreSQL)"
 cargo test --workspace --locked 2>&1 | tee "$CARGO_TARGET_DIR/last-test-run.log"
 [ -x "$WARDEN_BIN" ] || { echo "error: $WARDEN_BIN was not built by cargo test" >&2; exit 1; }
 

@@ -44,8 +44,14 @@ pub enum StoreError {
 
     // ---- opening ---------------------------------------------------------------------------
     /// The store URL names a kind of store this build does not have.
-    #[error("unsupported store url `{0}`: use sqlite://PATH")]
+    #[error("unsupported store url `{0}`: the gateway runs on sqlite://PATH (postgres:// is accepted by `warden migrate` only, for now)")]
     UnsupportedScheme(String),
+    /// The store holds a migration this build does not know: a newer Warden wrote it.
+    #[error("the store has schema migration {0}, which this version of Warden does not know; run the newer Warden, or restore a backup taken before it migrated")]
+    UnknownMigration(i64),
+    /// A migration the store applied differs from this build's text of it.
+    #[error("schema migration {0} in the store differs from this version's; the store was migrated by a different build")]
+    ChangedMigration(i64),
     /// The store URL is not `scheme://location`, or its location is empty.
     #[error("malformed store url `{0}`: use sqlite://PATH")]
     BadUrl(String),

@@ -26,6 +26,7 @@ mod identities;
 mod ledger;
 mod lifecycle;
 mod pins;
+mod schema;
 mod sessions;
 mod sqlite;
 mod store;
@@ -39,6 +40,7 @@ pub use ledger::{
 };
 pub use lifecycle::{day_start_ms, ErasureReport, Lifecycle, RetentionReport};
 pub use pins::{Pin, PinCheck, PinStore, ReviewRow};
+pub use schema::{migrate, MigrationReport, MigrationStep};
 pub use sessions::{SessionStore, SessionUpdate, StoredSession};
 pub use store::{sqlite_path, CheckpointOptions, Residency, Store, StoreOptions, VaultOptions};
 pub use warden_core::config::Durability;

@@ -136,15 +136,30 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A store URL as it may be shown: a password in it (`postgres://user:pw@host/db`) replaced.
+pub(crate) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
 /// The scheme and location of a store URL (`sqlite://PATH` → `("sqlite", "PATH")`).
-fn split_url(url: &str) -> Result<(&str, &str), StoreError> {
+pub(crate) fn split_url(url: &str) -> Result<(&str, &str), StoreError> {
     match url.split_once("://") {
         Some((scheme, rest))
             if !scheme.is_empty() && !rest.is_empty() && !scheme.contains(['/', ' ']) =>
         {
             Ok((scheme, rest))
         }
-        _ => Err(StoreError::BadUrl(url.to_string())),
+        _ => Err(StoreError::BadUrl(without_password(url))),
     }
 }
 
@@ -152,7 +167,7 @@ fn split_url(url: &str) -> Result<(&str, &str), StoreError> {
 pub fn sqlite_path(url: &str, base: &Path) -> Result<PathBuf, StoreError> {
     let (scheme, rest) = split_url(url)?;
     if scheme != "sqlite" {
-        return Err(StoreError::UnsupportedScheme(url.to_string()));
+        return Err(StoreError::UnsupportedScheme(without_password(url)));
     }
     let p = PathBuf::from(rest);
     Ok(if p.is_absolute() { p } else { base.join(p) })
@@ -167,7 +182,7 @@ impl Store {
         let (scheme, _) = split_url(url)?;
         match scheme {
             "sqlite" => Self::open_sqlite(&sqlite_path(url, base)?, opts).await,
-            _ => Err(StoreError::UnsupportedScheme(url.to_string())),
+            _ => Err(StoreError::UnsupportedScheme(without_password(url))),
         }
     }
 
@@ -278,6 +293,17 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn urls_in_errors_never_show_a_password() {
+        assert_eq!(
+            without_password("postgres://warden:s3cret@db:5432/w"),
+            "postgres://warden:***@db:5432/w"
+        );
+        assert_eq!(without_password("postgres://db/w"), "postgres://db/w");
+        let err = sqlite_path("mysql://u:s3cret@db/w", Path::new("/")).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 
     #[tokio::test]

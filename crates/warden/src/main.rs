@@ -8,6 +8,7 @@ mod identity_cmd;
 mod ledger_cmd;
 mod lifecycle_cmd;
 mod mcp_cmd;
+mod migrate_cmd;
 mod project_cmds;
 mod redact_cmd;
 mod region;
@@ -193,6 +194,23 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: lifecycle_cmd::DataCommand,
+    },
+    /// Bring the store's schema up to this version's, or say what that would do.
+    ///
+    /// Lists every schema migration this version knows and whether the store has it. Without
+    /// --dry-run, applies the missing ones (PostgreSQL: under an advisory lock, so two runs
+    /// never apply at once). A store migrated by a newer Warden is refused, not touched.
+    ///
+    /// Examples: warden migrate --dry-run
+    ///           warden migrate --url postgres://warden@db.internal/warden
+    Migrate {
+        /// Only list what would be applied; change nothing (a missing SQLite file is not created).
+        #[arg(long)]
+        dry_run: bool,
+        /// The store to migrate (default: [store] url of warden.toml). sqlite://PATH or
+        /// postgres://USER@HOST[:PORT]/DATABASE.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -415,6 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => identity_cmd::user(ctx, command).await,
         Command::Access { command } => identity_cmd::access(ctx, command).await,
         Command::Secret { command } => identity_cmd::secret(ctx, command).await,
+        Command::Migrate { dry_run, url } => migrate_cmd::migrate(ctx, url, dry_run).await,
         Command::Retention { command } => {
             region::each_store(ctx, |store| {
                 let command = command.clone();

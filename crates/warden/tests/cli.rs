@@ -52,6 +52,26 @@ fn init_then_check_and_test_pass() {
 }
 
 #[test]
+fn migrate_dry_run_lists_what_is_missing_and_migrate_applies_it() {
+    let project = Project::init();
+    let out = project.ok(&["migrate", "--dry-run"]);
+    assert!(out.contains("sqlite store: 9 migrations known"), "{out}");
+    assert!(
+        out.contains("dry run: 9 would be applied; nothing was changed"),
+        "{out}"
+    );
+    let out = project.ok(&["migrate"]);
+    assert!(out.contains("ok: 9 applied"), "{out}");
+    let out = project.ok(&["migrate", "--dry-run"]);
+    assert!(out.contains("dry run: 0 would be applied"), "{out}");
+    // The gateway's commands run on the migrated store.
+    project.ok(&["audit", "verify"]);
+    let out = project.fails(&["migrate", "--url", "mysql://warden:s3cret@db/w"]);
+    assert!(out.contains("unsupported store url"), "{out}");
+    assert!(!out.contains("s3cret"), "{out}");
+}
+
+#[test]
 fn key_files_init_writes_are_ignored_by_git() {
     // Issue 15, item 10: the `.gitignore` that `init` writes covered neither the master key
     // (`master.key`, the default `[identity] master_key_file`) nor `.warden/` (the ledger's
