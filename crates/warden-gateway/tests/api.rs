@@ -445,7 +445,7 @@ async fn health_and_openapi_describe_every_route() {
         "routed but not in the OpenAPI document: {undocumented:?}; \
          in the document but not routed: {unrouted:?}"
     );
-    assert_eq!(routed.len(), 22, "{routed:#?}");
+    assert_eq!(routed.len(), 23, "{routed:#?}");
 }
 
 mod mcp_gate {
