@@ -34,6 +34,7 @@ use serde_json::Value;
 
 use self::layout::{message, page, with_status};
 use crate::approvals::{detail, reveal, vote, ListQuery, Verdict2};
+use crate::error::ApiError;
 use crate::logins::{
     ended_session_cookie, require_session, HumanSession, SecureCookie, CSRF_HEADER,
 };
@@ -250,24 +251,36 @@ async fn detail_page(
         Err(r) => return r,
     };
     let csrf = csrf_of(&headers);
-    match detail(&state, &id).await {
+    let found = detail(&state, &id).await;
+    detail_response(found, &who, &csrf, &id, false)
+}
+
+/// The detail page for what `detail` or `reveal` found (`revealed`: values as sent).
+fn detail_response(
+    found: Result<Option<Value>, ApiError>,
+    who: &HumanSession,
+    csrf: &str,
+    id: &str,
+    revealed: bool,
+) -> Response {
+    match found {
         Ok(Some(d)) => page(
             &format!("Approval request {id}"),
-            Some(&who),
-            &csrf,
-            pages::detail(&d, &csrf, &id, None, false),
+            Some(who),
+            csrf,
+            pages::detail(&d, csrf, id, None, revealed),
         ),
         Ok(None) => with_status(
             page(
                 "Not found",
-                Some(&who),
-                &csrf,
+                Some(who),
+                csrf,
                 html! { p { "No such approval request." } },
             ),
             StatusCode::NOT_FOUND,
         ),
         Err(e) => with_status(
-            page("Error", Some(&who), &csrf, message(&e.external, false)),
+            page("Error", Some(who), csrf, message(&e.external, false)),
             e.status,
         ),
     }
@@ -379,27 +392,8 @@ async fn reveal_post(
         }
     };
     let csrf = csrf_of(&headers);
-    match reveal(&state, &who, &id, "ui").await {
-        Ok(Some(d)) => page(
-            &format!("Approval request {id}"),
-            Some(&who),
-            &csrf,
-            pages::detail(&d, &csrf, &id, None, true),
-        ),
-        Ok(None) => with_status(
-            page(
-                "Not found",
-                Some(&who),
-                &csrf,
-                html! { p { "No such approval request." } },
-            ),
-            StatusCode::NOT_FOUND,
-        ),
-        Err(e) => with_status(
-            page("Refused", Some(&who), &csrf, message(&e.external, false)),
-            e.status,
-        ),
-    }
+    let found = reveal(&state, &who, &id, "ui").await;
+    detail_response(found, &who, &csrf, &id, true)
 }
 
 fn verdict_word(v: Verdict2) -> &'static str {
